@@ -1,0 +1,255 @@
+"""The ``mlcontainer`` command line: parse options, call one core function, format the result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlcontainer import __version__
+from mlcontainer.config import Settings
+from mlcontainer.errors import MlcontainerError
+
+
+class _Group(click.Group):
+    """Turn typed errors into one paragraph on stderr and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlcontainerError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            for detail in exc.details[:10]:
+                where = ", ".join(
+                    f"{k} {detail[k]!r}" for k in ("column", "row") if detail.get(k) is not None
+                )
+                click.echo(f"  - {where + ': ' if where else ''}{detail['message']}", err=True)
+            ctx.exit(1)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    if settings is None:  # pragma: no cover - set by the group callback
+        raise click.UsageError("settings were not loaded")
+    return settings
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlcontainer")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Train, compare, evaluate and save a scikit-learn classifier; predict with it.
+
+    Configuration comes from options, then MLCONTAINER_* environment variables, then defaults.
+    """
+    ctx.obj = Settings.from_env()
+
+
+@main.command()
+@click.option(
+    "--dataset",
+    "-d",
+    default="wine",
+    show_default=True,
+    help="A built-in dataset name (see `mlcontainer datasets`), a .csv/.parquet file, "
+    "or an http(s) URL (needs --sha256).",
+)
+@click.option(
+    "--target",
+    "-t",
+    default=None,
+    help="Column to predict. Required for files and URLs; built-ins know theirs.",
+)
+@click.option(
+    "--sha256",
+    default=None,
+    help="Expected SHA-256 of the dataset file; required for URLs, checked for files.",
+)
+@click.option(
+    "--models",
+    "-m",
+    default=None,
+    help="Comma-separated candidates to compare (see `mlcontainer models`). [default: all]",
+)
+@click.option(
+    "--metric",
+    default="f1_macro",
+    show_default=True,
+    help="Cross-validated metric that selects the best model: accuracy, "
+    "balanced_accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, "
+    "roc_auc_ovr, log_loss, ...",
+)
+@click.option(
+    "--cv",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Number of stratified cross-validation folds on the training split.",
+)
+@click.option(
+    "--test-size",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Fraction of rows held out (stratified) to evaluate the selected model once.",
+)
+@click.option(
+    "--seed",
+    default=42,
+    show_default=True,
+    type=int,
+    help="Random seed for the split, the folds and the models: same seed, same result.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Parallel fits through joblib (-1 = all cores).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder for model.skops, model.json, metrics.json, confusion_matrix.png and "
+    "report.html. [default: artifacts, or MLCONTAINER_MODEL_DIR]",
+)
+@click.pass_context
+def train(
+    ctx: click.Context,
+    dataset: str,
+    target: str | None,
+    sha256: str | None,
+    models: str | None,
+    metric: str,
+    cv: int,
+    test_size: float,
+    seed: int,
+    jobs: int,
+    output: Path | None,
+) -> None:
+    """Compare candidate models by cross-validation, evaluate the best and save it."""
+    from mlcontainer import console
+    from mlcontainer.models import parse_model_names
+    from mlcontainer.workflow import TrainOptions, run_training
+
+    settings = _settings(ctx)
+    options = TrainOptions(
+        dataset=dataset,
+        target=target,
+        sha256=sha256,
+        models=tuple(parse_model_names(models)),
+        metric=metric,
+        cv=cv,
+        test_size=test_size,
+        seed=seed,
+        jobs=jobs,
+        output=output or settings.model_dir,
+        cache_dir=settings.cache_dir,
+    )
+    options.check()
+    with console.training_progress(len(options.models) * cv) as progress:
+        outcome = run_training(
+            options,
+            progressbar=progress.download_bar(),
+            on_fold=progress.on_fold,
+            on_stage=progress.on_stage,
+        )
+    console.show_training(outcome)
+
+
+@main.command()
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Model folder written by `train`. [default: artifacts, or MODEL_DIR]",
+)
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    required=True,
+    help="CSV (or .parquet) file of rows with the training columns; '-' reads CSV from stdin.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Write predictions to this file (atomically) instead of stdout.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Output format. [default: from the --output suffix, else csv]",
+)
+@click.pass_context
+def predict(
+    ctx: click.Context,
+    model_dir: Path | None,
+    input_path: str,
+    output_path: Path | None,
+    fmt: str | None,
+) -> None:
+    """Predict labels and class probabilities for new rows."""
+    from mlcontainer.artifacts import write_atomic
+    from mlcontainer.prediction import Predictor, read_input_table, write_predictions
+
+    settings = _settings(ctx)
+    predictor = Predictor.from_dir(model_dir or settings.model_dir)
+    source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
+    frame, warnings = predictor.frame_from_table(read_input_table(source, predictor.schema))
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
+    if fmt not in ("csv", "json"):
+        raise click.BadParameter(
+            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
+        )
+    payload = write_predictions(predictor.predict_frame(frame), fmt)
+    if output_path is None:
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+    else:
+        write_atomic(output_path, payload)
+        click.echo(f"Wrote {len(frame)} predictions to {output_path}", err=True)
+
+
+@main.command()
+def datasets() -> None:
+    """List the built-in datasets (no download needed)."""
+    from mlcontainer import console
+    from mlcontainer.data import BUILTIN_DATASETS, DEFAULT_DATASET
+
+    console.show_list(
+        "Built-in datasets",
+        [
+            (n + (" (default)" if n == DEFAULT_DATASET else ""), d.description)
+            for n, d in BUILTIN_DATASETS.items()
+        ],
+    )
+
+
+@main.command()
+def models() -> None:
+    """List the candidate models that `train` compares."""
+    from mlcontainer import console
+    from mlcontainer.models import MODELS
+
+    console.show_list("Candidate models", [(n, s.description) for n, s in MODELS.items()])
+
+
+def train_main(argv: Sequence[str] | None = None) -> None:
+    """Run ``mlcontainer train`` with ``argv``: the lab's ``python train.py``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    main.main(["train", *args], prog_name="train.py")

@@ -1,0 +1,181 @@
+"""Terminal presentation for the CLI: progress bars and rich tables. No logic of its own."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from mlcontainer.evaluation import METRICS
+
+if TYPE_CHECKING:
+    from mlcontainer.workflow import TrainOutcome
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+class _DownloadBar:
+    """Adapter with the interface pooch expects of a custom progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+        self.total = 0
+
+    def _ensure(self) -> TaskID:
+        if self._task is None:
+            self._task = self._progress.add_task("downloading", total=self.total or None)
+        self._progress.update(self._task, total=self.total or None)
+        return self._task
+
+    def update(self, n: int) -> None:
+        self._progress.advance(self._ensure(), n)
+
+    def reset(self) -> None:
+        self._progress.reset(self._ensure(), total=self.total or None)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, visible=False)
+
+
+class TrainingProgress:
+    """One progress display for a training run: download bytes, then CV fits."""
+
+    def __init__(self, progress: Progress, total_fits: int) -> None:
+        self._progress = progress
+        self._total = total_fits
+        self._fits: TaskID | None = None
+
+    def download_bar(self) -> _DownloadBar:
+        return _DownloadBar(self._progress)
+
+    def on_stage(self, name: str) -> None:
+        if name == "comparing models" and self._fits is None:
+            self._fits = self._progress.add_task("cross-validating", total=self._total)
+        elif self._fits is not None and name != "comparing models":
+            self._progress.update(self._fits, description=name)
+
+    def on_fold(self, model: str, fold: int) -> None:
+        if self._fits is not None:
+            self._progress.update(
+                self._fits, advance=1, description=f"cross-validating ({model}, fold {fold + 1})"
+            )
+
+
+@contextmanager
+def training_progress(total_fits: int) -> Iterator[TrainingProgress]:
+    """Show a transient progress display (to stderr) while training runs."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        yield TrainingProgress(progress, total_fits)
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def show_training(outcome: TrainOutcome) -> None:
+    """Print the leaderboard, test metrics, confusion matrix and example predictions."""
+    out = _console()
+    manifest = outcome.manifest
+    sel = manifest["selection"]
+    ds = manifest["dataset"]
+    metric = sel["metric"]
+    for note in outcome.dataset.notes:
+        out.print(f"[yellow]Note:[/] {note}")
+    out.print(
+        f"Dataset [bold]{ds['name']}[/]: {ds['rows']} rows, {ds['features']} features, "
+        f"target [bold]{ds['target']}[/] ({len(ds['class_counts'])} classes). "
+        f"Split {sel['train_rows']} train / {sel['test_rows']} test (seed {sel['seed']})."
+    )
+    board = Table(title=f"Model comparison: {sel['cv']}-fold CV on the training split")
+    board.add_column("#", justify="right")
+    board.add_column("model")
+    board.add_column(f"{metric} (mean ± std)", justify="right")
+    if metric != "accuracy":
+        board.add_column("accuracy", justify="right")
+    board.add_column("fit s", justify="right")
+    board.add_column("ms/row", justify="right")
+    for rank, entry in enumerate(manifest["leaderboard"], start=1):
+        if entry["error"]:
+            board.add_row(str(rank), entry["name"], f"[red]failed: {entry['error']}[/]")
+            continue
+        s = entry["scores"]
+        cells = [f"{_f(s[metric]['mean'])} ± {_f(s[metric]['std'], 3)}"]
+        if metric != "accuracy":
+            cells.append(_f(s["accuracy"]["mean"]))
+        style = "bold green" if entry["name"] == sel["model"] else None
+        board.add_row(
+            str(rank),
+            entry["name"],
+            *cells,
+            f"{entry['fit_seconds']:.3f}",
+            f"{entry['predict_ms_per_row']:.3f}",
+            style=style,
+        )
+    out.print(board)
+
+    scores = Table(title=f"Selected: {sel['model']}, on {sel['test_rows']} held-out test rows")
+    scores.add_column("metric")
+    scores.add_column("value", justify="right")
+    for name, value in manifest["metrics"].items():
+        scores.add_row(METRICS[name].label, _f(value))
+    out.print(scores)
+
+    classes = [str(c) for c in manifest["schema"]["classes"]]
+    cm = Table(title="Confusion matrix (rows: true, columns: predicted)")
+    cm.add_column("true \\ predicted")
+    for c in classes:
+        cm.add_column(c, justify="right")
+    for c, row in zip(classes, manifest["confusion_matrix"], strict=True):
+        cm.add_row(c, *(str(v) for v in row))
+    out.print(cm)
+
+    samples = Table(title="Predictions on test rows")
+    for col in ("row", "true", "predicted", "probability", ""):
+        samples.add_column(col, justify="right" if col in ("row", "probability") else "left")
+    for s in outcome.evaluation.samples:
+        ok = "[green]✓[/]" if s["true"] == s["predicted"] else "[red]✗[/]"
+        samples.add_row(
+            str(s["row"]), str(s["true"]), str(s["predicted"]), f"{s['probability']:.3f}", ok
+        )
+    out.print(samples)
+    out.print(
+        f"Saved to [bold]{outcome.output}/[/]: model.skops (sha256 "
+        f"{manifest['files']['model.skops']['sha256'][:12]}…), model.json, metrics.json, "
+        "confusion_matrix.png, report.html"
+    )
+
+
+def show_list(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Print a two-column table of names and descriptions."""
+    table = Table(title=title)
+    table.add_column("name")
+    table.add_column("description")
+    for name, description in rows:
+        table.add_row(name, description)
+    _console().print(table)

@@ -1,0 +1,286 @@
+"""Metrics, the confusion matrix, and the report page and picture of an evaluated model."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcontainer.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlcontainer.data import Label
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric the comparison can report and select by."""
+
+    name: str
+    label: str
+    greater_is_better: bool
+    needs_proba: bool
+
+
+METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec("accuracy", "Accuracy", True, False),
+        MetricSpec("balanced_accuracy", "Balanced accuracy", True, False),
+        MetricSpec("f1_macro", "F1 (macro)", True, False),
+        MetricSpec("f1_weighted", "F1 (weighted)", True, False),
+        MetricSpec("precision_macro", "Precision (macro)", True, False),
+        MetricSpec("precision_weighted", "Precision (weighted)", True, False),
+        MetricSpec("recall_macro", "Recall (macro)", True, False),
+        MetricSpec("recall_weighted", "Recall (weighted)", True, False),
+        MetricSpec("roc_auc_ovr", "ROC AUC (one-vs-rest)", True, True),
+        MetricSpec("log_loss", "Log loss", False, True),
+    )
+}
+DEFAULT_METRIC = "f1_macro"
+
+
+def check_metric(name: str) -> MetricSpec:
+    """Return the metric called ``name`` or fail listing the valid ones."""
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    return METRICS[name]
+
+
+def labels_from_proba(proba: np.ndarray, classes: Sequence[Label]) -> np.ndarray:
+    """Pick the most probable class of each row (first class on ties), as the server does."""
+    labels: np.ndarray = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+    return labels
+
+
+def score_all(
+    y_true: Sequence[Label] | np.ndarray | pd.Series,
+    y_pred: Sequence[Label] | np.ndarray,
+    proba: np.ndarray,
+    classes: Sequence[Label],
+) -> dict[str, float]:
+    """Compute every metric in :data:`METRICS`; a metric that is undefined here is NaN."""
+    from sklearn import metrics as skm
+
+    truth = np.asarray(y_true, dtype=object)
+    pred = np.asarray(y_pred, dtype=object)
+    labels = list(classes)
+    out: dict[str, float] = {
+        "accuracy": skm.accuracy_score(truth, pred),
+        "balanced_accuracy": _balanced_accuracy(truth, pred, labels),
+    }
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            truth, pred, labels=labels, average=avg, zero_division=0
+        )
+        out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
+    out["roc_auc_ovr"] = _roc_auc(truth, proba, labels)
+    out["log_loss"] = skm.log_loss(truth, np.clip(proba, 1e-15, 1.0), labels=labels)
+    return {k: float(out[k]) for k in METRICS}
+
+
+def _balanced_accuracy(truth: np.ndarray, pred: np.ndarray, labels: list[Any]) -> float:
+    # Mean recall over the classes present in ``truth``, without sklearn's warning for absent ones.
+    recalls = [float(np.mean(pred[truth == c] == c)) for c in labels if np.any(truth == c)]
+    return float(np.mean(recalls))
+
+
+def _roc_auc(truth: np.ndarray, proba: np.ndarray, labels: list[Any]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    present = [c for c in labels if np.any(truth == c)]
+    if len(present) < len(labels):
+        return math.nan  # one-vs-rest AUC is undefined for a class with no positives
+    if len(labels) == 2:
+        return float(roc_auc_score(truth == labels[1], proba[:, 1]))
+    return float(roc_auc_score(truth, proba, multi_class="ovr", labels=labels))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The selected model's results on the held-out test split."""
+
+    metrics: dict[str, float]
+    confusion_matrix: list[list[int]]
+    per_class: dict[str, dict[str, float]]
+    samples: list[dict[str, Any]]
+    test_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form written to ``metrics.json``."""
+        return {
+            "test_rows": self.test_rows,
+            "metrics": json_floats(self.metrics),
+            "confusion_matrix": self.confusion_matrix,
+            "per_class": {k: json_floats(v) for k, v in self.per_class.items()},
+        }
+
+
+def evaluate(
+    pipeline: Any,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    classes: Sequence[Label],
+    *,
+    sample_rows: int = 5,
+) -> Evaluation:
+    """Score a fitted pipeline once on the test split and keep a few example predictions."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    proba = pipeline.predict_proba(X_test)
+    pred = labels_from_proba(proba, classes)
+    truth = np.asarray(y_test, dtype=object)
+    labels = list(classes)
+    cm = confusion_matrix(truth, pred, labels=labels)
+    p, r, f, s = precision_recall_fscore_support(
+        truth, pred, labels=labels, average=None, zero_division=0
+    )
+    per_class = {
+        str(c): {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": float(s[i]),
+        }
+        for i, c in enumerate(labels)
+    }
+    samples = [
+        {
+            "row": int(X_test.index[i]),
+            "true": _py(truth[i]),
+            "predicted": _py(pred[i]),
+            "probability": float(proba[i].max()),
+        }
+        for i in range(min(sample_rows, len(X_test)))
+    ]
+    return Evaluation(
+        metrics=score_all(truth, pred, proba, classes),
+        confusion_matrix=cm.astype(int).tolist(),
+        per_class=per_class,
+        samples=samples,
+        test_rows=len(X_test),
+    )
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def json_floats(values: Mapping[str, float]) -> dict[str, float | None]:
+    """Replace NaN by ``None`` so the values are valid JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+def confusion_matrix_png(matrix: Sequence[Sequence[int]], classes: Sequence[Label]) -> bytes:
+    """Draw the confusion matrix as a PNG (counts in each cell, true labels down the side)."""
+    from matplotlib.figure import Figure
+
+    data = np.asarray(matrix)
+    n = len(classes)
+    size = max(3.5, min(12.0, 0.6 * n + 2.5))
+    fig = Figure(figsize=(size, size * 0.85), dpi=100)
+    ax = fig.add_subplot()
+    im = ax.imshow(data, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    names = [str(c) for c in classes]
+    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    ax.set_title("Confusion matrix (test split)")
+    threshold = data.max() / 2 if data.size else 0
+    for i in range(n):
+        for j in range(n):
+            color = "white" if data[i, j] > threshold else "black"
+            ax.text(j, i, str(data[i, j]), ha="center", va="center", color=color)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    # A fixed Software tag and no date keep the file byte-identical from run to run.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;
+text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+tr.selected{background:#e8f4e8;font-weight:600}.muted{color:#777}code{background:#f4f4f4}
+"""
+
+
+def render_report(
+    *,
+    title: str,
+    dataset: Mapping[str, Any],
+    leaderboard: Sequence[Mapping[str, Any]],
+    selection: Mapping[str, Any],
+    evaluation: Evaluation,
+    classes: Sequence[Label],
+    png: bytes,
+) -> str:
+    """Return one self-contained HTML page (picture embedded) describing the trained model."""
+    e = html.escape
+    metric = str(selection["metric"])
+    rows = []
+    for entry in leaderboard:
+        cls = ' class="selected"' if entry["name"] == selection["model"] else ""
+        if entry.get("error"):
+            rows.append(
+                f"<tr{cls}><td>{e(entry['name'])}</td><td colspan=4>failed: "
+                f"{e(str(entry['error']))}</td></tr>"
+            )
+            continue
+        score = entry["scores"][metric]
+        rows.append(
+            f"<tr{cls}><td>{e(entry['name'])}</td><td>{_fmt(score['mean'])} ± "
+            f"{_fmt(score['std'])}</td><td>{_fmt(entry['scores']['accuracy']['mean'])}</td>"
+            f"<td>{entry['fit_seconds']:.3f}</td><td>{entry['predict_ms_per_row']:.4f}</td></tr>"
+        )
+    metric_rows = "".join(
+        f"<tr><td>{e(METRICS[k].label)}</td><td>{_fmt(v)}</td></tr>"
+        for k, v in evaluation.metrics.items()
+    )
+    class_rows = "".join(
+        f"<tr><td>{e(c)}</td><td>{_fmt(v['precision'])}</td><td>{_fmt(v['recall'])}</td>"
+        f"<td>{_fmt(v['f1'])}</td><td>{int(v['support'])}</td></tr>"
+        for c, v in evaluation.per_class.items()
+    )
+    counts = ", ".join(f"{e(str(k))}: {v}" for k, v in dataset["class_counts"].items())
+    img = base64.b64encode(png).decode()
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{e(title)}</h1>
+<h2>Dataset</h2>
+<p><b>{e(str(dataset["name"]))}</b> from <code>{e(str(dataset["source"]))}</code>:
+{dataset["rows"]} rows, {dataset["features"]} features, target <code>{e(str(dataset["target"]))}
+</code> ({len(classes)} classes: {counts}).
+<span class="muted">Content fingerprint {e(str(dataset["fingerprint"])[:16])}…</span></p>
+<h2>Model comparison</h2>
+<p>{selection["cv"]}-fold stratified cross-validation on the training split
+({selection["train_rows"]} rows); selected by <b>{e(METRICS[metric].label)}</b>.</p>
+<table><tr><th>Model</th><th>{e(METRICS[metric].label)} (mean ± std)</th><th>Accuracy</th>
+<th>Fit time (s)</th><th>Predict (ms/row)</th></tr>{"".join(rows)}</table>
+<h2>Selected model on the test split</h2>
+<p><b>{e(str(selection["model"]))}</b>, scored once on {evaluation.test_rows} held-out rows.</p>
+<table><tr><th>Metric</th><th>Value</th></tr>{metric_rows}</table>
+<img alt="Confusion matrix" src="data:image/png;base64,{img}">
+<h3>Per class</h3>
+<table><tr><th>Class</th><th>Precision</th><th>Recall</th><th>F1</th><th>Support</th></tr>
+{class_rows}</table>
+</body></html>
+"""
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}"
