@@ -275,6 +275,10 @@ class Predictor:
         result = self.predict_frame(frame)
         return Prediction(result.labels, result.probabilities, result.classes, warnings)
 
+    def predict_rows(self, rows: Sequence[Sequence[Any]]) -> Prediction:
+        """Validate positional rows (values in schema order) and predict them."""
+        return self.predict_frame(self.frame_from_rows(rows))
+
 
 def read_input_table(source: Path | IO[bytes] | IO[str], schema: Schema) -> pd.DataFrame:
     """Read rows to predict from CSV (path or stream) or Parquet (path), all cells as text."""
