@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcontainer.data import Schema
 from mlcontainer.errors import ArtifactError
+from mlcontainer.schema import Schema
 
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "model.json"

@@ -17,7 +17,7 @@ from mlcontainer.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlcontainer.data import Label
+    from mlcontainer.schema import Label
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mlcontainer.errors import ConfigError
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from mlcontainer.data import Schema
+    from mlcontainer.schema import Schema
 
 #: Marker the categorical imputer writes for a missing value: it becomes a category of its own.
 MISSING_CATEGORY = "__missing__"

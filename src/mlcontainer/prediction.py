@@ -17,7 +17,7 @@ from mlcontainer.evaluation import labels_from_proba
 
 if TYPE_CHECKING:
     from mlcontainer.artifacts import LoadedModel
-    from mlcontainer.data import Feature, Label, Schema
+    from mlcontainer.schema import Feature, Label, Schema
 
 #: How many bad values one error lists in ``details`` before it stops counting.
 MAX_DETAILS = 20

@@ -17,7 +17,8 @@ from mlcontainer.models import MODELS, build_pipeline
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlcontainer.data import Dataset, Schema
+    from mlcontainer.data import Dataset
+    from mlcontainer.schema import Schema
 
 #: Called in the parent process after each (model, fold) fit finishes.
 FoldCallback = Callable[[str, int], None]
