@@ -130,13 +130,13 @@ def load_dataset(
     elif looks_like_path(spec):
         path = Path(spec)
         source = str(path)
+        if sha256 is not None:
+            verify_sha256(path, sha256)
     else:
         raise DatasetError(
             f"unknown dataset {spec!r}: valid built-in names are {', '.join(BUILTIN_DATASETS)}; "
             f"or give a path to a {'/'.join(FILE_SUFFIXES)} file or an http(s) URL"
         )
-    if sha256 is not None and source != spec:
-        verify_sha256(path, sha256)
     frame = read_table(path)
     if target is None:
         raise DatasetError(
