@@ -55,9 +55,20 @@ def check_metric(name: str) -> MetricSpec:
     return METRICS[name]
 
 
+def label_array(values: Sequence[Label] | np.ndarray | pd.Series) -> np.ndarray:
+    """Return labels as scikit-learn wants them: int64 if all are whole numbers, else objects.
+
+    An object array of Python ints has the target type "unknown", which no metric accepts.
+    """
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    if items and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
+        return np.asarray(items, dtype=np.int64)
+    return np.asarray(items, dtype=object)
+
+
 def labels_from_proba(proba: np.ndarray, classes: Sequence[Label]) -> np.ndarray:
     """Pick the most probable class of each row (first class on ties), as the server does."""
-    labels: np.ndarray = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+    labels: np.ndarray = label_array(classes)[np.argmax(proba, axis=1)]
     return labels
 
 
@@ -70,8 +81,8 @@ def score_all(
     """Compute every metric in :data:`METRICS`; a metric that is undefined here is NaN."""
     from sklearn import metrics as skm
 
-    truth = np.asarray(y_true, dtype=object)
-    pred = np.asarray(y_pred, dtype=object)
+    truth = label_array(y_true)
+    pred = label_array(y_pred)
     labels = list(classes)
     out: dict[str, float] = {
         "accuracy": skm.accuracy_score(truth, pred),
@@ -137,7 +148,7 @@ def evaluate(
 
     proba = pipeline.predict_proba(X_test)
     pred = labels_from_proba(proba, classes)
-    truth = np.asarray(y_test, dtype=object)
+    truth = label_array(y_test)
     labels = list(classes)
     cm = confusion_matrix(truth, pred, labels=labels)
     p, r, f, s = precision_recall_fscore_support(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.errors import ConfigError, TrainingError
-from mlcontainer.evaluation import METRICS, check_metric, labels_from_proba, score_all
+from mlcontainer.evaluation import METRICS, check_metric, label_array, labels_from_proba, score_all
 from mlcontainer.models import MODELS, build_pipeline
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ def compare(
             split.X_train, split.y_train
         )
     )
-    y = np.asarray(split.y_train, dtype=object)
+    y = label_array(split.y_train)
     tasks = (
         delayed(_fit_and_score)(name, k, schema, split.X_train, y, tr, va, random_state)
         for name in models
@@ -259,7 +259,7 @@ def train(
         reasons = "; ".join(f"{c.name}: {c.error}" for c in leaderboard)
         raise TrainingError(f"every candidate model failed to train: {reasons}")
     pipeline = build_pipeline(best.name, dataset.schema, random_state=random_state)
-    pipeline.fit(split.X_train, np.asarray(split.y_train, dtype=object))
+    pipeline.fit(split.X_train, label_array(split.y_train))
     return TrainingResult(
         selected=best.name,
         pipeline=pipeline,
