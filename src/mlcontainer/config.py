@@ -83,7 +83,7 @@ class Settings:
 def _convert(key: str, kind: type, raw: Any) -> Any:
     if isinstance(raw, kind):
         return raw
-    if kind is Path:
+    if issubclass(kind, Path):  # type(Path(...)) is PosixPath, not Path
         return Path(str(raw))
     if kind is int:
         try:
