@@ -37,6 +37,16 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+#: ``--model``, shared by the commands that use a trained model folder.
+_model_option = click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Model folder written by `train`. [default: artifacts, or MODEL_DIR]",
+)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlcontainer")
 @click.pass_context
@@ -164,13 +174,7 @@ def train(
 
 
 @main.command()
-@click.option(
-    "--model",
-    "model_dir",
-    default=None,
-    type=click.Path(path_type=Path),
-    help="Model folder written by `train`. [default: artifacts, or MODEL_DIR]",
-)
+@_model_option
 @click.option(
     "--input",
     "-i",
@@ -223,6 +227,71 @@ def predict(
     else:
         write_atomic(output_path, payload)
         click.echo(f"Wrote {len(frame)} predictions to {output_path}", err=True)
+
+
+@main.command()
+@_model_option
+@click.option("--host", default=None, help="Address to listen on. [default: 127.0.0.1]")
+@click.option("--port", "-p", default=None, type=int, help="Port. [default: 8080, or PORT]")
+@click.option("--workers", "-w", default=None, type=int, help="Worker processes. [default: 1]")
+@click.option(
+    "--threads",
+    default=None,
+    type=int,
+    help="Threads per worker; more than 1 uses gunicorn's keep-alive gthread worker. [default: 1]",
+)
+@click.option(
+    "--timeout", default=None, type=int, help="Seconds before a stuck worker is restarted."
+)
+@click.option(
+    "--graceful-timeout",
+    default=None,
+    type=int,
+    help="Seconds in-flight requests get to finish after SIGTERM. [default: 8]",
+)
+@click.option("--max-rows", default=None, type=int, help="Rows per request. [default: 10000]")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Access and error log format; json writes one object per line. [default: text]",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"]),
+    default=None,
+    help="[default: info]",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    model_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+    timeout: int | None,
+    graceful_timeout: int | None,
+    max_rows: int | None,
+    log_format: str | None,
+    log_level: str | None,
+) -> None:
+    """Serve predictions over HTTP with gunicorn (native, MLflow and V2 protocols)."""
+    from mlcontainer.serving.server import serve as run_server
+
+    settings = _settings(ctx).with_overrides(
+        model_dir=model_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        timeout=timeout,
+        graceful_timeout=graceful_timeout,
+        max_rows=max_rows,
+        log_format=log_format,
+        log_level=log_level,
+    )
+    run_server(settings)
 
 
 @main.command()

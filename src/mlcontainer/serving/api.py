@@ -1,0 +1,147 @@
+"""Route tables: each route is declared once and becomes both a Flask rule and an OpenAPI entry."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from mlcontainer.serving.errors import InvalidJSONError, UnsupportedMediaTypeError
+from mlcontainer.serving.schemas import ErrorResponse
+
+M = TypeVar("M", bound=BaseModel)
+JSON = "application/json"
+_RULE_VARIABLE = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: its Flask rule and view, and what the OpenAPI document says about it."""
+
+    rule: str
+    method: str
+    view: Callable[..., ResponseReturnValue]
+    summary: str
+    body: type[BaseModel] | None = None
+    #: Extra request media types beside JSON, each with a JSON-schema for its body.
+    body_media: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    response: type[BaseModel] | None = None
+    #: Media type and schema of a non-JSON success response (the page, metrics, images).
+    response_media: tuple[str, dict[str, Any]] | None = None
+    errors: tuple[int, ...] = ()
+    error_model: type[BaseModel] = ErrorResponse
+
+
+def blueprint(name: str, routes: Sequence[Route]) -> Blueprint:
+    """Build a blueprint that registers every route of the table."""
+    bp = Blueprint(name, __name__)
+    for route in routes:
+        bp.add_url_rule(
+            route.rule,
+            endpoint=route.view.__name__,
+            view_func=route.view,
+            methods=[route.method],
+        )
+    return bp
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; send null for a missing value")
+
+
+def read_json(*, required_type: str = JSON) -> Any:
+    """Return the request's JSON body, refusing other media types and non-standard JSON."""
+    mimetype = request.mimetype
+    if mimetype != required_type and not (mimetype.endswith("+json") and required_type == JSON):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be {required_type}, got {mimetype or 'none'!r}"
+        )
+    return parse_json(request.get_data(cache=False))
+
+
+def parse_json(data: bytes) -> Any:
+    """Parse strict JSON (no NaN/Infinity), naming the position of the first error."""
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise InvalidJSONError(f"the body is not UTF-8 text: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidJSONError(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSONError(f"the body is not valid JSON: {exc}") from None
+
+
+def openapi_path(rule: str) -> str:
+    """Turn a Flask rule (``/v2/models/<name>``) into an OpenAPI path (``/v2/models/{name}``)."""
+    return _RULE_VARIABLE.sub(r"{\1}", rule)
+
+
+def openapi_document(
+    routes: Sequence[Route], *, title: str, version: str, description: str
+) -> dict[str, Any]:
+    """Build an OpenAPI 3.1 document for ``routes`` from their pydantic models."""
+    schemas: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        op: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.method.lower() + re.sub(r"\W+", "_", route.rule).rstrip("_"),
+        }
+        params = _RULE_VARIABLE.findall(route.rule)
+        if params:
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
+        if route.body is not None:
+            content = {JSON: {"schema": ref(route.body)}}
+            content.update({m: {"schema": s} for m, s in route.body_media.items()})
+            op["requestBody"] = {"required": True, "content": content}
+        responses: dict[str, Any] = {}
+        if route.response is not None:
+            responses["200"] = {
+                "description": "success",
+                "content": {JSON: {"schema": ref(route.response)}},
+            }
+        if route.response_media is not None:
+            media, schema = route.response_media
+            responses.setdefault("200", {"description": "success", "content": {}})
+            responses["200"]["content"][media] = {"schema": schema}
+        for status in route.errors:
+            responses[str(status)] = {
+                "description": _ERROR_TEXT.get(status, "error"),
+                "content": {JSON: {"schema": ref(route.error_model)}},
+            }
+        op["responses"] = responses or {"200": {"description": "success"}}
+        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+
+
+_ERROR_TEXT = {
+    400: "malformed request (invalid JSON, protocol violation)",
+    404: "unknown model name",
+    413: "body over the size limit or batch over the row limit",
+    415: "wrong Content-Type",
+    422: "valid JSON that does not match the model's input schema",
+    503: "the model is not loaded yet",
+}

@@ -1,0 +1,122 @@
+"""The Flask app factory: load the model once, register every protocol's routes and hooks."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, g, request
+
+from mlcontainer import __version__
+from mlcontainer.config import Settings
+from mlcontainer.serving import mlflow, native, v2
+from mlcontainer.serving.api import blueprint, openapi_document
+from mlcontainer.serving.errors import register_error_handlers
+from mlcontainer.serving.metrics import Metrics
+from mlcontainer.serving.page import model_summary
+from mlcontainer.serving.state import EXTENSION, ServingState
+
+if TYPE_CHECKING:
+    from mlcontainer.prediction import Predictor
+
+REQUEST_ID_HEADER = "X-Request-ID"
+#: A client's request id is echoed only if it is short and plain; otherwise we make one.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PROTOCOLS = {"native": native.ROUTES, "mlflow": mlflow.ROUTES, "v2": v2.ROUTES}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    metrics_dir: Path | None = None,
+    predictor: Predictor | None = None,
+) -> Flask:
+    """Build the app for ``settings.model_dir``: the model is loaded and warmed up here, once.
+
+    ``metrics_dir`` switches metrics to prometheus-client's multiprocess mode (gunicorn sets
+    it); ``predictor`` reuses an already loaded ``Predictor`` (tests, benchmarks).
+    """
+    from mlcontainer.artifacts import CONFUSION_MATRIX_FILE, REPORT_FILE
+    from mlcontainer.prediction import Predictor as _Predictor
+
+    settings = settings or Settings.from_env()
+    if predictor is None:
+        predictor = _Predictor.from_dir(settings.model_dir)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+    model_dir = predictor.model.path
+    metrics = Metrics(metrics_dir=metrics_dir)
+    state = ServingState(
+        predictor=predictor,
+        settings=settings,
+        metrics=metrics,
+        confusion_matrix_png=_read_optional(model_dir / CONFUSION_MATRIX_FILE),
+        report_html=_read_optional(model_dir / REPORT_FILE),
+        summary=model_summary(predictor),
+    )
+    routes = [r for table in PROTOCOLS.values() for r in table]
+    state.openapi = openapi_document(
+        routes,
+        title="mlcontainer",
+        version=__version__,
+        description=f"Predictions from the model {predictor.model.name!r}: the native API, "
+        "MLflow's scoring protocol and the Open Inference Protocol (KServe V2).",
+    )
+    app.extensions[EXTENSION] = state
+    for name, table in PROTOCOLS.items():
+        app.register_blueprint(blueprint(name, table))
+    register_error_handlers(app)
+    _register_hooks(app, metrics)
+    metrics.set_model(
+        name=predictor.model.name,
+        sha256=predictor.model.sha256,
+        estimator=str(state.summary.get("estimator") or ""),
+    )
+    _warm_up(state)
+    state.ready = True
+    return app
+
+
+def _read_optional(path: Path) -> bytes | None:
+    """Read a page asset once at start; the page works without it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _warm_up(state: ServingState) -> None:
+    """Predict one all-missing row so the first real request does not pay first-call costs."""
+    from mlcontainer.errors import MlcontainerError
+
+    row = [None] * len(state.predictor.schema.features)
+    try:
+        state.predictor.predict_rows([row])
+    except MlcontainerError:
+        # A schema whose features refuse missing values: the first request warms up instead.
+        return
+
+
+def _register_hooks(app: Flask, metrics: Metrics) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        rule = request.url_rule
+        metrics.observe(
+            endpoint=rule.rule if rule is not None else "unmatched",
+            method=request.method,
+            status=response.status_code,
+            seconds=time.perf_counter() - g.get("started", time.perf_counter()),
+        )
+        return response

@@ -1,0 +1,86 @@
+"""Prometheus metrics, correct under several gunicorn workers (prometheus-client multiprocess)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+#: Latency buckets in seconds: sub-millisecond to the default request timeout.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (one per app, so tests can build many).
+
+    In multiprocess mode (``metrics_dir`` set, and ``PROMETHEUS_MULTIPROC_DIR`` pointing at it
+    before prometheus-client was imported) every worker writes its values to files there and
+    ``render`` merges them, so a scrape sees all workers whichever one answers it.
+    """
+
+    def __init__(self, *, metrics_dir: Path | None = None) -> None:
+        self.metrics_dir = metrics_dir
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "mlcontainer_http_requests",
+            "HTTP requests by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mlcontainer_http_request_duration_seconds",
+            "Time to answer a request, by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "mlcontainer_predictions",
+            "Predicted labels, by class.",
+            ["class"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "mlcontainer_model_info",
+            "The served model (always 1).",
+            ["name", "sha256", "estimator"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
+    def set_model(self, *, name: str, sha256: str, estimator: str) -> None:
+        """Publish which model this process serves."""
+        self.model_info.labels(name=name, sha256=sha256, estimator=estimator).set(1)
+
+    def observe(self, *, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        self.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+        self.latency.labels(endpoint=endpoint).observe(seconds)
+
+    def count_predictions(self, labels: Iterable[Any]) -> None:
+        """Count predicted labels by class."""
+        counts: dict[str, int] = {}
+        for label in labels:
+            key = str(label)
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self.predictions.labels(**{"class": key}).inc(n)
+
+    def render(self) -> bytes:
+        """Return the exposition text: all workers' values in multiprocess mode."""
+        if self.metrics_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=str(self.metrics_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

@@ -1,0 +1,42 @@
+"""The model summary behind ``GET /``: as JSON, and as the data of the HTML page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlcontainer.prediction import Predictor
+
+#: Metrics shown on the page, in this order, when the manifest has them.
+PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
+
+
+def model_summary(predictor: Predictor) -> dict[str, Any]:
+    """Summarise the model: name, estimator, dataset, test metrics, classes, input schema."""
+    manifest = predictor.model.manifest
+    model = manifest.get("model") or {}
+    return {
+        "name": predictor.model.name,
+        "estimator": model.get("description") or model.get("estimator"),
+        "dataset": dict(manifest.get("dataset") or {}),
+        "metrics": dict(manifest.get("metrics") or {}),
+        "classes": list(predictor.classes),
+        "features": [f.to_dict() for f in predictor.schema.features],
+        "sha256": predictor.model.sha256,
+        "links": {
+            "predict": "/predict",
+            "model": "/model",
+            "openapi": "/openapi.json",
+            "metrics": "/metrics",
+            "report": "/report",
+            "confusion_matrix": "/confusion_matrix.png",
+        },
+    }
+
+
+def page_metrics(summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """Return the headline metrics for the page as ``(name, value)`` pairs."""
+    metrics = summary["metrics"]
+    return [
+        (n, float(metrics[n])) for n in PAGE_METRICS if isinstance(metrics.get(n), (int, float))
+    ]

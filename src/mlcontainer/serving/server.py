@@ -1,0 +1,159 @@
+"""Run the app under gunicorn: options from Settings, JSON or text logs, multiprocess metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from mlcontainer.config import Settings
+
+#: Read by prometheus-client when it is first imported, in every worker.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+TEXT_ACCESS_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+#: Seconds an idle keep-alive connection stays open (gthread worker only).
+KEEPALIVE = 5
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a log record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class TextLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger, also sending the app's own log records to the error log."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        app_log = logging.getLogger("mlcontainer")
+        app_log.handlers = list(self.error_log.handlers)
+        app_log.setLevel(self.error_log.level)
+        app_log.propagate = False
+
+
+class JsonLogger(TextLogger):
+    """gunicorn's logger writing JSON lines: access records carry the request id."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "info",
+            "logger": "access",
+            "pid": os.getpid(),
+            "request_id": atoms.get("{x-request-id}o"),
+            "remote": atoms["h"],
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "query": atoms["q"] or None,
+            "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
+            "bytes": atoms["B"],
+            "duration_ms": round(atoms["D"] / 1000, 3),
+            "user_agent": atoms["a"],
+        }
+        self.access_log.info(json.dumps(entry))
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the merged metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """Translate Settings into gunicorn settings."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return {
+        "bind": [f"{host}:{settings.port}"],
+        "workers": settings.workers,
+        "threads": settings.threads,
+        # sync closes each connection, which spreads load evenly over workers; gthread keeps
+        # connections alive and serves several at once per worker (see bench/README.md).
+        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "timeout": settings.timeout,
+        "graceful_timeout": settings.graceful_timeout,
+        "keepalive": KEEPALIVE,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": settings.log_level,
+        "logger_class": JsonLogger if settings.log_format == "json" else TextLogger,
+        "access_log_format": TEXT_ACCESS_FORMAT,
+        "proc_name": "mlcontainer",
+        "child_exit": _child_exit,
+        # No runtime control socket: one less management surface, and no shared default path.
+        "control_socket_disable": True,
+    }
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn application whose workers each build the app (and load the model) once."""
+
+    def __init__(self, settings: Settings, metrics_dir: Path) -> None:
+        self.settings = settings
+        self.metrics_dir = metrics_dir
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_options(self.settings).items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from mlcontainer.serving.app import create_app
+
+        return create_app(self.settings, metrics_dir=self.metrics_dir)
+
+
+def serve(settings: Settings) -> None:
+    """Check that the model loads, then serve it with gunicorn until SIGTERM or SIGINT.
+
+    A model that cannot be loaded raises ``ArtifactError`` here, before any port is bound.
+    Workers are forked after the check, so they inherit the imported libraries and only
+    read the model file again.
+    """
+    from mlcontainer.prediction import Predictor
+
+    started = time.perf_counter()
+    Predictor.from_dir(settings.model_dir)
+    if "prometheus_client" in sys.modules:  # pragma: no cover - guarded for embedding callers
+        logging.getLogger(__name__).warning(
+            "prometheus_client was imported before serve(): /metrics covers one worker only"
+        )
+    metrics_dir = Path(tempfile.mkdtemp(prefix="mlcontainer-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    logging.getLogger(__name__).debug("model checked in %.2fs", time.perf_counter() - started)
+    try:
+        _Server(settings, metrics_dir).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""What one server process holds: the loaded predictor, settings, metrics and page assets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from flask import current_app
+
+from mlcontainer.errors import InputValidationError
+from mlcontainer.serving.errors import BatchTooLargeError
+
+if TYPE_CHECKING:
+    from mlcontainer.config import Settings
+    from mlcontainer.prediction import Prediction, Predictor
+    from mlcontainer.serving.metrics import Metrics
+
+EXTENSION = "mlcontainer"
+
+
+@dataclass
+class ServingState:
+    """The per-process serving state, kept in ``app.extensions``."""
+
+    predictor: Predictor
+    settings: Settings
+    metrics: Metrics
+    confusion_matrix_png: bytes | None
+    report_html: bytes | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    openapi: dict[str, Any] = field(default_factory=dict)
+    ready: bool = False
+
+    def check_batch(self, n_rows: int) -> None:
+        """Refuse a batch over the configured row limit before any work is done."""
+        if n_rows > self.settings.max_rows:
+            raise BatchTooLargeError(
+                f"the batch has {n_rows} rows; this server accepts at most "
+                f"{self.settings.max_rows} per request (split it, or raise MLCONTAINER_MAX_ROWS)"
+            )
+
+    def predict(self, instances: Sequence[Any], *, unknown: str = "error") -> Prediction:
+        """Predict records (``{feature: value}``) or positional rows, counting the labels.
+
+        ``unknown="error"`` refuses features the model does not know; ``"ignore"`` drops them
+        (MLflow's behaviour, for clients that send extra columns).
+        """
+        self.check_batch(len(instances))
+        predictor = self.predictor
+        if instances and isinstance(instances[0], Mapping):
+            records = cast("Sequence[Mapping[str, Any]]", instances)
+            if unknown == "error":
+                self._refuse_unknown(records)
+            prediction = predictor.predict_records(records)
+        else:
+            prediction = predictor.predict_rows(cast("Sequence[Sequence[Any]]", instances))
+        self.metrics.count_predictions(prediction.labels)
+        return prediction
+
+    def _refuse_unknown(self, records: Sequence[Mapping[str, Any]]) -> None:
+        known = self.predictor.schema.names
+        seen: set[str] = set()
+        for rec in records:
+            if isinstance(rec, Mapping):
+                seen.update(rec.keys())
+        extra = sorted(seen.difference(known))
+        if extra:
+            raise InputValidationError(
+                f"unknown feature(s) {', '.join(map(repr, extra))}; the model expects "
+                f"{', '.join(map(repr, known))}",
+                details=[{"row": None, "column": e, "message": "unknown feature"} for e in extra],
+            )
+
+
+def serving_state() -> ServingState:
+    """Return the state of the app handling the current request."""
+    return cast("ServingState", current_app.extensions[EXTENSION])
