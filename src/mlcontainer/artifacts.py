@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -88,8 +88,9 @@ def save(
 
     Every file is first written in full to a staging folder inside ``output_dir`` (which may
     be a mounted volume, so the folder itself is never renamed); then each is renamed into
-    place, the manifest last. The manifest holds the hash of every other file, so a set
-    interrupted between two renames is detected at load time instead of being used.
+    place, the manifest last. If a rename fails, the files already swapped are put back, so
+    the previous set stays whole. The manifest holds the hash of every other file, so a set
+    cut short by a crash between two renames is detected at load time instead of being used.
     """
     import skops.io
 
@@ -107,6 +108,7 @@ def save(
     full["format_version"] = FORMAT_VERSION
     full["files"] = {n: {"sha256": sha256_bytes(b), "bytes": len(b)} for n, b in files.items()}
     files[MANIFEST_FILE] = _json_bytes(full)
+    created = not output_dir.exists()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output_dir))
@@ -115,16 +117,43 @@ def save(
     try:
         for name, data in files.items():
             write_atomic(staging / name, data)
-        for name in files:  # dict order: the manifest was added last
-            (staging / name).replace(output_dir / name)
+        _swap_in(staging, output_dir, list(files))  # dict order: the manifest was added last
     except OSError as exc:
         raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
     finally:
-        for leftover in staging.glob("*"):
-            leftover.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(output_dir.iterdir()):
+            output_dir.rmdir()  # a failed first save leaves no empty folder behind
     return full
+
+
+def _swap_in(staging: Path, output_dir: Path, names: list[str]) -> None:
+    """Rename staged files into ``output_dir`` in order; on any failure restore the old ones."""
+    previous = staging / "previous"
+    previous.mkdir()
+    swapped: list[str] = []
+    try:
+        for name in names:
+            current = output_dir / name
+            if current.exists():
+                _keep_copy(current, previous / name)
+            (staging / name).replace(current)
+            swapped.append(name)
+    except BaseException:
+        for name in reversed(swapped):
+            if (previous / name).exists():
+                (previous / name).replace(output_dir / name)
+            else:
+                (output_dir / name).unlink(missing_ok=True)
+        raise
+
+
+def _keep_copy(source: Path, copy: Path) -> None:
+    # A hard link keeps the old bytes at no cost; some mounted volumes need a real copy.
+    try:
+        os.link(source, copy)
+    except OSError:
+        shutil.copy2(source, copy)
 
 
 def _json_bytes(data: Mapping[str, Any]) -> bytes:
