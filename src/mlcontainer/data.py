@@ -21,6 +21,21 @@ if TYPE_CHECKING:
 DEFAULT_DATASET = "wine"
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Cell values read as missing in CSV files (after surrounding spaces are stripped), unless
+#: ``--na-values`` gives another list. ``?`` is UCI's marker; an empty cell is always missing.
+DEFAULT_NA_VALUES: tuple[str, ...] = (
+    "",
+    "?",
+    "NA",
+    "N/A",
+    "n/a",
+    "NaN",
+    "nan",
+    "NULL",
+    "null",
+    "None",
+    "#N/A",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,9 @@ class Dataset:
     fingerprint: str
     dropped_rows: int = 0
     notes: tuple[str, ...] = field(default=())
+    #: Suspicious feature columns (likely leaks, IDs, constants), one line each.
+    warnings: tuple[str, ...] = field(default=())
+    dropped_columns: tuple[str, ...] = field(default=())
 
     def summary(self) -> dict[str, Any]:
         """Return a short JSON description for the manifest and report."""
@@ -48,6 +66,8 @@ class Dataset:
             "class_counts": {str(c): int(counts.get(c, 0)) for c in self.schema.classes},
             "fingerprint": self.fingerprint,
             "dropped_rows": self.dropped_rows,
+            "dropped_columns": list(self.dropped_columns),
+            "warnings": list(self.warnings),
         }
 
 
@@ -119,11 +139,19 @@ def load_dataset(
     sha256: str | None = None,
     cache_dir: Path | None = None,
     progressbar: Any = False,
+    na_values: Sequence[str] = DEFAULT_NA_VALUES,
+    drop: Sequence[str] = (),
 ) -> Dataset:
     """Load a built-in dataset by name, a local CSV/Parquet file, or an http(s) URL."""
     if spec in BUILTIN_DATASETS:
         frame, default_target = BUILTIN_DATASETS[spec].loader()
-        return prepare(frame, target=target or default_target, name=spec, source=f"builtin:{spec}")
+        return prepare(
+            frame,
+            target=target or default_target,
+            name=spec,
+            source=f"builtin:{spec}",
+            drop=drop,
+        )
     if spec.startswith(("http://", "https://")):
         path = download(spec, sha256=sha256, cache_dir=cache_dir, progressbar=progressbar)
         source = spec
@@ -137,13 +165,13 @@ def load_dataset(
             f"unknown dataset {spec!r}: valid built-in names are {', '.join(BUILTIN_DATASETS)}; "
             f"or give a path to a {'/'.join(FILE_SUFFIXES)} file or an http(s) URL"
         )
-    frame = read_table(path)
+    frame = read_table(path, na_values=na_values)
     if target is None:
         raise DatasetError(
             f"--target is required for {source}: name the column to predict; "
             f"columns: {_list(frame.columns)}"
         )
-    return prepare(frame, target=target, name=path.stem, source=source)
+    return prepare(frame, target=target, name=path.stem, source=source, drop=drop)
 
 
 def looks_like_path(spec: str) -> bool:
@@ -212,8 +240,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file with a clear error for every way it can fail."""
+def read_table(path: Path, *, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> pd.DataFrame:
+    """Read a CSV or Parquet file with a clear error for every way it can fail.
+
+    Spaces around values and column names are stripped, ``na_values`` (matched after
+    stripping) become missing, and a text column whose values are then all numbers is numeric.
+    """
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise DatasetError(
@@ -226,7 +258,9 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DatasetError(f"cannot read {path}: it is a folder, not a file")
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, skipinitialspace=True)
+            frame = pd.read_csv(
+                path, skipinitialspace=True, na_values=list(na_values), keep_default_na=False
+            )
         else:
             frame = _read_parquet(path)
     except pd.errors.EmptyDataError:
@@ -237,7 +271,25 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
     if frame.empty:
         raise DatasetError(f"cannot use {path}: it has a header but no data rows")
-    return frame
+    return clean_text(frame, na_values=na_values)
+
+
+def clean_text(frame: pd.DataFrame, *, na_values: Sequence[str]) -> pd.DataFrame:
+    """Strip text cells and column names, blank out missing markers, and retype numeric text."""
+    missing = {*na_values, ""}
+    out = frame.rename(columns=lambda c: str(c).strip())
+    for name in out.columns:
+        col = out[name]
+        if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+            continue
+        text = col.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        text = text.where(~text.isin(missing) & text.notna(), np.nan)
+        numbers = pd.to_numeric(text, errors="coerce")
+        if text.notna().any() and numbers.notna().sum() == text.notna().sum():
+            out[name] = numbers
+        else:
+            out[name] = text
+    return out
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -256,13 +308,18 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DatasetError(f"cannot read {path}: not a valid Parquet file ({exc})") from None
 
 
-def prepare(frame: pd.DataFrame, *, target: str, name: str, source: str) -> Dataset:
+def prepare(
+    frame: pd.DataFrame, *, target: str, name: str, source: str, drop: Sequence[str] = ()
+) -> Dataset:
     """Split a table into typed features and a class target, and derive its input schema."""
+    from mlcontainer.audit import column_warnings
+
     frame = frame.rename(columns=str)
     if target not in frame.columns:
         raise DatasetError(
             f"target column {target!r} is not in {source}; columns: {_list(frame.columns)}"
         )
+    frame = _drop_columns(frame, drop, target=target, source=source)
     missing_target = frame[target].isna()
     dropped = int(missing_target.sum())
     notes: list[str] = []
@@ -286,6 +343,8 @@ def prepare(frame: pd.DataFrame, *, target: str, name: str, source: str) -> Data
     y = y.reset_index(drop=True).rename(target)
     schema = Schema(features=tuple(schema_features), target=target, classes=classes)
     return Dataset(
+        warnings=tuple(column_warnings(X, y, schema)),
+        dropped_columns=tuple(dict.fromkeys(drop)),
         name=name,
         source=source,
         X=X,
@@ -295,6 +354,20 @@ def prepare(frame: pd.DataFrame, *, target: str, name: str, source: str) -> Data
         dropped_rows=dropped,
         notes=tuple(notes),
     )
+
+
+def _drop_columns(
+    frame: pd.DataFrame, drop: Sequence[str], *, target: str, source: str
+) -> pd.DataFrame:
+    unknown = [c for c in drop if c not in frame.columns]
+    if unknown:
+        raise DatasetError(
+            f"--drop names column(s) {_list(unknown)} that {source} does not have; "
+            f"columns: {_list(frame.columns)}"
+        )
+    if target in drop:
+        raise DatasetError(f"--drop names the target column {target!r}; it cannot be dropped")
+    return frame.drop(columns=list(dict.fromkeys(drop)))
 
 
 def _to_labels(column: pd.Series, *, target: str, source: str) -> pd.Series:

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 #: Marker the categorical imputer writes for a missing value: it becomes a category of its own.
 MISSING_CATEGORY = "__missing__"
+#: One-hot columns per categorical feature at most (the rarest values share the last one), so
+#: a name or ticket column cannot blow up the feature count.
+MAX_CATEGORIES = 32
+#: Values seen in fewer training rows than this join the shared "infrequent" column.
+MIN_FREQUENCY = 5
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def build_pipeline(name: str, schema: Schema, *, random_state: int) -> Pipeline:
 
 
 def build_preprocessor(schema: Schema, *, scale: bool) -> Any:
-    """Impute (and scale) numeric columns; impute and one-hot encode categorical columns."""
+    """Impute (and scale) numeric columns; impute and one-hot encode categorical ones, bounded."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -159,7 +164,12 @@ def build_preprocessor(schema: Schema, *, scale: bool) -> Any:
                         ),
                         (
                             "onehot",
-                            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                            OneHotEncoder(
+                                handle_unknown="infrequent_if_exist",
+                                max_categories=MAX_CATEGORIES,
+                                min_frequency=MIN_FREQUENCY,
+                                sparse_output=False,
+                            ),
                         ),
                     ]
                 ),
