@@ -72,6 +72,8 @@ class _Errors:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() refuses > 4300 digits
+        return f"an integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -85,13 +87,15 @@ def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> l
             continue
         if feature.kind == "numeric":
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if math.isinf(value):
+                number = _to_float(value)
+                if math.isinf(number):
                     errors.add(
                         row=row,
                         column=feature.name,
-                        message="expected a finite number, got infinity",
+                        message="expected a finite number, got "
+                        + ("infinity" if isinstance(value, float) else _describe(value)),
                     )
-                out.append(float(value))
+                out.append(number)
                 continue
             expected = "a number"
         elif feature.kind == "boolean":
@@ -103,7 +107,7 @@ def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> l
             if isinstance(value, str):
                 out.append(value.strip())
                 continue
-            if isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
                 out.append(str(value))
                 continue
             expected = "a string"
@@ -112,6 +116,13 @@ def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> l
         )
         out.append(np.nan)
     return out
+
+
+def _to_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        return math.inf if value > 0 else -math.inf
 
 
 def _coerce_text(feature: Feature, values: pd.Series, errors: _Errors) -> pd.Series:
@@ -262,7 +273,25 @@ class Predictor:
 
     def predict_frame(self, frame: pd.DataFrame) -> Prediction:
         """Predict a frame already validated by one of the ``frame_from_*`` methods."""
-        proba = np.asarray(self.model.pipeline.predict_proba(frame), dtype=float)
+        # Finite but extreme values (1e308) can overflow inside a model: refuse, don't guess.
+        with np.errstate(all="ignore"):
+            try:
+                proba = np.asarray(self.model.pipeline.predict_proba(frame), dtype=float)
+            except ValueError as exc:  # e.g. scaling 1e308 overflows to infinity
+                raise InputValidationError(
+                    f"the model cannot score these rows: {str(exc).splitlines()[0]} "
+                    "(check for values far outside the range seen in training)"
+                ) from None
+        unscored = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+        if unscored.size:
+            raise InputValidationError(
+                f"row {int(unscored[0])}: the model cannot score it (its probabilities overflow); "
+                "check for values far outside the range seen in training",
+                details=[
+                    {"row": int(r), "column": None, "message": "probabilities overflow"}
+                    for r in unscored[:MAX_DETAILS]
+                ],
+            )
         labels = [
             c.item() if isinstance(c, np.generic) else c
             for c in labels_from_proba(proba, self.classes)
