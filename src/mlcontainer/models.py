@@ -108,6 +108,8 @@ def parse_model_names(text: str | None) -> list[str]:
     if text is None or not text.strip():
         return list(MODELS)
     names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise ConfigError(

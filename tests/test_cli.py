@@ -1,0 +1,443 @@
+"""The command line end to end: train on every kind of dataset, predict, and refuse bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from conftest import FileServer, tree_snapshot
+
+from mlcontainer.cli import main
+from mlcontainer.data import BUILTIN_DATASETS, load_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FAST = ["--models", "logistic_regression,decision_tree", "--cv", "3"]
+SET_FILES = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png", "report.html"}
+TITANIC_SHA256 = "81787d320d7f7b03df935e91de8bd19e11d45c5bbcab86ef4d4a76dc91b7d4f2"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No model folder from the caller's environment; a private download cache."""
+    for name in list(os.environ):
+        if name.startswith("MLCONTAINER_") or name == "MODEL_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MLCONTAINER_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run(*args: str | Path, stdin: bytes | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], input=stdin)
+
+
+def run_ok(*args: str | Path, stdin: bytes | None = None) -> Result:
+    result = run(*args, stdin=stdin)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _manifest(folder: Path) -> dict[str, object]:
+    return json.loads((folder / "model.json").read_text())  # type: ignore[no-any-return]
+
+
+def _features_csv(dataset: str, path: Path, rows: int = 8) -> Path:
+    ds = load_dataset(dataset)
+    ds.X.iloc[:rows].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def iris_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CLI-trained iris model for the predict and bad-input tests (never modified)."""
+    output = tmp_path_factory.mktemp("cli") / "iris"
+    run_ok("train", "--dataset", "iris", *FAST, "--output", output)
+    return output
+
+
+@pytest.fixture
+def good_output(iris_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a good model folder that a failing run must leave as it is."""
+    return Path(shutil.copytree(iris_dir, tmp_path / "artifacts"))
+
+
+# --- train: every built-in dataset, files, URLs --------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", list(BUILTIN_DATASETS))
+def test_train_then_predict_on_every_builtin_dataset(dataset: str, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    result = run_ok("train", "--dataset", dataset, *FAST, "--output", output)
+    assert "Model comparison" in result.stdout
+    assert "Confusion matrix" in result.stdout
+    assert {p.name for p in output.iterdir()} == SET_FILES
+    manifest = _manifest(output)
+    assert manifest["selection"]["model"] in ("logistic_regression", "decision_tree")  # type: ignore[index]
+    assert manifest["dataset"]["name"] == dataset  # type: ignore[index]
+    rows = _features_csv(dataset, tmp_path / "rows.csv")
+    predicted = run_ok("predict", "--model", output, "--input", rows, "--format", "json")
+    records = json.loads(predicted.stdout)
+    classes = {str(c) for c in manifest["schema"]["classes"]}  # type: ignore[index]
+    assert len(records) == 8
+    assert {str(r["prediction"]) for r in records} <= classes
+    assert all(set(r["probabilities"]) == classes for r in records)
+
+
+def test_train_on_a_local_csv_with_target(tmp_path: Path) -> None:
+    data = load_dataset("penguins")
+    frame = data.X.assign(species=data.y)
+    frame.to_csv(tmp_path / "penguins.csv", index=False)
+    output = tmp_path / "out"
+    run_ok("train", "-d", tmp_path / "penguins.csv", "-t", "species", *FAST, "-o", output)
+    manifest = _manifest(output)
+    assert manifest["dataset"]["source"] == str(tmp_path / "penguins.csv")  # type: ignore[index]
+    assert manifest["dataset"]["rows"] == 344  # type: ignore[index]
+    assert manifest["schema"]["target"] == "species"  # type: ignore[index]
+
+
+def test_train_on_a_parquet_file_with_target(tmp_path: Path) -> None:
+    data = load_dataset("wine")
+    data.X.assign(cultivar=data.y).to_parquet(tmp_path / "wine.parquet", index=False)
+    output = tmp_path / "out"
+    run_ok("train", "-d", tmp_path / "wine.parquet", "-t", "cultivar", *FAST, "-o", output)
+    assert _manifest(output)["dataset"]["fingerprint"] == data.fingerprint  # type: ignore[index]
+
+
+def test_train_on_a_url_downloads_once_into_the_cache(
+    file_server: FileServer, tmp_path: Path
+) -> None:
+    _features_csv("iris", file_server.root / "iris.csv", rows=150)
+    frame = pd.read_csv(file_server.root / "iris.csv").assign(kind=load_dataset("iris").y)
+    frame.to_csv(file_server.root / "iris.csv", index=False)
+    digest = hashlib.sha256((file_server.root / "iris.csv").read_bytes()).hexdigest()
+    url = file_server.url("iris.csv")
+    for run_no in (1, 2):
+        run_ok("train", "-d", url, "--sha256", digest, "-t", "kind", *FAST, "-o", tmp_path / "o")
+        assert file_server.hits == {"/iris.csv": 1}, f"run {run_no}"
+    assert _manifest(tmp_path / "o")["dataset"]["source"] == url  # type: ignore[index]
+    assert len(list((tmp_path / "cache").rglob("*.csv"))) == 1
+
+
+def test_train_refuses_a_url_with_a_wrong_checksum_and_keeps_nothing(
+    file_server: FileServer, tmp_path: Path, good_output: Path
+) -> None:
+    _features_csv("iris", file_server.root / "iris.csv")
+    before = tree_snapshot(good_output)
+    url = file_server.url("iris.csv")
+    result = run("train", "-d", url, "--sha256", "0" * 64, "-t", "x", *FAST, "-o", good_output)
+    assert result.exit_code == 1
+    assert "was refused" in result.stderr
+    assert "Traceback" not in result.output
+    assert tree_snapshot(good_output) == before
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+
+
+def test_train_on_real_titanic_served_over_http(
+    shared_datasets: Path, file_server: FileServer, tmp_path: Path
+) -> None:
+    shutil.copy(shared_datasets / "titanic.csv", file_server.root / "titanic.csv")
+    output = tmp_path / "out"
+    url = file_server.url("titanic.csv")
+    run_ok("train", "-d", url, "--sha256", TITANIC_SHA256, "-t", "survived", *FAST, "-o", output)
+    manifest = _manifest(output)
+    assert manifest["dataset"]["rows"] == 891  # type: ignore[index]
+    assert manifest["schema"]["classes"] == [0, 1]  # type: ignore[index]
+    assert 0.5 <= manifest["metrics"]["accuracy"] <= 1.0  # type: ignore[index]
+
+
+# --- real processes ------------------------------------------------------------------------
+
+
+def _process(args: Sequence[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLCONTAINER_")}
+    env["MLCONTAINER_CACHE_DIR"] = str(cwd / "cache")
+    return subprocess.run(
+        [str(a) for a in args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_mlcontainer_console_script_trains_and_predicts(tmp_path: Path) -> None:
+    exe = BIN / "mlcontainer"
+    done = _process([exe, "train", "-d", "wine", *FAST], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in (tmp_path / "artifacts").iterdir()} == SET_FILES
+    rows = _features_csv("wine", tmp_path / "rows.csv")
+    done = _process([exe, "predict", "--input", rows, "--output", "preds.csv"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "preds.csv").read_text().startswith("prediction,proba_class_0,")
+
+
+def test_python_train_py_is_mlcontainer_train(tmp_path: Path) -> None:
+    done = _process([sys.executable, REPO / "train.py", "-d", "iris", *FAST, "-o", "m"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _manifest(tmp_path / "m")["dataset"]["name"] == "iris"  # type: ignore[index]
+
+
+def test_real_process_error_is_one_paragraph_without_traceback(tmp_path: Path) -> None:
+    done = _process([BIN / "mlcontainer", "train", "-d", "nope.csv", "-t", "y"], tmp_path)
+    assert done.returncode == 1
+    assert "Error: dataset file not found: nope.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_python_m_mlcontainer_shows_help(tmp_path: Path) -> None:
+    done = _process([sys.executable, "-m", "mlcontainer", "--help"], tmp_path)
+    assert done.returncode == 0
+    for command in ("train", "predict", "datasets", "models"):
+        assert command in done.stdout
+
+
+@pytest.mark.slow
+def test_default_train_runs_every_candidate_with_five_folds(tmp_path: Path) -> None:
+    done = _process([BIN / "mlcontainer", "train"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    manifest = _manifest(tmp_path / "artifacts")
+    from mlcontainer.models import MODELS
+
+    assert manifest["dataset"]["name"] == "wine"  # type: ignore[index]
+    assert manifest["selection"]["cv"] == 5  # type: ignore[index]
+    assert manifest["selection"]["metric"] == "f1_macro"  # type: ignore[index]
+    assert sorted(c["name"] for c in manifest["leaderboard"]) == sorted(MODELS)  # type: ignore[attr-defined]
+    assert all(c["error"] is None for c in manifest["leaderboard"])  # type: ignore[attr-defined]
+    assert "report.html" in done.stdout
+
+
+# --- train refuses bad input and writes nothing ----------------------------------------------
+
+
+def _bad_files(folder: Path) -> dict[str, Path]:
+    folder.mkdir(exist_ok=True)
+    files = {
+        "empty": folder / "empty.csv",
+        "header": folder / "header.csv",
+        "binary": folder / "binary.csv",
+        "one_class": folder / "one_class.csv",
+        "tiny_class": folder / "tiny_class.csv",
+        "few_for_cv": folder / "few_for_cv.csv",
+        "dir": folder / "dir.csv",
+    }
+    files["empty"].write_bytes(b"")
+    files["header"].write_text("a,b,y\n")
+    files["binary"].write_bytes(b"\xff\xfe\x00\x81garbage\n\x80\x81\n")
+    files["one_class"].write_text("a,y\n" + "".join(f"{i},x\n" for i in range(20)))
+    files["tiny_class"].write_text("a,y\n" + "".join(f"{i},x\n" for i in range(20)) + "99,z\n")
+    few = "".join(f"{i},x\n" for i in range(20)) + "".join(f"{i},z\n" for i in range(4))
+    files["few_for_cv"].write_text("a,y\n" + few)
+    files["dir"].mkdir(exist_ok=True)
+    return files
+
+
+BAD_TRAIN = [
+    (["-d", "winez"], 1, "unknown dataset 'winez': valid built-in names are iris, wine"),
+    (["-d", "{missing}", "-t", "y"], 1, "dataset file not found"),
+    (["-d", "{dir}", "-t", "y"], 1, "it is a folder, not a file"),
+    (["-d", "{binary}", "-t", "y"], 1, "cannot read"),
+    (["-d", "{empty}", "-t", "y"], 1, "the file is empty"),
+    (["-d", "{header}", "-t", "y"], 1, "header but no data rows"),
+    (["-d", "{one_class}", "-t", "zz"], 1, "target column 'zz' is not in"),
+    (["-d", "{one_class}", "-t", "y"], 1, "single class ('x')"),
+    (["-d", "{one_class}"], 1, "--target is required"),
+    (["-d", "{tiny_class}", "-t", "y"], 1, "too few rows for a stratified test split"),
+    (["-d", "{few_for_cv}", "-t", "y", "--cv", "5"], 1, "too few rows for 5-fold"),
+    (["-d", "iris", "--cv", "50"], 1, "too few rows for 50-fold cross-validation"),
+    (["--metric", "f2"], 1, "unknown metric 'f2'; valid: accuracy"),
+    (["--models", "svm,forest"], 1, "unknown model 'forest'; valid: logistic_regression"),
+    (["--models", " , "], 1, "--models names no model; valid: logistic_regression"),
+    (["--cv", "1"], 1, "--cv must be at least 2"),
+    (["--cv", "five"], 2, "'five' is not a valid integer"),
+    (["--test-size", "0"], 1, "--test-size must be between 0 and 1"),
+    (["--test-size", "1.5"], 1, "--test-size must be between 0 and 1"),
+    (["--test-size", "0.01"], 1, "each side of the split needs a row of every class"),
+    (["--jobs", "0"], 1, "--jobs must not be 0"),
+    (["-d", "https://127.0.0.1:9/x.csv", "-t", "y"], 1, "--sha256 is required"),
+    (["-d", "http://127.0.0.1:9/x.csv", "--sha256", "abc", "-t", "y"], 1, "64 hexadecimal"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"), BAD_TRAIN, ids=[" ".join(a) for a, _, _ in BAD_TRAIN]
+)
+def test_train_refuses_bad_input_and_writes_nothing(
+    args: list[str], code: int, message: str, tmp_path: Path, good_output: Path
+) -> None:
+    files = {k: str(v) for k, v in _bad_files(tmp_path / "data").items()}
+    files["missing"] = str(tmp_path / "data" / "missing.csv")
+    argv = [a.format(**files) for a in args]
+    fresh = tmp_path / "fresh"
+    for output in (fresh, good_output):
+        before = tree_snapshot(output)
+        models = [] if "--models" in argv else ["--models", "naive_bayes"]
+        result = run("train", *argv, *models, "--output", output)
+        assert result.exit_code == code, result.output
+        assert message in result.stderr
+        assert "Traceback" not in result.output
+        assert tree_snapshot(output) == before
+    assert not fresh.exists()
+
+
+def test_train_refuses_an_output_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "artifacts"
+    target.write_text("keep")
+    result = run("train", "-d", "iris", "--models", "naive_bayes", "-o", target)
+    assert result.exit_code == 1
+    assert "exists and is not a folder" in result.stderr
+    assert target.read_text() == "keep"
+
+
+# --- predict -------------------------------------------------------------------------------
+
+
+def _iris_csv(path: Path, rows: int = 5) -> Path:
+    return _features_csv("iris", path, rows)
+
+
+def test_predict_csv_to_stdout_by_default(iris_dir: Path, tmp_path: Path) -> None:
+    result = run_ok("predict", "--model", iris_dir, "--input", _iris_csv(tmp_path / "in.csv"))
+    lines = result.stdout.splitlines()
+    assert lines[0] == "prediction,proba_setosa,proba_versicolor,proba_virginica"
+    assert len(lines) == 6
+    assert all(line.split(",")[0] == "setosa" for line in lines[1:])
+
+
+def test_predict_reads_stdin_dash(iris_dir: Path, tmp_path: Path) -> None:
+    data = _iris_csv(tmp_path / "in.csv").read_bytes()
+    from_stdin = run_ok("predict", "--model", iris_dir, "--input", "-", stdin=data)
+    from_file = run_ok("predict", "--model", iris_dir, "--input", tmp_path / "in.csv")
+    assert from_stdin.stdout == from_file.stdout
+
+
+def test_predict_writes_json_when_asked(iris_dir: Path, tmp_path: Path) -> None:
+    result = run_ok(
+        "predict",
+        "--model",
+        iris_dir,
+        "--input",
+        _iris_csv(tmp_path / "in.csv"),
+        "--format",
+        "json",
+    )
+    records = json.loads(result.stdout)
+    assert [r["prediction"] for r in records] == ["setosa"] * 5
+
+
+@pytest.mark.parametrize(("name", "starts"), [("p.json", "["), ("p.csv", "prediction,")])
+def test_predict_output_format_follows_the_suffix(
+    iris_dir: Path, tmp_path: Path, name: str, starts: str
+) -> None:
+    out = tmp_path / "preds" / name
+    result = run_ok("predict", "--model", iris_dir, "-i", _iris_csv(tmp_path / "in.csv"), "-o", out)
+    assert result.stdout == ""
+    assert out.read_text().startswith(starts)
+    assert [p.name for p in out.parent.iterdir()] == [name]
+
+
+def test_predict_output_with_unknown_suffix_needs_format(iris_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "preds.txt"
+    result = run("predict", "--model", iris_dir, "-i", _iris_csv(tmp_path / "in.csv"), "-o", out)
+    assert result.exit_code == 2
+    assert "add --format" in result.stderr
+    assert not out.exists()
+
+
+def test_predict_failure_leaves_an_existing_output_file_unchanged(
+    iris_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "preds.csv"
+    out.write_text("previous\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sepal length (cm),sepal width (cm)\n1,2\n")
+    result = run("predict", "--model", iris_dir, "-i", bad, "-o", out)
+    assert result.exit_code == 1
+    assert out.read_text() == "previous\n"
+    assert {p.name for p in tmp_path.iterdir()} == {"preds.csv", "bad.csv"}
+
+
+def test_predict_missing_column_is_named(iris_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sepal length (cm),sepal width (cm),petal length (cm)\n1,2,3\n")
+    result = run("predict", "--model", iris_dir, "-i", bad)
+    assert result.exit_code == 1
+    assert "missing feature(s) 'petal width (cm)'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_predict_extra_column_is_ignored_with_a_warning(iris_dir: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(_iris_csv(tmp_path / "in.csv")).assign(comment="hello")
+    frame.to_csv(tmp_path / "extra.csv", index=False)
+    result = run_ok("predict", "--model", iris_dir, "-i", tmp_path / "extra.csv")
+    assert "Warning: ignored unknown column(s) 'comment'" in result.stderr
+    assert len(result.stdout.splitlines()) == 6
+
+
+def test_predict_wrong_type_names_column_and_row(iris_dir: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(_iris_csv(tmp_path / "in.csv")).astype(object)
+    frame.loc[3, "petal length (cm)"] = "long"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    result = run("predict", "--model", iris_dir, "-i", tmp_path / "bad.csv")
+    assert result.exit_code == 1
+    assert "column 'petal length (cm)', row 3: expected a number, got 'long'" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"sepal length (cm),sepal width (cm)\n"])
+def test_predict_refuses_empty_input(iris_dir: Path, content: bytes) -> None:
+    result = run("predict", "--model", iris_dir, "-i", "-", stdin=content)
+    assert result.exit_code == 1
+    assert "empty" in result.stderr
+
+
+def test_predict_refuses_a_missing_model_folder(tmp_path: Path) -> None:
+    result = run("predict", "--model", tmp_path / "none", "-i", "-", stdin=b"a\n1\n")
+    assert result.exit_code == 1
+    assert "no model folder at" in result.stderr
+
+
+def test_predict_refuses_a_missing_input_file(iris_dir: Path, tmp_path: Path) -> None:
+    result = run("predict", "--model", iris_dir, "-i", tmp_path / "none.csv")
+    assert result.exit_code == 1
+    assert "input file not found" in result.stderr
+
+
+# --- listings and help -----------------------------------------------------------------------
+
+
+def test_datasets_lists_every_builtin_and_marks_the_default() -> None:
+    result = run_ok("datasets")
+    for name in BUILTIN_DATASETS:
+        assert name in result.stdout
+    assert "wine (default)" in result.stdout
+
+
+def test_models_lists_every_candidate() -> None:
+    from mlcontainer.models import MODELS
+
+    result = run_ok("models")
+    for name in MODELS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "datasets", "models"])
+def test_every_option_of_every_command_has_help(command: str) -> None:
+    cmd = main.commands[command]
+    text = run_ok(command, "--help").stdout
+    assert cmd.help
+    assert cmd.help.split("\n")[0] in text
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{command} {param.opts} has no help"
+            assert param.opts[0] in text
