@@ -1,0 +1,91 @@
+"""Metrics, confusion matrix, picture and report of an evaluated model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlcontainer.errors import ConfigError
+from mlcontainer.evaluation import (
+    METRICS,
+    check_metric,
+    confusion_matrix_png,
+    evaluate,
+    json_floats,
+    label_array,
+    labels_from_proba,
+    score_all,
+)
+from mlcontainer.workflow import TrainOutcome
+
+
+def test_check_metric_lists_the_valid_ones() -> None:
+    assert check_metric("log_loss").greater_is_better is False
+    with pytest.raises(ConfigError, match="unknown metric 'f2'; valid: accuracy, balanced"):
+        check_metric("f2")
+
+
+def test_labels_from_proba_takes_the_first_class_on_ties() -> None:
+    proba = np.array([[0.5, 0.5], [0.2, 0.8]])
+    assert labels_from_proba(proba, ["a", "b"]).tolist() == ["a", "b"]
+
+
+def test_label_array_keeps_integers_as_integers() -> None:
+    assert label_array([1, 2, 3]).dtype == np.int64
+    assert label_array(["1", "b"]).dtype == object
+    assert label_array([True, False]).dtype == object
+
+
+def test_perfect_predictions_score_one_and_no_log_loss() -> None:
+    truth = ["a", "b", "c", "a"]
+    proba = np.eye(3)[[0, 1, 2, 0]]
+    scores = score_all(truth, truth, proba, ["a", "b", "c"])
+    assert set(scores) == set(METRICS)
+    for name, value in scores.items():
+        expected = 0.0 if name == "log_loss" else 1.0
+        assert value == pytest.approx(expected, abs=1e-9), name
+
+
+def test_auc_is_nan_when_a_class_is_absent_from_the_truth() -> None:
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    scores = score_all(["a", "b"], ["a", "b"], proba, ["a", "b", "c"])
+    assert math.isnan(scores["roc_auc_ovr"])
+    assert scores["balanced_accuracy"] == 1.0
+    assert json_floats(scores)["roc_auc_ovr"] is None
+
+
+def test_binary_auc_uses_the_second_class_probability() -> None:
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]])
+    scores = score_all([0, 1, 0, 1], [0, 1, 0, 1], proba, [0, 1])
+    assert scores["roc_auc_ovr"] == 1.0
+
+
+def test_evaluation_of_the_fixture_model(iris_outcome: TrainOutcome) -> None:
+    ev = iris_outcome.evaluation
+    assert ev.test_rows == 30
+    assert np.asarray(ev.confusion_matrix).sum() == 30
+    assert set(ev.per_class) == {"setosa", "versicolor", "virginica"}
+    assert len(ev.samples) == 5
+    for sample in ev.samples:
+        assert sample["true"] in ev.per_class
+        assert sample["predicted"] in ev.per_class
+        assert 1 / 3 <= sample["probability"] <= 1.0
+    assert 0.0 <= ev.metrics["accuracy"] <= 1.0
+    assert ev.to_dict()["test_rows"] == 30
+
+
+def test_evaluate_is_deterministic(iris_outcome: TrainOutcome) -> None:
+    split = iris_outcome.result.split
+    classes = iris_outcome.dataset.schema.classes
+    again = evaluate(iris_outcome.result.pipeline, split.X_test, split.y_test, classes)
+    assert again == iris_outcome.evaluation
+
+
+def test_confusion_matrix_png_is_a_png_and_byte_stable() -> None:
+    one = confusion_matrix_png([[3, 1], [0, 4]], ["no", "yes"])
+    two = confusion_matrix_png([[3, 1], [0, 4]], ["no", "yes"])
+    assert one.startswith(b"\x89PNG\r\n\x1a\n")
+    assert one == two
+    assert confusion_matrix_png([[3, 1], [1, 4]], ["no", "yes"]) != one
