@@ -6,9 +6,10 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
+from werkzeug.routing import Map
 
 from mlcontainer import __version__
 from mlcontainer.config import Settings
@@ -28,6 +29,19 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PROTOCOLS = {"native": native.ROUTES, "mlflow": mlflow.ROUTES, "v2": v2.ROUTES}
 
 
+class _Map(Map):
+    """A URL map that does not merge slashes: werkzeug answers "//predict" with an HTML
+    redirect that no error handler sees; an unknown path gets the JSON 404 instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
+class _App(Flask):
+    url_map_class = _Map
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -45,7 +59,7 @@ def create_app(
     settings = settings or Settings.from_env()
     if predictor is None:
         predictor = _Predictor.from_dir(settings.model_dir)
-    app = Flask(__name__)
+    app = _App(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
