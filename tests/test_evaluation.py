@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlcontainer.errors import ConfigError
 from mlcontainer.evaluation import (
@@ -89,3 +92,54 @@ def test_confusion_matrix_png_is_a_png_and_byte_stable() -> None:
     assert one.startswith(b"\x89PNG\r\n\x1a\n")
     assert one == two
     assert confusion_matrix_png([[3, 1], [1, 4]], ["no", "yes"]) != one
+
+
+def _sklearn_scores(
+    truth: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[Any]
+) -> dict[str, float]:
+    """The reference: scikit-learn's own metric functions, one call per metric."""
+    from sklearn import metrics as skm
+
+    out = {"accuracy": skm.accuracy_score(truth, pred)}
+    present = [c for c in labels if np.any(truth == c)]
+    recalls = skm.recall_score(truth, pred, labels=present, average=None, zero_division=0)
+    out["balanced_accuracy"] = float(np.mean(recalls))
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            truth, pred, labels=labels, average=avg, zero_division=0
+        )
+        out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
+    if len(present) < len(labels):
+        out["roc_auc_ovr"] = math.nan
+    elif len(labels) == 2:
+        out["roc_auc_ovr"] = skm.roc_auc_score(truth == labels[1], proba[:, 1])
+    else:
+        out["roc_auc_ovr"] = skm.roc_auc_score(truth, proba, multi_class="ovr", labels=labels)
+    out["log_loss"] = skm.log_loss(truth, proba, labels=labels)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
+    k = data.draw(st.integers(2, 5))
+    labels: list[Any] = data.draw(
+        st.sampled_from([list(range(k)), [f"c{i}" for i in range(k)], list(range(10, 10 + k))])
+    )
+    n = data.draw(st.integers(2, 30))
+    truth_idx = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    # Probabilities with ties (coarse grid) as trees and k-NN produce them.
+    weights = data.draw(
+        st.lists(st.lists(st.integers(1, 4), min_size=k, max_size=k), min_size=n, max_size=n)
+    )
+    proba = np.asarray(weights, dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)
+    truth = label_array([labels[i] for i in truth_idx])
+    pred = labels_from_proba(proba, labels)
+    ours = score_all(truth, pred, proba, labels)
+    reference = _sklearn_scores(truth, pred, proba, labels)
+    for name in METRICS:
+        if math.isnan(reference[name]):
+            assert math.isnan(ours[name]), name
+        else:
+            assert ours[name] == pytest.approx(reference[name], abs=1e-9), name

@@ -78,41 +78,63 @@ def score_all(
     proba: np.ndarray,
     classes: Sequence[Label],
 ) -> dict[str, float]:
-    """Compute every metric in :data:`METRICS`; a metric that is undefined here is NaN."""
-    from sklearn import metrics as skm
+    """Compute every metric in :data:`METRICS`; a metric that is undefined here is NaN.
 
-    truth = label_array(y_true)
-    pred = label_array(y_pred)
+    NumPy on one confusion matrix rather than ten ``sklearn.metrics`` calls: their input checks
+    cost ~40 ms per fold (a quarter of a default run's scoring); tests hold the two equal.
+    """
     labels = list(classes)
-    out: dict[str, float] = {
-        "accuracy": skm.accuracy_score(truth, pred),
-        "balanced_accuracy": _balanced_accuracy(truth, pred, labels),
+    truth = _positions(y_true, labels)
+    pred = _positions(y_pred, labels)
+    k = len(labels)
+    cm = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k).astype(float)
+    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
+    # zero_division=0, as scikit-learn: a class never predicted (or absent) scores 0.
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+    f1 = _ratio(2 * tp, support + predicted)
+    weights = support / support.sum()
+    out = {
+        "accuracy": tp.sum() / cm.sum(),
+        # Mean recall over the classes present in the truth (scikit-learn warns on absent ones).
+        "balanced_accuracy": recall[support > 0].mean(),
+        "roc_auc_ovr": _roc_auc(truth, proba, k),
+        "log_loss": -np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, 1.0))),
     }
-    for avg in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(
-            truth, pred, labels=labels, average=avg, zero_division=0
-        )
-        out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
-    out["roc_auc_ovr"] = _roc_auc(truth, proba, labels)
-    out["log_loss"] = skm.log_loss(truth, np.clip(proba, 1e-15, 1.0), labels=labels)
+    for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
+        out[f"{name}_macro"] = per_class.mean()
+        out[f"{name}_weighted"] = (per_class * weights).sum()
     return {k: float(out[k]) for k in METRICS}
 
 
-def _balanced_accuracy(truth: np.ndarray, pred: np.ndarray, labels: list[Any]) -> float:
-    # Mean recall over the classes present in ``truth``, without sklearn's warning for absent ones.
-    recalls = [float(np.mean(pred[truth == c] == c)) for c in labels if np.any(truth == c)]
-    return float(np.mean(recalls))
+def _positions(values: Sequence[Label] | np.ndarray | pd.Series, labels: list[Any]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(labels)}
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    return np.fromiter((index[v] for v in items), dtype=np.intp, count=len(items))
 
 
-def _roc_auc(truth: np.ndarray, proba: np.ndarray, labels: list[Any]) -> float:
-    from sklearn.metrics import roc_auc_score
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return out
 
-    present = [c for c in labels if np.any(truth == c)]
-    if len(present) < len(labels):
-        return math.nan  # one-vs-rest AUC is undefined for a class with no positives
-    if len(labels) == 2:
-        return float(roc_auc_score(truth == labels[1], proba[:, 1]))
-    return float(roc_auc_score(truth, proba, multi_class="ovr", labels=labels))
+
+def _roc_auc(truth: np.ndarray, proba: np.ndarray, k: int) -> float:
+    """One-vs-rest AUC, macro over the classes (binary: of the second class)."""
+    if np.bincount(truth, minlength=k).min() == 0:
+        return math.nan  # undefined for a class with no positives
+    if k == 2:
+        return _binary_auc(truth == 1, proba[:, 1])
+    return float(np.mean([_binary_auc(truth == j, proba[:, j]) for j in range(k)]))
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    # Mann-Whitney U from average ranks (ties share their mean rank), as the ROC curve's area.
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2)[inverse]
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass(frozen=True)
