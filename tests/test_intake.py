@@ -176,3 +176,51 @@ def test_adult_question_marks_are_missing_and_spaces_stripped(shared_datasets: P
     assert "Private" in set(ds.X["workclass"].dropna())
     assert not any(str(v).startswith(" ") for v in ds.X["workclass"].dropna().unique())
     assert pd.api.types.is_numeric_dtype(ds.X["age"])
+
+
+def test_train_cli_shows_and_stores_the_leak_warning(shared_datasets: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlcontainer.cli import main
+
+    out = tmp_path / "model"
+    args = ["train", "-d", str(shared_datasets / "titanic.csv"), "-t", "survived"]
+    args += ["-m", "naive_bayes", "--cv", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Warning: column 'alive' alone predicts the target 'survived'" in " ".join(
+        result.output.split()
+    )
+    manifest = json.loads((out / "model.json").read_text())
+    assert any("'alive'" in w for w in manifest["dataset"]["warnings"])
+
+
+def test_train_cli_drop_and_na_values_options(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlcontainer.cli import main
+
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "x": [("-" if i % 10 == 0 else f"{v:.3f}") for i, v in enumerate(rng.normal(size=n))],
+            "label": rng.choice(["a", "b"], size=n),
+        }
+    )
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "model"
+    args = ["train", "-d", str(path), "-t", "label", "--drop", "id", "--na-values", "-"]
+    args += ["-m", "naive_bayes", "--cv", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "model.json").read_text())
+    assert [f["name"] for f in manifest["schema"]["features"]] == ["x"]
+    assert manifest["schema"]["features"][0]["type"] == "numeric"
+    assert manifest["schema"]["features"][0]["nullable"] is True

@@ -129,6 +129,31 @@ def main(ctx: click.Context) -> None:
     help="Folder for model.skops, model.json, metrics.json, confusion_matrix.png and "
     "report.html. [default: artifacts, or MLCONTAINER_MODEL_DIR]",
 )
+@click.option(
+    "--na-values",
+    default=None,
+    help="Comma-separated cell values that mean 'missing' in CSV files, matched after spaces "
+    "are stripped; an empty cell always does. [default: ?,NA,N/A,n/a,NaN,nan,NULL,null,None,#N/A]",
+)
+@click.option(
+    "--drop",
+    default=None,
+    help="Comma-separated columns to leave out (IDs, leaks), e.g. --drop alive,who.",
+)
+@click.option(
+    "--time-budget",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds the run should take at most: slow candidates are subsampled or skipped, "
+    "each with a line saying why (0 = no budget).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Run the cross-validation on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
+    "mlcontainer[dask]). [default: MLCONTAINER_DASK_SCHEDULER, else local]",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -142,9 +167,14 @@ def train(
     seed: int,
     jobs: int,
     output: Path | None,
+    na_values: str | None,
+    drop: str | None,
+    time_budget: float,
+    scheduler: str | None,
 ) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
     from mlcontainer import console
+    from mlcontainer.data import DEFAULT_NA_VALUES
     from mlcontainer.models import parse_model_names
     from mlcontainer.workflow import TrainOptions, run_training
 
@@ -161,6 +191,10 @@ def train(
         jobs=jobs,
         output=output or settings.model_dir,
         cache_dir=settings.cache_dir,
+        na_values=DEFAULT_NA_VALUES if na_values is None else _split(na_values),
+        drop=_split(drop),
+        time_budget=time_budget,
+        scheduler=scheduler or settings.dask_scheduler or None,
     )
     options.check()
     with console.training_progress(len(options.models) * cv) as progress:
@@ -197,6 +231,13 @@ def train(
     default=None,
     help="Output format. [default: from the --output suffix, else csv]",
 )
+@click.option(
+    "--chunk-size",
+    default=50_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows read and predicted at a time: memory stays flat whatever the file's size.",
+)
 @click.pass_context
 def predict(
     ctx: click.Context,
@@ -204,29 +245,35 @@ def predict(
     input_path: str,
     output_path: Path | None,
     fmt: str | None,
+    chunk_size: int,
 ) -> None:
-    """Predict labels and class probabilities for new rows."""
-    from mlcontainer.artifacts import write_atomic
-    from mlcontainer.prediction import Predictor, read_input_table, write_predictions
+    """Predict labels and class probabilities for new rows, streamed in chunks."""
+    from mlcontainer import console
+    from mlcontainer.batch import predict_file
+    from mlcontainer.prediction import Predictor
 
     settings = _settings(ctx)
     predictor = Predictor.from_dir(model_dir or settings.model_dir)
-    source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
-    frame, warnings = predictor.frame_from_table(read_input_table(source, predictor.schema))
-    for warning in warnings:
-        click.echo(f"Warning: {warning}", err=True)
     fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
     if fmt not in ("csv", "json"):
         raise click.BadParameter(
             f"cannot tell the format from {output_path}; add --format", param_hint="--format"
         )
-    payload = write_predictions(predictor.predict_frame(frame), fmt)
-    if output_path is None:
-        sys.stdout.buffer.write(payload)
-        sys.stdout.flush()
-    else:
-        write_atomic(output_path, payload)
-        click.echo(f"Wrote {len(frame)} predictions to {output_path}", err=True)
+    source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
+    size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
+    with console.batch_progress(size) as on_progress:
+        result = predict_file(
+            predictor,
+            source,
+            output=output_path or sys.stdout.buffer,
+            fmt=fmt,
+            chunk_rows=chunk_size,
+            on_progress=on_progress,
+        )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if output_path is not None:
+        click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
 
 
 @main.command()
@@ -316,6 +363,11 @@ def models() -> None:
     from mlcontainer.models import MODELS
 
     console.show_list("Candidate models", [(n, s.description) for n, s in MODELS.items()])
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    """Turn ``"a, b"`` into ``("a", "b")``; ``None`` or blank gives ``()``."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def train_main(argv: Sequence[str] | None = None) -> None:

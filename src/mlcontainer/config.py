@@ -35,6 +35,8 @@ class Settings:
     log_level: str = "info"
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Dask scheduler (tcp://HOST:PORT) for `train`'s cross-validation; empty: run locally.
+    dask_scheduler: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +76,10 @@ class Settings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.graceful_timeout < 0:
             raise ConfigError(f"graceful_timeout must be >= 0, got {self.graceful_timeout}")
+        if self.dask_scheduler:
+            from mlcontainer.cluster import check_scheduler
+
+            check_scheduler(self.dask_scheduler)
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(
                 f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -94,24 +94,35 @@ def training_progress(total_fits: int) -> Iterator[TrainingProgress]:
         yield TrainingProgress(progress, total_fits)
 
 
+@contextmanager
+def batch_progress(total_bytes: int | None) -> Iterator[Callable[[int, int], None]]:
+    """Show rows predicted and input read (to stderr) while a batch prediction runs."""
+    progress = Progress(
+        TextColumn("predicting"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("predicting", total=total_bytes, rows=0)
+
+    def advance(rows: int, bytes_read: int) -> None:
+        progress.update(task, completed=bytes_read, rows=rows)
+
+    with progress:
+        yield advance
+
+
 def _f(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def show_training(outcome: TrainOutcome) -> None:
-    """Print the leaderboard, test metrics, confusion matrix and example predictions."""
-    out = _console()
-    manifest = outcome.manifest
+def _leaderboard(manifest: dict[str, Any]) -> Table:
+    """Build the comparison table; candidates cut by the time budget are marked."""
     sel = manifest["selection"]
-    ds = manifest["dataset"]
     metric = sel["metric"]
-    for note in outcome.dataset.notes:
-        out.print(f"[yellow]Note:[/] {note}")
-    out.print(
-        f"Dataset [bold]{ds['name']}[/]: {ds['rows']} rows, {ds['features']} features, "
-        f"target [bold]{ds['target']}[/] ({len(ds['class_counts'])} classes). "
-        f"Split {sel['train_rows']} train / {sel['test_rows']} test (seed {sel['seed']})."
-    )
     board = Table(title=f"Model comparison: {sel['cv']}-fold CV on the training split")
     board.add_column("#", justify="right")
     board.add_column("model")
@@ -121,6 +132,12 @@ def show_training(outcome: TrainOutcome) -> None:
     board.add_column("fit s", justify="right")
     board.add_column("ms/row", justify="right")
     for rank, entry in enumerate(manifest["leaderboard"], start=1):
+        budget = entry.get("budget")
+        if budget and budget["action"] == "skip":
+            board.add_row(str(rank), entry["name"], "[yellow]skipped (time budget)[/]")
+            continue
+        # A subsampled candidate is marked here and explained under the table.
+        label = entry["name"] + (" [yellow](subsampled)[/]" if budget else "")
         if entry["error"]:
             board.add_row(str(rank), entry["name"], f"[red]failed: {entry['error']}[/]")
             continue
@@ -131,13 +148,36 @@ def show_training(outcome: TrainOutcome) -> None:
         style = "bold green" if entry["name"] == sel["model"] else None
         board.add_row(
             str(rank),
-            entry["name"],
+            label,
             *cells,
             f"{entry['fit_seconds']:.3f}",
             f"{entry['predict_ms_per_row']:.3f}",
             style=style,
         )
+    return board
+
+
+def show_training(outcome: TrainOutcome) -> None:
+    """Print the leaderboard, test metrics, confusion matrix and example predictions."""
+    out = _console()
+    manifest = outcome.manifest
+    sel = manifest["selection"]
+    ds = manifest["dataset"]
+    for note in outcome.dataset.notes:
+        out.print(f"[yellow]Note:[/] {note}")
+    for warning in outcome.dataset.warnings:
+        out.print(f"[bold yellow]Warning:[/] {warning}")
+    out.print(
+        f"Dataset [bold]{ds['name']}[/]: {ds['rows']} rows, {ds['features']} features, "
+        f"target [bold]{ds['target']}[/] ({len(ds['class_counts'])} classes). "
+        f"Split {sel['train_rows']} train / {sel['test_rows']} test (seed {sel['seed']})."
+    )
+    board = _leaderboard(manifest)
     out.print(board)
+    if sel.get("budget"):
+        out.print(f"[yellow]Time budget {sel['time_budget']:g} s:[/]")
+        for line in sel["budget"]:
+            out.print(f"  {line}")
 
     scores = Table(title=f"Selected: {sel['model']}, on {sel['test_rows']} held-out test rows")
     scores.add_column("metric")

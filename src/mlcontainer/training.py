@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcontainer.budget import GUARD_SHARE, Action, check_budget, estimate, feature_width, plan
+from mlcontainer.cluster import check_scheduler, fanout
 from mlcontainer.errors import ConfigError, TrainingError
 from mlcontainer.evaluation import METRICS, check_metric, label_array, labels_from_proba, score_all
 from mlcontainer.models import MODELS, build_pipeline
@@ -35,6 +38,8 @@ class FoldResult:
     predict_seconds: float
     rows: int
     error: str | None = None
+    #: True when the time budget ran out before this fold started: it was not run.
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,13 @@ class CandidateResult:
     fit_seconds: float
     predict_ms_per_row: float
     error: str | None = None
+    #: What the time budget did to this candidate (subsampled or skipped), if anything.
+    budget: Action | None = None
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the candidate has scores to rank (it neither failed nor was skipped)."""
+        return self.error is None and (self.budget is None or self.budget.kind != "skip")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form kept in the manifest's leaderboard."""
@@ -62,6 +74,7 @@ class CandidateResult:
             "fit_seconds": round(self.fit_seconds, 4),
             "predict_ms_per_row": round(self.predict_ms_per_row, 5),
             "error": self.error,
+            "budget": self.budget.to_dict() if self.budget is not None else None,
         }
 
 
@@ -87,6 +100,12 @@ class TrainingResult:
     cv: int
     seed: int
     test_size: float
+    #: One line per candidate the time budget subsampled or skipped, saying what and why.
+    budget_lines: tuple[str, ...] = ()
+    time_budget: float | None = None
+    #: Rows the selected pipeline was fitted on (fewer than the training split if subsampled).
+    fit_rows: int = 0
+    where: str = "local"
 
 
 def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: int) -> Split:
@@ -137,19 +156,52 @@ def _fit_and_score(
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     random_state: int,
+    fit_rows: int | None = None,
+    deadline: float | None = None,
 ) -> FoldResult:
+    if deadline is not None and time.time() > deadline:
+        return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), late=True)
+    if fit_rows is not None:
+        train_idx = subsample(train_idx, y, rows=fit_rows, random_state=random_state + fold)
     pipeline = build_pipeline(name, schema, random_state=random_state)
     start = time.perf_counter()
     try:
-        pipeline.fit(X.iloc[train_idx], y[train_idx])
-        fitted = time.perf_counter()
-        proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
-        predicted = time.perf_counter()
+        with one_native_thread():
+            pipeline.fit(X.iloc[train_idx], y[train_idx])
+            fitted = time.perf_counter()
+            proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
+            predicted = time.perf_counter()
     except (ValueError, np.linalg.LinAlgError) as exc:
         return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), error=str(exc).split("\n")[0])
     pred = labels_from_proba(proba, schema.classes)
     scores = score_all(y[val_idx], pred, proba, schema.classes)
     return FoldResult(name, fold, scores, fitted - start, predicted - fitted, len(val_idx))
+
+
+@contextmanager
+def one_native_thread() -> Iterator[None]:
+    """Run OpenMP and BLAS code on one thread: parallelism comes from ``--jobs`` instead.
+
+    On a shared, busy machine, HistGradientBoosting's OpenMP threads spin-wait for each other
+    and a 0.1 s fit can take 15 s (measured on wine here); one thread per fit avoids that.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def subsample(idx: np.ndarray, y: np.ndarray, *, rows: int, random_state: int) -> np.ndarray:
+    """Return ``rows`` of the positions ``idx``, stratified by class when every class can be."""
+    from sklearn.model_selection import train_test_split
+
+    if rows >= len(idx):
+        return idx
+    try:
+        kept, _ = train_test_split(idx, train_size=rows, stratify=y[idx], random_state=random_state)
+    except ValueError:  # a class too rare to stratify on: a plain random sample
+        kept, _ = train_test_split(idx, train_size=rows, random_state=random_state)
+    return np.sort(np.asarray(kept))
 
 
 def _aligned_proba(pipeline: Any, X: pd.DataFrame, classes: Sequence[Any]) -> np.ndarray:
@@ -174,8 +226,17 @@ def compare(
     random_state: int,
     jobs: int = 1,
     on_fold: FoldCallback | None = None,
+    time_budget: float | None = None,
+    scheduler: str | None = None,
+    started: float | None = None,
 ) -> list[CandidateResult]:
-    """Cross-validate each candidate on the training split; return them best first."""
+    """Cross-validate each candidate on the training split; return them best first.
+
+    With a ``time_budget`` (seconds, counted from ``started``, a ``time.time()``), candidates
+    whose cost grows faster than the rows are subsampled or skipped per :func:`budget.plan`,
+    and folds that would start after the budget's guard share are not run (their candidate
+    is reported as skipped). ``scheduler`` runs the fits on a Dask cluster.
+    """
     from joblib import Parallel, delayed
     from sklearn.model_selection import StratifiedKFold
 
@@ -183,27 +244,64 @@ def compare(
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ConfigError(f"unknown or no models {unknown}; valid: {', '.join(MODELS)}")
+    time_budget = check_budget(time_budget)
+    scheduler = check_scheduler(scheduler)
     folds = list(
         StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state).split(
             split.X_train, split.y_train
         )
     )
     y = label_array(split.y_train)
-    tasks = (
-        delayed(_fit_and_score)(name, k, schema, split.X_train, y, tr, va, random_state)
+    fold_rows = len(folds[0][0])
+    width = feature_width(schema)
+    # The cheapest candidates run first, and the cheapest of all ignores the guard, so a run
+    # whose estimates were far off still ends with at least one fully cross-validated model.
+    by_cost = sorted(models, key=lambda m: estimate(m, rows=fold_rows, width=width))
+    deadline = None
+    if time_budget is not None:
+        deadline = (started or time.time()) + time_budget * GUARD_SHARE
+    X = split.X_train
+    with fanout(scheduler, jobs=jobs, scatter=[X, y]) as where:
+        actions = plan(
+            models,
+            fit_rows=fold_rows,
+            width=width,
+            cv=cv,
+            budget=time_budget,
+            parallelism=where.workers,
+        )
+        tasks = (
+            delayed(_fit_and_score)(
+                name,
+                k,
+                schema,
+                X,
+                y,
+                tr,
+                va,
+                random_state,
+                actions[name].rows if name in actions else None,
+                deadline if name != by_cost[0] else None,
+            )
+            for name in by_cost
+            if name not in actions or actions[name].kind != "skip"
+            for k, (tr, va) in enumerate(folds)
+        )
+        results: list[FoldResult] = []
+        for result in Parallel(n_jobs=where.n_jobs, return_as="generator")(tasks):
+            results.append(result)
+            if on_fold is not None:
+                on_fold(result.model, result.fold)
+    candidates = [
+        _summarise(
+            name, [r for r in results if r.model == name], actions.get(name), time_budget, cv
+        )
         for name in models
-        for k, (tr, va) in enumerate(folds)
-    )
-    results: list[FoldResult] = []
-    for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
-        results.append(result)
-        if on_fold is not None:
-            on_fold(result.model, result.fold)
-    candidates = [_summarise(name, [r for r in results if r.model == name]) for name in models]
+    ]
     order = {name: i for i, name in enumerate(MODELS)}
 
     def rank(c: CandidateResult) -> tuple[int, float, float, int]:
-        if c.error is not None:
+        if not c.ranked:
             return (1, 0.0, 0.0, order[c.name])
         mean = c.means[metric]
         key = -mean if spec.greater_is_better else mean
@@ -218,16 +316,34 @@ def compare(
     return sorted(candidates, key=rank)
 
 
-def _summarise(name: str, folds: list[FoldResult]) -> CandidateResult:
+def _summarise(
+    name: str,
+    folds: list[FoldResult],
+    action: Action | None,
+    time_budget: float | None,
+    cv: int,
+) -> CandidateResult:
+    nan = dict.fromkeys(METRICS, math.nan)
+    if action is not None and action.kind == "skip":
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=action)
+    late = sum(f.late for f in folds)
+    if late:
+        skipped = Action(
+            name,
+            "skip",
+            0,
+            f"skipped: the {time_budget:g} s budget ran out before {late} of its {cv} folds "
+            "started (the machine was slower than estimated)",
+        )
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=skipped)
     errors = [f.error for f in folds if f.error]
     if errors:
-        nan = dict.fromkeys(METRICS, math.nan)
-        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, error=errors[0])
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, error=errors[0], budget=action)
     means = {k: float(np.mean([f.scores[k] for f in folds])) for k in METRICS}
     stds = {k: float(np.std([f.scores[k] for f in folds])) for k in METRICS}
     fit = float(np.mean([f.fit_seconds for f in folds]))
     per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
-    return CandidateResult(name, means, stds, fit, per_row * 1000)
+    return CandidateResult(name, means, stds, fit, per_row * 1000, budget=action)
 
 
 def train(
@@ -240,9 +356,16 @@ def train(
     random_state: int,
     jobs: int = 1,
     on_fold: FoldCallback | None = None,
+    time_budget: float | None = None,
+    scheduler: str | None = None,
+    started: float | None = None,
 ) -> TrainingResult:
-    """Compare the candidates, then fit the best on the whole training split."""
+    """Compare the candidates, then fit the best on the training split (as subsampled in CV).
+
+    The test split is never subsampled nor seen before the selected model is evaluated.
+    """
     check_metric(metric)
+    started = time.time() if started is None else started
     split = split_dataset(dataset, test_size=test_size, cv=cv, random_state=random_state)
     leaderboard = compare(
         split,
@@ -253,13 +376,24 @@ def train(
         random_state=random_state,
         jobs=jobs,
         on_fold=on_fold,
+        time_budget=time_budget,
+        scheduler=scheduler,
+        started=started,
     )
     best = leaderboard[0]
-    if best.error is not None:
-        reasons = "; ".join(f"{c.name}: {c.error}" for c in leaderboard)
+    if not best.ranked:
+        reasons = "; ".join(
+            f"{c.name}: {c.error or (c.budget.reason if c.budget else '')}" for c in leaderboard
+        )
         raise TrainingError(f"every candidate model failed to train: {reasons}")
+    y_train = label_array(split.y_train)
+    rows = np.arange(len(y_train))
+    if best.budget is not None:  # fit on as large a share of the rows as each CV fold had
+        share = best.budget.rows / math.ceil(len(y_train) * (cv - 1) / cv)
+        rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
     pipeline = build_pipeline(best.name, dataset.schema, random_state=random_state)
-    pipeline.fit(split.X_train, label_array(split.y_train))
+    with one_native_thread():
+        pipeline.fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
         selected=best.name,
         pipeline=pipeline,
@@ -269,4 +403,8 @@ def train(
         cv=cv,
         seed=random_state,
         test_size=test_size,
+        budget_lines=tuple(f"{c.name}: {c.budget.reason}" for c in leaderboard if c.budget),
+        time_budget=check_budget(time_budget),
+        fit_rows=len(rows),
+        where=check_scheduler(scheduler) or "local",
     )

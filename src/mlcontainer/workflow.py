@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mlcontainer import __version__
-from mlcontainer.data import DEFAULT_DATASET, Dataset, load_dataset
+from mlcontainer.budget import DEFAULT_TIME_BUDGET, check_budget
+from mlcontainer.cluster import check_scheduler
+from mlcontainer.data import DEFAULT_DATASET, DEFAULT_NA_VALUES, Dataset, load_dataset
 from mlcontainer.errors import ConfigError
 from mlcontainer.evaluation import (
     DEFAULT_METRIC,
@@ -44,6 +46,10 @@ class TrainOptions:
     jobs: int = 1
     output: Path = Path("artifacts")
     cache_dir: Path | None = None
+    na_values: tuple[str, ...] = DEFAULT_NA_VALUES
+    drop: tuple[str, ...] = ()
+    time_budget: float | None = DEFAULT_TIME_BUDGET
+    scheduler: str | None = None
 
     def check(self) -> None:
         """Refuse bad options before any work is done."""
@@ -56,6 +62,8 @@ class TrainOptions:
             )
         if self.jobs == 0:
             raise ConfigError("--jobs must not be 0: use 1 (no parallelism) or -1 (all cores)")
+        check_budget(self.time_budget)
+        check_scheduler(self.scheduler)
         if self.output.exists() and not self.output.is_dir():
             raise ConfigError(f"--output {self.output} exists and is not a folder")
 
@@ -93,6 +101,7 @@ def run_training(
     """Load, compare, select, evaluate and save; nothing is written unless every step succeeds."""
     options.check()
     stage = on_stage or (lambda _name: None)
+    started = time.time()  # the time budget counts from here: loading the data is part of it
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -109,6 +118,8 @@ def run_training(
         sha256=options.sha256,
         cache_dir=options.cache_dir,
         progressbar=progressbar,
+        na_values=options.na_values,
+        drop=options.drop,
     )
     lap("load")
     stage("comparing models")
@@ -121,6 +132,9 @@ def run_training(
         random_state=options.seed,
         jobs=options.jobs,
         on_fold=on_fold,
+        time_budget=options.time_budget,
+        scheduler=options.scheduler,
+        started=started,
     )
     lap("compare_and_fit")
     stage("evaluating")
@@ -178,6 +192,10 @@ def build_manifest(
             "test_size": result.test_size,
             "train_rows": len(result.split.X_train),
             "test_rows": len(result.split.X_test),
+            "fit_rows": result.fit_rows,
+            "time_budget": result.time_budget,
+            "budget": list(result.budget_lines),
+            "where": result.where,
             "candidates": [c.name for c in result.leaderboard],
         },
         "leaderboard": [c.to_dict() for c in result.leaderboard],
