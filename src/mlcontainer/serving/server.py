@@ -92,6 +92,18 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def _post_fork(server: Any, worker: Any) -> None:
+    """Share the cores among workers: cap BLAS/OpenMP pools at cores / (workers x threads).
+
+    Without the cap every worker's OpenBLAS/OpenMP threads spin for all cores at once; on
+    2 cores with 2 workers that made single-row latency 5x worse (see bench/README.md).
+    """
+    from threadpoolctl import threadpool_limits
+
+    cfg = server.cfg
+    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // (cfg.workers * cfg.threads)))
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Translate Settings into gunicorn settings."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -112,6 +124,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log_format": TEXT_ACCESS_FORMAT,
         "proc_name": "mlcontainer",
         "child_exit": _child_exit,
+        "post_fork": _post_fork,
         # No runtime control socket: one less management surface, and no shared default path.
         "control_socket_disable": True,
     }
