@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import skops.io
-from conftest import tree_snapshot
+from support import tree_snapshot
 
 from mlcontainer import artifacts
 from mlcontainer.artifacts import (

@@ -15,7 +15,7 @@ import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from conftest import FileServer, tree_snapshot
+from support import FileServer, tree_snapshot
 
 from mlcontainer.cli import main
 from mlcontainer.data import BUILTIN_DATASETS, load_dataset

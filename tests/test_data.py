@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FileServer
+from support import FileServer
 
 from mlcontainer.data import BUILTIN_DATASETS, load_dataset, looks_like_path, read_table
 from mlcontainer.errors import DatasetError
