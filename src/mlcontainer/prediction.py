@@ -262,14 +262,17 @@ class Predictor:
         return self._frame(columns), warnings
 
     def _frame(self, columns: Mapping[str, Any]) -> pd.DataFrame:
-        frame = pd.DataFrame({n: columns[n] for n in self.schema.names})
-        for f in self.schema.features:
-            frame[f.name] = (
-                frame[f.name].astype(object)
+        # Typed columns up front: a per-column astype after construction cost ~3 ms per
+        # request on a 13-feature row, more than the rest of the HTTP path.
+        return pd.DataFrame(
+            {
+                f.name: pd.Series(columns[f.name], dtype=object)
                 if f.kind == "categorical"
-                else frame[f.name].astype(float)
-            )
-        return frame
+                else np.asarray(columns[f.name], dtype=float)
+                for f in self.schema.features
+            },
+            copy=False,
+        )
 
     def predict_frame(self, frame: pd.DataFrame) -> Prediction:
         """Predict a frame already validated by one of the ``frame_from_*`` methods."""
