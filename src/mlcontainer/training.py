@@ -261,7 +261,10 @@ def compare(
     if time_budget is not None:
         deadline = (started or time.time()) + time_budget * GUARD_SHARE
     X = split.X_train
-    with fanout(scheduler, jobs=jobs, scatter=[X, y]) as where:
+    # On a cluster every argument goes to every worker once (fold indices too: joblib would
+    # otherwise put each on one worker, and losing that worker would lose the fits' inputs).
+    shared = [X, y, schema, *(part for fold in folds for part in fold)]
+    with fanout(scheduler, jobs=jobs, scatter=shared) as where:
         actions = plan(
             models,
             fit_rows=fold_rows,
