@@ -14,6 +14,7 @@ import pandas as pd
 
 from mlcontainer.errors import InputValidationError
 from mlcontainer.prediction import write_predictions
+from mlcontainer.training import one_native_thread
 
 if TYPE_CHECKING:
     from mlcontainer.prediction import Predictor
@@ -77,7 +78,9 @@ def _stream(
             raise _shifted(exc, result.rows) from None
         if result.rows == 0:
             result.warnings = warnings
-        payload = write_predictions(predictor.predict_frame(frame), fmt)
+        with one_native_thread():  # as in training: spinning OpenMP threads on a busy machine
+            prediction = predictor.predict_frame(frame)
+        payload = write_predictions(prediction, fmt)
         sink.write(_piece(payload, fmt, first=result.rows == 0))
         result.rows += len(frame)
         if on_progress is not None:
