@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from flask import current_app
 
@@ -40,7 +40,9 @@ class ServingState:
                 f"{self.settings.max_rows} per request (split it, or raise MLCONTAINER_MAX_ROWS)"
             )
 
-    def predict(self, instances: Sequence[Any], *, unknown: str = "error") -> Prediction:
+    def predict(
+        self, instances: Sequence[Any], *, unknown: Literal["error", "ignore"] = "error"
+    ) -> Prediction:
         """Predict records (``{feature: value}``) or positional rows, counting the labels.
 
         ``unknown="error"`` refuses features the model does not know; ``"ignore"`` drops them
