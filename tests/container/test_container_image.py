@@ -1,0 +1,105 @@
+"""The image itself: metadata, what it holds and leaves out, and layer reuse across rebuilds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from container_support import APP_UID, ROOT, build, docker, inspect, run_once
+
+import mlcontainer
+
+pytestmark = pytest.mark.container
+
+#: What the build context needs (the .dockerignore allowlist), copied to rebuild a variant.
+CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md")
+
+
+def _copy_context(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in CONTEXT_FILES:
+        shutil.copy2(ROOT / name, target / name)
+    shutil.copytree(
+        ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    return target
+
+
+def _layers(ref: str) -> list[str]:
+    return list(inspect(ref)["RootFS"]["Layers"])
+
+
+def test_image_declares_entrypoint_command_port_volume_user_and_labels(image: str) -> None:
+    config = inspect(image)["Config"]
+    assert config["Entrypoint"] == ["mlcontainer"]
+    assert config["Cmd"] == ["train"]
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert "/app/artifacts" in config["Volumes"]
+    assert config["User"].split(":")[0] not in ("", "0", "root")
+    assert "MLCONTAINER_HOST=0.0.0.0" in config["Env"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == "mlcontainer"
+    assert labels["org.opencontainers.image.version"] == mlcontainer.__version__
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+
+
+def test_container_process_runs_as_the_unprivileged_user(image: str) -> None:
+    result = run_once(image, options=("--entrypoint", "id"))
+    assert result.stdout.decode().startswith(f"uid={APP_UID}(app) gid={APP_UID}(app)")
+
+
+def test_image_holds_no_uv_compiler_pip_cache_tests_or_pyarrow(image: str) -> None:
+    # Look for each thing by name over the image's file system, not only on PATH.
+    script = """
+import importlib.util, pathlib, shutil
+found = [p for p in ("uv", "uvx", "gcc", "cc", "g++", "make") if shutil.which(p)]
+for root in ("/usr", "/opt", "/app", "/root", "/home", "/bin", "/sbin"):
+    found += [str(p) for p in pathlib.Path(root).rglob("uv") if p.is_file()]
+found += [p for p in ("/root/.cache", "/app/src", "/app/tests") if pathlib.Path(p).exists()]
+site = pathlib.Path("/app/.venv/lib/python3.11/site-packages")
+found += [str(p) for p in site.glob("*/**/tests") if p.is_dir()]
+found += [m for m in ("pyarrow", "pytest", "mypy", "pip") if importlib.util.find_spec(m)]
+print("\\n".join(found))
+"""
+    result = run_once(
+        image, "-c", script, options=("--user", "0", "--entrypoint", "/app/.venv/bin/python")
+    )
+    assert result.stdout.decode().split() == []
+
+
+def test_code_only_change_rebuilds_without_rebuilding_dependency_layers(
+    image: str, tmp_path: Path
+) -> None:
+    base_layers = len(_layers("python:3.11-slim"))
+    context = _copy_context(tmp_path)
+    cli = context / "src" / "mlcontainer" / "cli.py"
+    cli.write_text(cli.read_text() + "\n# a code-only change\n")
+    tag = f"{image}-codechange"
+    try:
+        build(context, tag)
+        old, new = _layers(image), _layers(tag)
+    finally:
+        docker("rmi", tag, check=False)
+    # Layers: base image, the app user, the dependency venv, then the package, the smoke
+    # check and the model. Everything up to the venv must be the very same layer.
+    shared = base_layers + 2
+    assert new[:shared] == old[:shared]
+    assert new[shared] != old[shared], "the package layer did not change with the code"
+
+
+@pytest.mark.slow
+def test_lockfile_change_rebuilds_the_dependency_stage(image: str, tmp_path: Path) -> None:
+    # Guards the Dockerfile's COPY of uv.lock/pyproject.toml: Buildah leaves bind-mounted
+    # files out of its cache key, so a bind mount alone would reuse stale dependencies.
+    original = _copy_context(tmp_path / "original")
+    changed = _copy_context(tmp_path / "changed")
+    pyproject = changed / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n# a metadata-only change\n")
+    tags = (f"{image}-deps", f"{image}-deps-changed")
+    try:
+        before = build(original, tags[0], "--target", "deps")
+        after = build(changed, tags[1], "--target", "deps")
+    finally:
+        docker("rmi", *tags, check=False)
+    assert before != after

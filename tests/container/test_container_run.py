@@ -1,0 +1,173 @@
+"""The README's docker commands, run for real: train, serve, health, predict, stop."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from container_support import (
+    APP_UID,
+    ROOT,
+    docker,
+    free_port,
+    http,
+    inspect,
+    run_once,
+    wait_http_ok,
+)
+from sklearn.datasets import load_wine
+
+pytestmark = pytest.mark.container
+
+#: The files `train` writes (and the baked model carries).
+ARTIFACTS = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png", "report.html"}
+
+
+def _wine_rows(count: int) -> pd.DataFrame:
+    frame = load_wine(as_frame=True).frame
+    return frame.drop(columns="target").sample(count, random_state=0)
+
+
+def _writable_dir(path: Path) -> Path:
+    # The container's user (uid 10001) must be able to write to the bind-mounted folder.
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o777)
+    return path
+
+
+def _start(
+    containers: list[str], image: str, *options: str, command: str = "serve", port: int = 8080
+) -> tuple[str, int]:
+    """Run ``image command`` detached with ``port`` published on a free host port."""
+    name = f"mlcontainer-test-{uuid.uuid4().hex[:10]}"
+    host_port = free_port()
+    docker("run", "-d", "--name", name, "-p", f"{host_port}:{port}", *options, image, command)
+    containers.append(name)
+    return name, host_port
+
+
+def test_train_writes_artifacts_to_mounted_folder_as_non_root(image: str, tmp_path: Path) -> None:
+    out = _writable_dir(tmp_path / "artifacts")
+    result = run_once(
+        image, "train", "--models", "logistic_regression,naive_bayes", "--cv", "3",
+        options=("-v", f"{out}:/app/artifacts"),
+    )  # fmt: skip
+    printed = result.stdout.decode()
+    assert "Accuracy" in printed
+    assert "F1 (macro)" in printed
+    assert {p.name for p in out.iterdir()} == ARTIFACTS
+    assert {p.stat().st_uid for p in out.iterdir()} == {APP_UID}
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["dataset"]["name"] == "wine"
+
+
+def test_train_into_unwritable_mounted_folder_fails_with_a_clear_error(
+    image: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "root-only"
+    out.mkdir(mode=0o755)
+    result = run_once(
+        image, "train", "--models", "naive_bayes", options=("-v", f"{out}:/app/artifacts"),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr.decode()
+    assert re.search(r"permission|writ", result.stderr.decode(), re.IGNORECASE)
+    assert list(out.iterdir()) == []
+
+
+def test_serve_answers_health_and_predict_then_stops_cleanly_on_sigterm(
+    image: str, containers: list[str]
+) -> None:
+    name, port = _start(containers, image)
+    wait_http_ok(f"http://127.0.0.1:{port}/health", name)
+    assert http(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"healthy"}\n')
+
+    rows = _wine_rows(3)
+    status, body = http(
+        f"http://127.0.0.1:{port}/predict", {"instances": rows.to_dict(orient="records")}
+    )
+    assert status == 200, body
+    answer = json.loads(body)
+    assert len(answer["predictions"]) == 3
+    assert set(answer["predictions"]) <= {"class_0", "class_1", "class_2"}
+    assert all(abs(sum(p.values()) - 1) < 1e-6 for p in answer["probabilities"])
+
+    status, body = http(f"http://127.0.0.1:{port}/predict", {"instances": [{"alcohol": "x"}]})
+    assert 400 <= status < 500, body
+
+    started = time.monotonic()
+    docker("stop", "-t", "10", name, timeout=60)
+    assert time.monotonic() - started < 10
+    assert inspect(name)["State"]["ExitCode"] == 0
+
+
+def test_healthcheck_command_passes_against_a_serving_container_and_needs_no_curl(
+    image: str, containers: list[str]
+) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    match = re.search(r"^HEALTHCHECK .*?CMD (\[.*?\])$", dockerfile, re.MULTILINE | re.DOTALL)
+    assert match is not None
+    command = json.loads(match.group(1))
+    # PORT as Cloud Run sets it: the server and the health check both follow it.
+    name, port = _start(containers, image, "-e", "PORT=9090", port=9090)
+    wait_http_ok(f"http://127.0.0.1:{port}/health", name)
+
+    # `docker exec` is refused by this sandbox's runtime, so the check runs in a second
+    # container of the same image that shares the server's network namespace.
+    def check(port_env: str) -> int:
+        options = ("--network", f"container:{name}", "-e", port_env, "--entrypoint", command[0])
+        return run_once(image, *command[1:], options=options, check=False).returncode
+
+    assert check("PORT=9090") == 0
+    assert check("PORT=9091") != 0  # nothing listens there: the check can fail
+    no_curl = run_once(image, "-c", "command -v curl || command -v wget",
+                       options=("--entrypoint", "sh"), check=False)  # fmt: skip
+    assert no_curl.returncode != 0
+
+
+def test_predict_reads_csv_from_stdin_with_the_baked_model(image: str) -> None:
+    rows = _wine_rows(5)
+    result = run_once(
+        image, "predict", "--input", "-", input_bytes=rows.to_csv(index=False).encode()
+    )
+    predictions = pd.read_csv(io.BytesIO(result.stdout))
+    assert len(predictions) == 5
+    assert set(predictions.iloc[:, 0]) <= {"class_0", "class_1", "class_2"}
+
+
+def test_predict_rejects_rows_with_a_missing_column_without_a_traceback(image: str) -> None:
+    rows = _wine_rows(2).drop(columns="proline")
+    result = run_once(
+        image, "predict", "--input", "-", input_bytes=rows.to_csv(index=False).encode(),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "proline" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_mounted_model_replaces_the_baked_model(
+    image: str, iris_model_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "iris"
+    shutil.copytree(iris_model_dir, model)
+    for path in [model, *model.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    iris = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2]],
+        columns=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    )
+    for mount, env in (("/app/artifacts", ()), ("/models", ("-e", "MODEL_DIR=/models"))):
+        result = run_once(
+            image, "predict", "--input", "-", options=("-v", f"{model}:{mount}:ro", *env),
+            input_bytes=iris.to_csv(index=False).encode(),
+        )  # fmt: skip
+        assert pd.read_csv(io.BytesIO(result.stdout)).iloc[0, 0] == "setosa", mount
