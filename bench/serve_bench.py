@@ -137,8 +137,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, body: str, *, connections: int, seconds: int) -> dict[str, float]:
-    """Run wrk with a POST body; return req/s, p50, p99 (ms) and non-2xx count."""
+def wrk(url: str, body: str | None, *, connections: int, seconds: int) -> dict[str, float]:
+    """Run wrk (a POST of ``body``, or a GET); return req/s, p50, p99 (ms), non-2xx count."""
     script = textwrap.dedent(
         f"""
         wrk.method = "POST"
@@ -148,10 +148,11 @@ def wrk(url: str, body: str, *, connections: int, seconds: int) -> dict[str, flo
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
+    post = ["-s", fh.name] if body is not None else []
     try:
         result = subprocess.run(
             ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s",
-             "--latency", "-s", fh.name, url],
+             "--latency", *post, url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         )  # fmt: skip
     finally:
@@ -253,10 +254,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines = []
     for name, entry in report["models"].items():
         floor_ = entry["floor"]
+        trip = floor_.get("GET /health c=1 p50 ms")
         lines += [
             f"**{name}** (`{entry['model']}`): in-process floor, 1 row p50 "
             f"{floor_['1 row p50 ms']:.2f} ms (p99 {floor_['1 row p99 ms']:.2f}); "
-            f"100 rows p50 {floor_['100 rows p50 ms']:.2f} ms",
+            f"100 rows p50 {floor_['100 rows p50 ms']:.2f} ms"
+            + (f"; HTTP round trip (`GET /health`, c=1) p50 {trip:.2f} ms" if trip else ""),
             "",
             "| server | scenario | req/s | p50 ms | p99 ms |",
             "|---|---|---:|---:|---:|",
@@ -329,6 +332,10 @@ def main() -> None:
         try:
             for round_ in range(args.repeats):
                 floors.append(floor(model_dir, rows, seconds=2))
+                # The HTTP round trip with no model work: gunicorn + Flask + loopback.
+                health = targets[next(iter(targets))][1].rsplit("/", 1)[0] + "/health"
+                trip = wrk(health, None, connections=1, seconds=args.duration)
+                floors[-1]["GET /health c=1 p50 ms"] = trip["p50 ms"]
                 for label, n_rows, connections in SCENARIOS:
                     for target, (_, url, key, _) in targets.items():
                         body = json.dumps({key: rows[:n_rows]})
