@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcontainer.budget import GUARD_SHARE, Action, check_budget, estimate, feature_width, plan
+from mlcontainer.budget import (
+    COSTS,
+    GUARD_SHARE,
+    Action,
+    check_budget,
+    estimate,
+    feature_width,
+    plan,
+)
 from mlcontainer.cluster import check_scheduler, fanout
 from mlcontainer.errors import ConfigError, TrainingError
 from mlcontainer.evaluation import METRICS, check_metric, label_array, labels_from_proba, score_all
@@ -254,9 +262,13 @@ def compare(
     y = label_array(split.y_train)
     fold_rows = len(folds[0][0])
     width = feature_width(schema)
-    # The cheapest candidates run first, and the cheapest of all ignores the guard, so a run
-    # whose estimates were far off still ends with at least one fully cross-validated model.
-    by_cost = sorted(models, key=lambda m: estimate(m, rows=fold_rows, width=width))
+    # Candidates whose cost is linear in the rows (never cut by the plan) run first, cheapest
+    # first, and ignore the guard: a run on a machine far slower than estimated still ends
+    # with them fully cross-validated. Without any, the cheapest candidate plays that part.
+    by_cost = sorted(
+        models, key=lambda m: (COSTS[m].superlinear, estimate(m, rows=fold_rows, width=width))
+    )
+    exempt = {m for m in models if not COSTS[m].superlinear} or {by_cost[0]}
     deadline = None
     if time_budget is not None:
         deadline = (started or time.time()) + time_budget * GUARD_SHARE
@@ -284,7 +296,7 @@ def compare(
                 va,
                 random_state,
                 actions[name].rows if name in actions else None,
-                deadline if name != by_cost[0] else None,
+                None if name in exempt else deadline,
             )
             for name in by_cost
             if name not in actions or actions[name].kind != "skip"
