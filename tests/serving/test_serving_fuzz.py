@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mlcontainer.serving.app import PROTOCOLS
 
 pytestmark = pytest.mark.slow
-#: 500 examples x 5 tests: about 2 500 requests, a minute or two on two busy cores.
+#: 500 examples x 4 tests + 200 CSV bodies: about 2 200 requests, a minute or two.
 FUZZ = settings(
     max_examples=500,
     deadline=None,
@@ -85,7 +85,7 @@ csv_tables = st.lists(st.lists(scalars.map(str), max_size=8), max_size=4).map(
 
 
 @given(text=st.text(max_size=200) | csv_tables)
-@FUZZ
+@settings(FUZZ, max_examples=200)  # each CSV request goes through pandas.read_csv: slower
 def test_invocations_csv_never_answers_5xx(penguins_app: Flask, text: str) -> None:
     response = penguins_app.test_client().post("/invocations", data=text, content_type="text/csv")
     assert_no_server_error(response)
