@@ -202,12 +202,13 @@ def mlflow_model(model_dir: Path) -> Path:
     return out
 
 
-def servers(name: str, model_dir: Path, use_mlflow: bool, logs: Path) -> dict[str, Any]:
+def servers(
+    name: str, model_dir: Path, use_mlflow: bool, logs: Path, targets: dict[str, Any]
+) -> dict[str, Any]:
     """Start every server for one model at once: runs then interleave, so noise hits all alike.
 
-    Returns target name -> (process, url, body key).
+    Fills and returns ``targets``: name -> (process, url, body key, port).
     """
-    targets: dict[str, Any] = {}
     for setup, options in SETUPS.items():
         port = free_port_excluding(targets)
         cmd = [sys.executable, "-m", "mlcontainer", "serve", "--model", str(model_dir),
@@ -230,11 +231,11 @@ def servers(name: str, model_dir: Path, use_mlflow: bool, logs: Path) -> dict[st
                    "--workers", str(workers)]  # fmt: skip
             process = start(cmd, logs / f"{name}-mlflow-{port}.log")
             url = f"http://127.0.0.1:{port}"
-            took = wait_ready(url + "/ping", process)
-            print(f"  mlflow {workers}w ready in {took:.1f}s", file=sys.stderr)
             targets[f"mlflow {workers}w /invocations"] = (
                 process, url + "/invocations", "dataframe_records", port,
             )  # fmt: skip
+            took = wait_ready(url + "/ping", process)
+            print(f"  mlflow {workers}w ready in {took:.1f}s", file=sys.stderr)
     return targets
 
 
@@ -326,7 +327,13 @@ def main() -> None:
         manifest = json.loads((model_dir / "model.json").read_text())
         rows = sample_rows(model_dir, 100)
         print(f"{name}: {manifest['name']}", file=sys.stderr)
-        targets = servers(name, model_dir, use_mlflow, logs)
+        started: dict[str, Any] = {}
+        try:
+            targets = servers(name, model_dir, use_mlflow, logs, started)
+        except BaseException:
+            for process, *_ in {id(t[0]): t for t in started.values()}.values():
+                stop(process)  # a later server failed: do not leave the earlier ones running
+            raise
         runs: dict[str, dict[str, list[dict[str, float]]]] = {t: {} for t in targets}
         floors: list[dict[str, float]] = []
         try:
