@@ -343,3 +343,18 @@ def test_every_model_on_every_builtin_saves_and_loads_with_the_allowlist(
     loaded = load(tmp_path)
     head = ds.X.iloc[:20]
     np.testing.assert_array_equal(loaded.pipeline.predict_proba(head), pipeline.predict_proba(head))
+
+
+def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path: Path) -> None:
+    # A model trained in a container (as root) must stay readable by the host's user.
+    import os
+
+    old = os.umask(0o022)
+    try:
+        artifacts.write_atomic(tmp_path / "a.json", b"{}")
+        os.umask(0o077)
+        artifacts.write_atomic(tmp_path / "b.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600

@@ -50,3 +50,7 @@ def test_overrides_ignore_none_and_refuse_unknown_names() -> None:
     assert base.with_overrides(model_dir="m").model_dir == Path("m")
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         base.with_overrides(colour="red")
+
+
+def test_cache_dir_under_the_given_home() -> None:
+    assert Settings.from_env({"HOME": "/home/u"}).cache_dir == Path("/home/u/.cache/mlcontainer")

@@ -281,3 +281,10 @@ def test_real_titanic_over_http_with_its_published_checksum(
     assert kinds["embarked"] == "categorical"
     assert kinds["adult_male"] == "boolean"
     assert {f.name for f in ds.schema.features if f.nullable} >= {"age", "deck", "embarked"}
+
+
+def test_sha256_with_a_builtin_dataset_is_refused_not_ignored() -> None:
+    with pytest.raises(
+        DatasetError, match=r"--sha256 applies to a downloaded or local file.*'iris'"
+    ):
+        load_dataset("iris", sha256="0" * 64)

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING
 
 import pandas as pd
 
+from mlcontainer.artifacts import current_umask
 from mlcontainer.errors import InputValidationError
 from mlcontainer.prediction import write_predictions
 from mlcontainer.training import one_native_thread
@@ -198,6 +199,7 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
         raise InputValidationError(f"cannot write to {path}: {exc.strerror or exc}") from None
     tmp = Path(name)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

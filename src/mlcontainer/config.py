@@ -15,7 +15,8 @@ LOG_FORMATS = ("text", "json")
 
 
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = env.get("HOME")
+    base = env.get("XDG_CACHE_HOME") or str((Path(home) if home else Path.home()) / ".cache")
     return Path(base) / "mlcontainer"
 
 

@@ -144,6 +144,11 @@ def load_dataset(
 ) -> Dataset:
     """Load a built-in dataset by name, a local CSV/Parquet file, or an http(s) URL."""
     if spec in BUILTIN_DATASETS:
+        if sha256 is not None:
+            raise DatasetError(
+                f"--sha256 applies to a downloaded or local file, not to the built-in dataset "
+                f"{spec!r} (it ships inside an installed package): drop --sha256"
+            )
         frame, default_target = BUILTIN_DATASETS[spec].loader()
         return prepare(
             frame,
