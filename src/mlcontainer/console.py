@@ -87,8 +87,10 @@ def training_progress(total_fits: int) -> Iterator[TrainingProgress]:
         MofNCompleteColumn(),
         DownloadColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=(err := Console(stderr=True)),
         transient=True,
+        # Not a terminal (CI, a pipe, a log file): no bar, and no stray blank line either.
+        disable=not err.is_terminal,
     )
     with progress:
         yield TrainingProgress(progress, total_fits)
@@ -103,8 +105,10 @@ def batch_progress(total_bytes: int | None) -> Iterator[Callable[[int, int], Non
         DownloadColumn(),
         TextColumn("{task.fields[rows]:,} rows"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=(err := Console(stderr=True)),
         transient=True,
+        # Not a terminal (CI, a pipe, a log file): no bar, and no stray blank line either.
+        disable=not err.is_terminal,
     )
     task = progress.add_task("predicting", total=total_bytes, rows=0)
 
