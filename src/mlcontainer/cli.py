@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,21 @@ class _Group(click.Group):
                 )
                 click.echo(f"  - {where + ': ' if where else ''}{detail['message']}", err=True)
             ctx.exit(1)
+
+
+#: Top-level modules of the `train` extra that `train`, `datasets` and `models` import.
+_TRAINING_MODULES = ("sklearn", "pandas", "matplotlib", "skops", "skl2onnx")
+
+
+def _require_training_extra(command: str) -> None:
+    """Refuse ``command`` in one line on a serving-only install (no mlcontainer[train])."""
+    missing = [m for m in _TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MlcontainerError(
+            f"`{command}` needs the training dependencies ({', '.join(missing)} missing): this "
+            "is a serving-only installation; install mlcontainer[train] "
+            "(pip install 'mlcontainer[train]' or uv sync --extra train)"
+        )
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -173,6 +189,7 @@ def train(
     scheduler: str | None,
 ) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
+    _require_training_extra("train")
     from mlcontainer import console
     from mlcontainer.data import DEFAULT_NA_VALUES
     from mlcontainer.models import parse_model_names
@@ -344,6 +361,7 @@ def serve(
 @main.command()
 def datasets() -> None:
     """List the built-in datasets (no download needed)."""
+    _require_training_extra("datasets")
     from mlcontainer import console
     from mlcontainer.data import BUILTIN_DATASETS, DEFAULT_DATASET
 
@@ -359,6 +377,7 @@ def datasets() -> None:
 @main.command()
 def models() -> None:
     """List the candidate models that `train` compares."""
+    _require_training_extra("models")
     from mlcontainer import console
     from mlcontainer.models import MODELS
 
