@@ -7,7 +7,8 @@
 #   docker run --rm -p 4000:8080 ml-serve
 # Stages: uv (pinned tool) -> serve-deps (locked serving dependencies) -> deps (+ the training
 # extra) -> project (the package) -> model (trained at build time) -> onnx-model (its ONNX
-# files, checked) -> serve (serving only) -> runtime (the full image: venv, package, model).
+# files, checked); app-base (user, env, health check) -> serve (serving only) and runtime
+# (the full image: venv, package, model).
 
 # Pinned uv binary: a floating tag would make builds unreproducible.
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
@@ -92,51 +93,9 @@ RUN /app/.venv/bin/python -Ic 'import json, sys; r = json.load(open("/app/artifa
         /app/artifacts/confusion_matrix.png /app/artifacts/report.html /serve-model/ \
     && chmod -R a+rX /serve-model
 
-# Serving only: the slim base plus the serving venv (onnxruntime, no scikit-learn, scipy,
-# pandas or matplotlib), the package and the ONNX model; no uv, no compiler, no cache.
-FROM python:3.11-slim AS serve
-# OCI metadata: what this is, which version, where its source lives.
-LABEL org.opencontainers.image.title="mlcontainer-serve" \
-      org.opencontainers.image.description="Serve a scikit-learn classifier compiled to ONNX, without scikit-learn" \
-      org.opencontainers.image.version="0.1.0" \
-      org.opencontainers.image.source="https://github.com/mlcontainer/mlcontainer" \
-      org.opencontainers.image.licenses="MIT"
-# An unprivileged user with a fixed uid, so mounted folders can be prepared for it.
-RUN groupadd --gid 10001 app \
-    && useradd --uid 10001 --gid app --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin app
-# As the full image, and the ONNX runtime always: a model it cannot serve fails at start.
-ENV PATH="/app/.venv/bin:$PATH" \
-    PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    MLCONTAINER_HOST=0.0.0.0 \
-    MLCONTAINER_RUNTIME=onnx \
-    MLCONTAINER_CACHE_DIR=/tmp/mlcontainer
-# Relative paths (the default `artifacts` model folder) resolve under /app.
-WORKDIR /app
-# The serving dependencies: the same layer for every code change while uv.lock stays.
-COPY --from=serve-deps /app/.venv /app/.venv
-# The package (pure Python: the same files whatever the extras).
-COPY --from=project /out/ /app/
-# The ONNX model, read-only for the app user.
-COPY --from=onnx-model /serve-model /app/artifacts
-# Smoke test: the package imports in isolated mode, and the serving image holds no scikit-learn.
-RUN python -Ic 'import importlib.util, sys, mlcontainer; sys.exit(importlib.util.find_spec("sklearn") is not None)'
-# Mount a folder here to serve another model (it needs a verified model.onnx).
-VOLUME ["/app/artifacts"]
-# Every container runs unprivileged; numeric, so Kubernetes' runAsNonRoot can verify it.
-USER 10001:10001
-# The default PORT; Cloud Run and `-e PORT=...` change it.
-EXPOSE 8080
-# Health from inside the container with the venv's Python (the image has no curl).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; from mlcontainer.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings.from_env().port}/health', timeout=4); sys.exit(0)"]
-# `docker run ml-serve` serves; `docker run ml-serve predict --input -` predicts from stdin.
-ENTRYPOINT ["mlcontainer"]
-CMD ["serve"]
-
-# Runtime (the full image, the default target): the slim base plus the venv, the package and the model; no uv, no compiler, no cache.
-FROM python:3.11-slim AS runtime
+# What both runtime images share: the slim base, the unprivileged user, the environment,
+# the port, the health check and the entrypoint. No uv, no compiler, no cache.
+FROM python:3.11-slim AS app-base
 # OCI metadata: what this is, which version, where its source lives.
 LABEL org.opencontainers.image.title="mlcontainer" \
       org.opencontainers.image.description="Train, evaluate, save and serve a scikit-learn classifier" \
@@ -153,10 +112,45 @@ ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MLCONTAINER_HOST=0.0.0.0 \
-    MLCONTAINER_CACHE_DIR=/tmp/mlcontainer \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MLCONTAINER_CACHE_DIR=/tmp/mlcontainer
 # Relative paths (the default `artifacts` model folder) resolve under /app.
 WORKDIR /app
+# The default PORT; Cloud Run and `-e PORT=...` change it.
+EXPOSE 8080
+# Health from inside the container with the venv's Python (the image has no curl);
+# the port comes from the same settings the server reads.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; from mlcontainer.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings.from_env().port}/health', timeout=4); sys.exit(0)"]
+# `docker run IMAGE <command>` runs `mlcontainer <command>`.
+ENTRYPOINT ["mlcontainer"]
+
+# Serving only: the serving venv (onnxruntime; no scikit-learn, scipy, pandas or matplotlib),
+# the package and the ONNX model.
+FROM app-base AS serve
+# What this image is, next to the full one.
+LABEL org.opencontainers.image.title="mlcontainer-serve" \
+      org.opencontainers.image.description="Serve a scikit-learn classifier compiled to ONNX, without scikit-learn"
+# Always the ONNX runtime: a mounted model it cannot serve fails at start, not per request.
+ENV MLCONTAINER_RUNTIME=onnx
+# The serving dependencies: the same layer for every code change while uv.lock stays.
+COPY --from=serve-deps /app/.venv /app/.venv
+# The package (pure Python: the same files whatever the extras).
+COPY --from=project /out/ /app/
+# The ONNX model, read-only for the app user.
+COPY --from=onnx-model /serve-model /app/artifacts
+# Smoke test: the package imports in isolated mode, and the serving image holds no scikit-learn.
+RUN python -Ic 'import importlib.util, sys, mlcontainer; sys.exit(importlib.util.find_spec("sklearn") is not None)'
+# Mount a folder here to serve another model (it needs a verified model.onnx).
+VOLUME ["/app/artifacts"]
+# Every container runs unprivileged; numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+# `docker run ml-serve` serves; `docker run -i ml-serve predict --input -` predicts from stdin.
+CMD ["serve"]
+
+# Runtime (the full image, the default target): the full venv, the package and the model.
+FROM app-base AS runtime
+# matplotlib's cache, for `train`'s plot.
+ENV MPLCONFIGDIR=/tmp/matplotlib
 # Dependencies: the same layer for every code change, as long as uv.lock does not change.
 COPY --from=deps /app/.venv /app/.venv
 # The package: the only layer (with the model) that a code change rebuilds.
@@ -169,12 +163,5 @@ COPY --from=model --chown=app:app /app/artifacts /app/artifacts
 VOLUME ["/app/artifacts"]
 # Every container runs unprivileged; numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-# The default PORT; Cloud Run and `-e PORT=...` change it.
-EXPOSE 8080
-# Health from inside the container with the venv's Python (the image has no curl);
-# the port comes from the same settings the server reads.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; from mlcontainer.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings.from_env().port}/health', timeout=4); sys.exit(0)"]
-# `docker run ml-app <command>` runs `mlcontainer <command>`; plain `docker run` trains.
-ENTRYPOINT ["mlcontainer"]
+# Plain `docker run ml-app` trains.
 CMD ["train"]
