@@ -20,11 +20,11 @@ def engine() -> None:
 
 
 @contextmanager
-def _built(context: Path, name: str) -> Iterator[str]:
+def _built(context: Path, name: str, *args: str) -> Iterator[str]:
     # One tag per test session, so parallel sessions never retag each other's image; the
     # layers stay in the engine's cache for the next session.
     tag = f"{name}:test-{os.getpid()}"
-    build(context, tag)
+    build(context, tag, *args)
     try:
         yield tag
     finally:
@@ -35,6 +35,13 @@ def _built(context: Path, name: str) -> Iterator[str]:
 def image(engine: None) -> Iterator[str]:
     """The project's Dockerfile built from the working tree (warm cache: seconds)."""
     with _built(ROOT, "mlcontainer-test") as tag:
+        yield tag
+
+
+@pytest.fixture(scope="session")
+def serve_image(engine: None) -> Iterator[str]:
+    """The serving-only target (`--target serve`): shares every builder layer with `image`."""
+    with _built(ROOT, "mlcontainer-serve-test", "--target", "serve") as tag:
         yield tag
 
 

@@ -83,6 +83,29 @@ def run_once(
         docker("rm", "-f", name, check=False, timeout=60)
 
 
+def start(
+    containers: list[str],
+    image: str,
+    *options: str,
+    command: tuple[str, ...] = ("serve",),
+    port: int = 8080,
+) -> tuple[str, int]:
+    """Run ``image command`` detached with ``port`` published on a free host port."""
+    name = f"mlcontainer-test-{uuid.uuid4().hex[:10]}"
+    host_port = free_port()
+    docker("run", "-d", "--name", name, "-p", f"{host_port}:{port}", *options, image, *command)
+    containers.append(name)
+    return name, host_port
+
+
+def wine_rows(count: int) -> list[dict[str, float]]:
+    """``count`` rows of the wine features (the baked model's dataset), as JSON records."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame.drop(columns="target").sample(count, random_state=0)
+    return [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
 def build(context: Path, tag: str, *args: str) -> str:
     """Build ``context`` as ``tag`` and return the image id."""
     docker("build", "-t", tag, *args, str(context), timeout=1200)

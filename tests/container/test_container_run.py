@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +15,13 @@ from container_support import (
     APP_UID,
     ROOT,
     docker,
-    free_port,
     http,
     inspect,
     run_once,
+    start,
     wait_http_ok,
+    wine_rows,
 )
-from sklearn.datasets import load_wine
 
 pytestmark = pytest.mark.container
 
@@ -31,8 +30,7 @@ ARTIFACTS = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png"
 
 
 def _wine_rows(count: int) -> pd.DataFrame:
-    frame = load_wine(as_frame=True).frame
-    return frame.drop(columns="target").sample(count, random_state=0)
+    return pd.DataFrame(wine_rows(count))
 
 
 def _writable_dir(path: Path) -> Path:
@@ -40,17 +38,6 @@ def _writable_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o777)
     return path
-
-
-def _start(
-    containers: list[str], image: str, *options: str, command: str = "serve", port: int = 8080
-) -> tuple[str, int]:
-    """Run ``image command`` detached with ``port`` published on a free host port."""
-    name = f"mlcontainer-test-{uuid.uuid4().hex[:10]}"
-    host_port = free_port()
-    docker("run", "-d", "--name", name, "-p", f"{host_port}:{port}", *options, image, command)
-    containers.append(name)
-    return name, host_port
 
 
 def test_train_writes_artifacts_to_mounted_folder_as_non_root(image: str, tmp_path: Path) -> None:
@@ -86,14 +73,12 @@ def test_train_into_unwritable_mounted_folder_fails_with_a_clear_error(
 def test_serve_answers_health_and_predict_then_stops_cleanly_on_sigterm(
     image: str, containers: list[str]
 ) -> None:
-    name, port = _start(containers, image)
+    name, port = start(containers, image)
     wait_http_ok(f"http://127.0.0.1:{port}/health", name)
     assert http(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"healthy"}\n')
 
-    rows = _wine_rows(3)
-    status, body = http(
-        f"http://127.0.0.1:{port}/predict", {"instances": rows.to_dict(orient="records")}
-    )
+    rows = wine_rows(3)
+    status, body = http(f"http://127.0.0.1:{port}/predict", {"instances": rows})
     assert status == 200, body
     answer = json.loads(body)
     assert len(answer["predictions"]) == 3
@@ -117,7 +102,7 @@ def test_healthcheck_command_passes_against_a_serving_container_and_needs_no_cur
     assert match is not None
     command = json.loads(match.group(1))
     # PORT as Cloud Run sets it: the server and the health check both follow it.
-    name, port = _start(containers, image, "-e", "PORT=9090", port=9090)
+    name, port = start(containers, image, "-e", "PORT=9090", port=9090)
     wait_http_ok(f"http://127.0.0.1:{port}/health", name)
 
     # `docker exec` is refused by this sandbox's runtime, so the check runs in a second
