@@ -21,7 +21,7 @@ from mlcontainer.serving.page import model_summary
 from mlcontainer.serving.state import EXTENSION, ServingState
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.serving.model import ServedModel
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: A client's request id is echoed only if it is short and plain; otherwise we make one.
@@ -46,24 +46,32 @@ def create_app(
     settings: Settings | None = None,
     *,
     metrics_dir: Path | None = None,
-    predictor: Predictor | None = None,
+    predictor: ServedModel | None = None,
 ) -> Flask:
     """Build the app for ``settings.model_dir``: the model is loaded and warmed up here, once.
 
-    ``metrics_dir`` switches metrics to prometheus-client's multiprocess mode (gunicorn sets
-    it); ``predictor`` reuses an already loaded ``Predictor`` (tests, benchmarks).
+    The runtime is ``settings.runtime``; its inference threads are the cores shared among
+    ``settings.workers``. ``metrics_dir`` switches metrics to prometheus-client's
+    multiprocess mode (gunicorn sets it); ``predictor`` reuses an already loaded predictor
+    (tests, benchmarks).
     """
     from mlcontainer.artifacts import CONFUSION_MATRIX_FILE, REPORT_FILE
-    from mlcontainer.prediction import Predictor as _Predictor
+    from mlcontainer.serving.model import as_served, load_model, worker_threads
 
     settings = settings or Settings.from_env()
     if predictor is None:
-        predictor = _Predictor.from_dir(settings.model_dir)
+        predictor = load_model(
+            settings.model_dir,
+            getattr(settings, "runtime", "auto"),
+            threads=worker_threads(settings.workers),
+        )
+    else:
+        predictor = as_served(predictor)
     app = _App(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
-    model_dir = predictor.model.path
+    model_dir = settings.model_dir
     metrics = Metrics(metrics_dir=metrics_dir)
     state = ServingState(
         predictor=predictor,
@@ -78,7 +86,7 @@ def create_app(
         routes,
         title="mlcontainer",
         version=__version__,
-        description=f"Predictions from the model {predictor.model.name!r}: the native API, "
+        description=f"Predictions from the model {predictor.name!r}: the native API, "
         "MLflow's scoring protocol and the Open Inference Protocol (KServe V2).",
     )
     app.extensions[EXTENSION] = state
@@ -87,11 +95,13 @@ def create_app(
     register_error_handlers(app)
     _register_hooks(app, metrics)
     metrics.set_model(
-        name=predictor.model.name,
-        sha256=predictor.model.sha256,
+        name=predictor.name,
+        sha256=predictor.sha256,
         estimator=str(state.summary.get("estimator") or ""),
     )
-    _warm_up(state)
+    # Workers build the app after the fork: each one creates its own inference session here,
+    # before gunicorn lets it accept a connection.
+    predictor.warm_up()
     state.ready = True
     return app
 
@@ -102,18 +112,6 @@ def _read_optional(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
-
-
-def _warm_up(state: ServingState) -> None:
-    """Predict one all-missing row so the first real request does not pay first-call costs."""
-    from mlcontainer.errors import MlcontainerError
-
-    row = [None] * len(state.predictor.schema.features)
-    try:
-        state.predictor.predict_rows([row])
-    except MlcontainerError:
-        # A schema whose features refuse missing values: the first request warms up instead.
-        return
 
 
 def _register_hooks(app: Flask, metrics: Metrics) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from flask import Response, jsonify, request
 
-from mlcontainer.prediction import read_input_table
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json
 from mlcontainer.serving.errors import RequestShapeError, UnsupportedMediaTypeError
+from mlcontainer.serving.model import read_csv
 from mlcontainer.serving.state import serving_state
 
 CSV = "text/csv"
@@ -27,10 +26,9 @@ def invocations() -> Response:
     """Predict from any MLflow input format; answer ``{"predictions": [...]}``."""
     state = serving_state()
     if request.mimetype == CSV:
-        table = read_input_table(io.BytesIO(request.get_data(cache=False)), state.predictor.schema)
-        state.check_batch(len(table))
-        frame, _ = state.predictor.frame_from_table(table)
-        prediction = state.predictor.predict_frame(frame)
+        header, rows = read_csv(request.get_data(cache=False))
+        state.check_batch(len(rows))
+        prediction = state.predictor.predict_text_table(header, rows)
         state.metrics.count_predictions(prediction.labels)
     elif request.mimetype == JSON:
         body = schemas.MlflowRequest.model_validate(parse_json(request.get_data(cache=False)))

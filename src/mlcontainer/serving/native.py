@@ -53,7 +53,7 @@ def predict() -> Response:
     body = schemas.PredictRequest.model_validate(read_json())
     prediction = state.predict(body.instances)
     names = [str(c) for c in prediction.classes]
-    model = state.predictor.model
+    model = state.predictor
     return jsonify(
         predictions=prediction.labels,
         probabilities=[dict(zip(names, p, strict=True)) for p in prediction.probabilities.tolist()],
@@ -63,7 +63,7 @@ def predict() -> Response:
 
 def model_manifest() -> Response:
     """Return the manifest: schema, classes, metrics, leaderboard, versions, hashes."""
-    return jsonify(serving_state().predictor.model.manifest)
+    return jsonify(serving_state().predictor.manifest)
 
 
 def metrics() -> Response:

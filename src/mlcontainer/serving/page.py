@@ -5,24 +5,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.serving.model import ServedModel
 
 #: Metrics shown on the page, in this order, when the manifest has them.
 PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
 
 
-def model_summary(predictor: Predictor) -> dict[str, Any]:
-    """Summarise the model: name, estimator, dataset, test metrics, classes, input schema."""
-    manifest = predictor.model.manifest
+def model_summary(predictor: ServedModel) -> dict[str, Any]:
+    """Summarise the model: name, estimator, runtime, dataset, metrics, classes, input schema."""
+    manifest = predictor.manifest
     model = manifest.get("model") or {}
     return {
-        "name": predictor.model.name,
+        "name": predictor.name,
         "estimator": model.get("description") or model.get("estimator"),
+        "runtime": predictor.runtime,
+        "runtime_reason": predictor.runtime_reason,
         "dataset": dict(manifest.get("dataset") or {}),
         "metrics": dict(manifest.get("metrics") or {}),
         "classes": list(predictor.classes),
         "features": [f.to_dict() for f in predictor.schema.features],
-        "sha256": predictor.model.sha256,
+        "sha256": predictor.sha256,
         "links": {
             "predict": "/predict",
             "model": "/model",

@@ -56,6 +56,10 @@ class Summary(BaseModel):
 
     name: str
     estimator: str | None
+    #: "onnx" or "sklearn": what computes the predictions.
+    runtime: str
+    #: Why the model is not served with ONNX (one line), or null.
+    runtime_reason: str | None
     dataset: dict[str, Any]
     metrics: dict[str, Any]
     classes: list[str | int | float | bool]
@@ -161,6 +165,8 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+    #: ``runtime`` ("onnx" or "sklearn") and, for a scikit-learn fallback, ``runtime_reason``.
+    parameters: dict[str, Any] | None = None
 
 
 class Live(BaseModel):

@@ -151,14 +151,16 @@ class _Server(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings) -> None:
     """Check that the model loads, then serve it with gunicorn until SIGTERM or SIGINT.
 
-    A model that cannot be loaded raises ``ArtifactError`` here, before any port is bound.
+    A model that cannot be loaded (or not with ``settings.runtime``) raises a typed error
+    here, before any port is bound.
     Workers are forked after the check, so they inherit the imported libraries and only
     read the model file again.
     """
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.serving.model import load_model
 
     started = time.perf_counter()
-    Predictor.from_dir(settings.model_dir)
+    # One thread and no warm-up: the inference session itself is created in each worker.
+    load_model(settings.model_dir, getattr(settings, "runtime", "auto"), threads=1)
     if "prometheus_client" in sys.modules:  # pragma: no cover - guarded for embedding callers
         logging.getLogger(__name__).warning(
             "prometheus_client was imported before serve(): /metrics covers one worker only"

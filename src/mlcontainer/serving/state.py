@@ -13,8 +13,9 @@ from mlcontainer.serving.errors import BatchTooLargeError
 
 if TYPE_CHECKING:
     from mlcontainer.config import Settings
-    from mlcontainer.prediction import Prediction, Predictor
+    from mlcontainer.prediction import Prediction
     from mlcontainer.serving.metrics import Metrics
+    from mlcontainer.serving.model import ServedModel
 
 EXTENSION = "mlcontainer"
 
@@ -23,7 +24,7 @@ EXTENSION = "mlcontainer"
 class ServingState:
     """The per-process serving state, kept in ``app.extensions``."""
 
-    predictor: Predictor
+    predictor: ServedModel
     settings: Settings
     metrics: Metrics
     confusion_matrix_png: bytes | None

@@ -5,22 +5,27 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flask import Response, jsonify, request
 
 from mlcontainer import __version__
 from mlcontainer.errors import ModelNotFoundError
-from mlcontainer.prediction import Prediction, Predictor
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json
 from mlcontainer.serving.errors import ProtocolError, UnsupportedMediaTypeError
 from mlcontainer.serving.state import serving_state
 
+if TYPE_CHECKING:
+    from mlcontainer.prediction import Prediction
+    from mlcontainer.serving.model import ServedModel as Predictor
+
 #: Output tensors a request may ask for (checked before anything else looks at the name).
 VALID_OUTPUTS = ("label", "probabilities")
-PLATFORM = "mlcontainer-sklearn"
+#: The platform names the runtime that computes the answers: ``mlcontainer-onnx`` or
+#: ``mlcontainer-sklearn``.
+PLATFORM_PREFIX = "mlcontainer-"
 #: Header of Triton's binary tensor data extension: the length of the JSON part of the body.
 BINARY_HEADER = "Inference-Header-Content-Length"
 _BODY_TYPES = frozenset({"", JSON, "application/octet-stream"})
@@ -42,16 +47,14 @@ _FEATURE_TYPES = {"numeric": "FP64", "boolean": "BOOL", "categorical": "BYTES"}
 
 
 def _version(predictor: Predictor) -> str:
-    return predictor.model.sha256[:12]
+    return predictor.sha256[:12]
 
 
 def _model(name: str, version: str | None = None) -> Predictor:
     """Return the predictor if ``name`` (and ``version``) are the ones this server serves."""
     predictor = serving_state().predictor
-    if name != predictor.model.name:
-        raise ModelNotFoundError(
-            f"unknown model {name!r}; this server serves {predictor.model.name!r}"
-        )
+    if name != predictor.name:
+        raise ModelNotFoundError(f"unknown model {name!r}; this server serves {predictor.name!r}")
     if version is not None and version != _version(predictor):
         raise ModelNotFoundError(
             f"model {name!r} has no version {version!r}; it has {_version(predictor)!r}"
@@ -87,9 +90,9 @@ def model_metadata(name: str, version: str | None = None) -> Response:
     predictor = _model(name, version)
     features = predictor.schema.features
     return jsonify(
-        name=predictor.model.name,
+        name=predictor.name,
         versions=[_version(predictor)],
-        platform=PLATFORM,
+        platform=PLATFORM_PREFIX + predictor.runtime,
         inputs=[
             {"name": f.name, "datatype": _FEATURE_TYPES[f.kind], "shape": [-1]} for f in features
         ],
@@ -97,6 +100,7 @@ def model_metadata(name: str, version: str | None = None) -> Response:
             {"name": "label", "datatype": _label_type(predictor), "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(predictor.classes)]},
         ],
+        parameters={"runtime": predictor.runtime, "runtime_reason": predictor.runtime_reason},
     )
 
 
@@ -104,7 +108,7 @@ def model_ready(name: str, version: str | None = None) -> Response:
     """Answer whether the named model is ready."""
     predictor = _model(name, version)
     is_ready = serving_state().ready
-    response = jsonify(name=predictor.model.name, ready=is_ready)
+    response = jsonify(name=predictor.name, ready=is_ready)
     response.status_code = 200 if is_ready else 400
     return response
 
@@ -117,7 +121,7 @@ def infer(name: str, version: str | None = None) -> Response:
     rows = _rows(predictor, body.inputs)
     prediction = serving_state().predict(rows)
     answer: dict[str, Any] = {
-        "model_name": predictor.model.name,
+        "model_name": predictor.name,
         "model_version": _version(predictor),
     }
     if body.id is not None:
