@@ -20,6 +20,17 @@ IRIS_ROW = {
     "petal width (cm)": 0.2,
 }
 
+#: A Gentoo penguin (every serving test's penguins model predicts it).
+PENGUIN_ROW = {
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 14.2,
+    "flipper_length_mm": 215.0,
+    "body_mass_g": 5000.0,
+    "sex": "male",
+    "year": 2008,
+}
+
 
 def free_port() -> int:
     """Return a port the kernel says is free on 127.0.0.1 (port 0 trick)."""

@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving_support import IRIS_ROW, free_port
+from serving_support import IRIS_ROW, PENGUIN_ROW, free_port
 
 pytestmark = pytest.mark.slow
 
-PENGUIN = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.2,
-    "flipper_length_mm": 215.0,
-    "body_mass_g": 5000.0,
-    "sex": "male",
-    "year": 2008,
-}
+PENGUIN = PENGUIN_ROW
 
 
 def call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
