@@ -8,17 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Any
 
 from mlcontainer.artifacts import current_umask
 from mlcontainer.errors import InputValidationError
-from mlcontainer.prediction import write_predictions
-from mlcontainer.training import one_native_thread
+from mlcontainer.prediction import iter_csv_chunks, open_input, write_predictions
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.prediction import Columns, Predictor
 
 #: Rows read, validated and predicted at a time: large enough for vectorised prediction,
 #: small enough that memory stays flat whatever the file's size.
@@ -72,18 +69,14 @@ def _stream(
     on_progress: ProgressCallback | None,
 ) -> BatchResult:
     result = BatchResult()
-    for chunk, bytes_read in _chunks(source, chunk_rows):
-        try:
-            frame, warnings = predictor.frame_from_table(chunk)
-        except InputValidationError as exc:
-            raise _shifted(exc, result.rows) from None
+    for columns, warnings, n_rows, bytes_read in _chunks(predictor, source, chunk_rows, result):
         if result.rows == 0:
             result.warnings = warnings
-        with one_native_thread():  # as in training: spinning OpenMP threads on a busy machine
-            prediction = predictor.predict_frame(frame)
+        with _native_threads(predictor):
+            prediction = predictor.predict_columns(columns)
         payload = write_predictions(prediction, fmt)
         sink.write(_piece(payload, fmt, first=result.rows == 0))
-        result.rows += len(frame)
+        result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
     if result.rows == 0:
@@ -94,6 +87,19 @@ def _stream(
     return result
 
 
+@contextmanager
+def _native_threads(predictor: Predictor) -> Iterator[None]:
+    """One OpenMP/BLAS thread for scikit-learn (as in training); ONNX sets its own threads."""
+    if predictor.runtime != "sklearn":
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    # As in training: spinning OpenMP threads on a busy machine cost more than they give.
+    with threadpool_limits(limits=1):
+        yield
+
+
 def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
     """Turn one chunk's complete CSV/JSON document into its part of the whole output."""
     if fmt == "csv":
@@ -102,38 +108,35 @@ def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
     return (b"[" if first else b", ") + inner
 
 
-def _chunks(source: Path | IO[bytes], chunk_rows: int) -> Iterator[tuple[pd.DataFrame, int]]:
-    """Yield (rows as text, input bytes read so far) for a CSV path or stream, or Parquet."""
+def _chunks(
+    predictor: Predictor, source: Path | IO[bytes], chunk_rows: int, done: BatchResult
+) -> Iterator[tuple[Columns, list[str], int, int]]:
+    """Yield (validated columns, warnings, rows, input bytes read so far), chunk by chunk.
+
+    Validation errors name rows counted from the start of the file, not of the chunk.
+    """
     if isinstance(source, Path) and source.suffix.lower() in PARQUET_SUFFIXES:
-        yield from _parquet_chunks(source, chunk_rows)
+        for cells, typed, names, n_rows, bytes_read in _parquet_chunks(source, chunk_rows):
+            try:
+                warnings = predictor.check_columns(names, n_rows)
+                columns = predictor.columns_from_cells(cells, typed=typed)
+            except InputValidationError as exc:
+                raise _shifted(exc, done.rows) from None
+            yield columns, warnings, n_rows, bytes_read
         return
+    handle = open_input(source)
     try:
-        handle: IO[bytes] = source.open("rb") if isinstance(source, Path) else source
-    except FileNotFoundError:
-        raise InputValidationError(f"input file not found: {source}") from None
-    except OSError as exc:
-        raise InputValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
-    try:
-        for chunk in _csv_chunks(handle, chunk_rows):
-            yield chunk, _position(handle)
+        for header, rows in iter_csv_chunks(handle, chunk_rows=chunk_rows):
+            if not rows and done.rows == 0:
+                break  # a header and no rows: refused below
+            try:
+                columns, warnings = predictor.columns_from_text(header, rows)
+            except InputValidationError as exc:
+                raise _shifted(exc, done.rows) from None
+            yield columns, warnings, len(rows), _position(handle)
     finally:
         if isinstance(source, Path):
             handle.close()
-
-
-def _csv_chunks(handle: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield the CSV's rows as text, ``chunk_rows`` at a time, with clear parse errors."""
-    try:
-        with pd.read_csv(
-            handle, dtype=str, keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows
-        ) as reader:
-            yield from reader
-    except pd.errors.EmptyDataError:
-        raise InputValidationError(
-            "the input is empty: expected a CSV header line and rows"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputValidationError(f"cannot parse the input CSV: {str(exc).strip()}") from None
 
 
 def _position(handle: IO[bytes]) -> int:
@@ -143,7 +146,10 @@ def _position(handle: IO[bytes]) -> int:
         return 0
 
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, int]]:
+def _parquet_chunks(
+    path: Path, chunk_rows: int
+) -> Iterator[tuple[dict[str, list[Any]], list[str], list[str], int, int]]:
+    """Yield (cells per column, typed columns, column names, rows, bytes read) from Parquet."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -151,6 +157,7 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame,
             f"cannot read {path}: Parquet needs pyarrow (`uv pip install 'mlcontainer[parquet]'`)"
         ) from None
     import pyarrow.lib
+    import pyarrow.types as pat
 
     try:
         parquet = pq.ParquetFile(path)
@@ -159,7 +166,21 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame,
         done = 0
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             done += batch.num_rows
-            yield batch.to_pandas(), size * done // total_rows
+            names = [str(n).strip() for n in batch.schema.names]
+            cells: dict[str, list[Any]] = {}
+            typed: list[str] = []
+            for name, column in zip(names, batch.columns, strict=True):
+                if name in cells:
+                    continue  # a duplicated name: the first column counts
+                values = (
+                    column.cast(column.type.value_type)
+                    if pat.is_dictionary(column.type)
+                    else column
+                )
+                if not (pat.is_string(values.type) or pat.is_large_string(values.type)):
+                    typed.append(name)
+                cells[name] = values.to_pylist()
+            yield cells, typed, names, batch.num_rows, size * done // total_rows
     except FileNotFoundError:
         raise InputValidationError(f"input file not found: {path}") from None
     except pyarrow.lib.ArrowException as exc:

@@ -1,28 +1,42 @@
-"""Validate input rows against a model's schema and predict labels and class probabilities."""
+"""Validate input rows against a model's schema and predict labels and class probabilities.
+
+Importable without pandas, scikit-learn, scipy or matplotlib: rows become typed NumPy columns
+here, and a runtime (:mod:`mlcontainer.runtimes`, ONNX or scikit-learn) scores them.
+"""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
-from mlcontainer.errors import InputValidationError
+from mlcontainer.errors import ConfigError, InputValidationError
 from mlcontainer.evaluation import labels_from_proba
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlcontainer.artifacts import LoadedModel
+    from mlcontainer.runtimes import Runtime
     from mlcontainer.schema import Feature, Label, Schema
 
 #: How many bad values one error lists in ``details`` before it stops counting.
 MAX_DETAILS = 20
+RUNTIMES = ("auto", "onnx", "sklearn")
+RuntimeName = Literal["auto", "onnx", "sklearn"]
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+#: One validated array per feature: float64 (NaN = missing) for numeric and boolean features,
+#: object arrays of ``str`` (``None`` = missing) for categorical ones.
+Columns = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,8 @@ class Prediction:
         """Return one ``{"prediction": ..., "probabilities": {class: p}}`` per row."""
         names = [str(c) for c in self.classes]
         return [
-            {"prediction": label, "probabilities": dict(zip(names, map(float, row), strict=True))}
-            for label, row in zip(self.labels, self.probabilities, strict=True)
+            {"prediction": label, "probabilities": dict(zip(names, row, strict=True))}
+            for label, row in zip(self.labels, self.probabilities.tolist(), strict=True)
         ]
 
 
@@ -78,12 +92,13 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> list[Any]:
+def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> np.ndarray:
     """Check JSON-typed values (numbers, booleans, strings, null) against one feature."""
     out: list[Any] = []
+    missing: Any = None if feature.kind == "categorical" else math.nan
     for row, value in enumerate(values):
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            out.append(np.nan)
+            out.append(missing)
             continue
         if feature.kind == "numeric":
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -114,8 +129,16 @@ def _coerce_typed(feature: Feature, values: Sequence[Any], errors: _Errors) -> l
         errors.add(
             row=row, column=feature.name, message=f"expected {expected}, got {_describe(value)}"
         )
-        out.append(np.nan)
-    return out
+        out.append(missing)
+    return _typed_array(feature, out)
+
+
+def _typed_array(feature: Feature, values: list[Any]) -> np.ndarray:
+    if feature.kind == "categorical":
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
+    return np.asarray(values, dtype=np.float64)
 
 
 def _to_float(value: int | float) -> float:
@@ -125,61 +148,100 @@ def _to_float(value: int | float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def _coerce_text(feature: Feature, values: pd.Series, errors: _Errors) -> pd.Series:
-    """Parse text values (from CSV) for one feature; empty cells are missing."""
-    text = values.astype(object).where(values.notna(), None)
-    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-    text = text.where(text != "", None)
+def _coerce_text(feature: Feature, values: Sequence[str | None], errors: _Errors) -> np.ndarray:
+    """Parse text cells (from CSV) for one feature; empty cells (and ``None``) are missing."""
     if feature.kind == "categorical":
-        return text.map(lambda v: np.nan if v is None else str(v))
+        return _typed_array(feature, [v.strip() or None if v is not None else None for v in values])
     if feature.kind == "numeric":
-        parsed = pd.to_numeric(text, errors="coerce").astype(float)
-        bad = parsed.isna() & text.notna()
-        inf = np.isinf(parsed.to_numpy())
-        for row in np.flatnonzero(bad.to_numpy()):
+        return _parse_numbers(feature, values, errors)
+    out: list[float] = []
+    for row, value in enumerate(values):
+        text = value.strip() if value is not None else ""
+        low = text.lower()
+        if not text:
+            out.append(math.nan)
+        elif low in _TRUE:
+            out.append(1.0)
+        elif low in _FALSE:
+            out.append(0.0)
+        else:
             errors.add(
-                row=int(row),
-                column=feature.name,
-                message=f"expected a number, got {_describe(text.iloc[row])}",
+                row=row, column=feature.name, message=f"expected true or false, got {text!r}"
             )
-        for row in np.flatnonzero(inf):
+            out.append(math.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _parse_numbers(feature: Feature, values: Sequence[str | None], errors: _Errors) -> np.ndarray:
+    # float() over the whole column first: ~4x faster than cell by cell with checks; only a
+    # column holding an empty or a bad cell takes the slow path that finds and reports them.
+    try:
+        parsed = np.fromiter(map(float, values), dtype=np.float64, count=len(values))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        parsed = np.asarray([_number_or_nan(v) for v in values], dtype=np.float64)
+    for row in np.flatnonzero(~np.isfinite(parsed)).tolist():
+        text = (values[row] or "").strip()
+        if not text:
+            continue
+        if np.isinf(parsed[row]):
             errors.add(
-                row=int(row), column=feature.name, message="expected a finite number, got infinity"
+                row=row, column=feature.name, message="expected a finite number, got infinity"
             )
-        return parsed
+        elif np.isnan(parsed[row]):
+            errors.add(
+                row=row, column=feature.name, message=f"expected a number, got {_describe(text)}"
+            )
+    return parsed
 
-    def to_bool(v: Any) -> float | None:
-        if v is None:
-            return np.nan
-        low = str(v).lower()
-        return 1.0 if low in _TRUE else 0.0 if low in _FALSE else None
 
-    parsed_b = text.map(to_bool)
-    for row in np.flatnonzero(parsed_b.isna().to_numpy() & text.notna().to_numpy()):
-        errors.add(
-            row=int(row),
-            column=feature.name,
-            message=f"expected true or false, got {_describe(text.iloc[row])}",
-        )
-    return parsed_b.astype(float)
+def _number_or_nan(value: str | None) -> float:
+    if value is None:
+        return math.nan
+    try:
+        number = float(value)
+    except ValueError:
+        return math.nan
+    return math.nan if math.isnan(number) else number  # "nan" text is reported as bad
 
 
 class Predictor:
-    """A loaded model that turns validated rows into predictions."""
+    """A loaded model that turns validated rows into predictions with one runtime."""
 
-    def __init__(self, model: LoadedModel) -> None:
-        self.model = model
-        self.schema: Schema = model.schema
-        self.classes: tuple[Label, ...] = model.schema.classes
+    def __init__(
+        self,
+        backend: Runtime,
+        *,
+        manifest: dict[str, Any],
+        schema: Schema,
+        sha256: str,
+        runtime_reason: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.runtime: str = backend.name
+        self.runtime_reason = runtime_reason
+        self.manifest = manifest
+        self.schema = schema
+        self.classes: tuple[Label, ...] = schema.classes
+        self.name = str(manifest.get("name", ""))
+        self.sha256 = sha256
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> Predictor:
-        """Load and verify the model folder ``model_dir``."""
-        from mlcontainer.artifacts import load
+        """Load and verify the model folder ``model_dir`` with the scikit-learn runtime."""
+        return load_predictor(model_dir, "sklearn")
 
-        return cls(load(model_dir))
+    @property
+    def model(self) -> LoadedModel:
+        """The scikit-learn model (only with the scikit-learn runtime)."""
+        loaded: LoadedModel | None = getattr(self.backend, "model", None)
+        if loaded is None:
+            raise ConfigError(f"the {self.runtime} runtime has no scikit-learn model")
+        return loaded
 
-    def _columns(self, present: Iterable[str], n_rows: int) -> tuple[list[str], list[str]]:
+    # --- validation: rows -> typed columns -------------------------------------------------
+
+    def check_columns(self, present: Iterable[str], n_rows: int) -> list[str]:
+        """Refuse an empty batch or missing features; return a warning for unknown columns."""
         if n_rows == 0:
             raise InputValidationError("no rows to predict: the batch is empty")
         present = list(present)
@@ -192,13 +254,12 @@ class Predictor:
                 details=[{"row": None, "column": m, "message": "missing feature"} for m in missing],
             )
         extra = [c for c in present if c not in names]
-        warnings = [f"ignored unknown column(s) {', '.join(map(repr, extra))}"] if extra else []
-        return names, warnings
+        return [f"ignored unknown column(s) {', '.join(map(repr, extra))}"] if extra else []
 
-    def frame_from_records(
+    def columns_from_records(
         self, records: Sequence[Mapping[str, Any]]
-    ) -> tuple[pd.DataFrame, list[str]]:
-        """Validate JSON-style records (``{feature: value}``) into a typed frame."""
+    ) -> tuple[Columns, list[str]]:
+        """Validate JSON-style records (``{feature: value}``) into typed columns."""
         seen: dict[str, None] = {}
         for i, rec in enumerate(records):
             if not isinstance(rec, Mapping):
@@ -207,23 +268,24 @@ class Predictor:
                     details=[{"row": i, "column": None, "message": "expected an object"}],
                 )
             seen.update(dict.fromkeys(rec))
-        names, warnings = self._columns(seen, len(records))
-        errors = _Errors()
+        warnings = self.check_columns(seen, len(records))
+        names = self.schema.names
         missing_cells = _Errors()
         for i, rec in enumerate(records):
             for n in names:
                 if n not in rec:
                     missing_cells.add(row=i, column=n, message="missing feature")
         missing_cells.raise_if_any()
+        errors = _Errors()
         columns = {
             f.name: _coerce_typed(f, [rec[f.name] for rec in records], errors)
             for f in self.schema.features
         }
         errors.raise_if_any()
-        return self._frame(columns), warnings
+        return columns, warnings
 
-    def frame_from_rows(self, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-        """Validate positional rows (values in schema order) into a typed frame."""
+    def columns_from_rows(self, rows: Sequence[Sequence[Any]]) -> Columns:
+        """Validate positional rows (values in schema order) into typed columns."""
         if len(rows) == 0:
             raise InputValidationError("no rows to predict: the batch is empty")
         width = len(self.schema.features)
@@ -243,48 +305,44 @@ class Predictor:
             for j, f in enumerate(self.schema.features)
         }
         errors.raise_if_any()
-        return self._frame(columns)
+        return columns
 
-    def frame_from_table(self, table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        """Validate a table read from CSV/Parquet: text cells are parsed per the schema."""
-        table = table.rename(columns=lambda c: str(c).strip())
-        names, warnings = self._columns(table.columns, len(table))
+    def columns_from_text(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> tuple[Columns, list[str]]:
+        """Validate a CSV-style table (text cells, parsed per the schema) into typed columns."""
+        names = [str(h).strip() for h in header]
+        warnings = self.check_columns(names, len(rows))
+        position: dict[str, int] = {}
+        for j, n in enumerate(names):
+            position.setdefault(n, j)
+        width = len(names)
+        if any(len(r) != width for r in rows):
+            rows = [_fit(r, width, i) for i, r in enumerate(rows)]
+        cells = list(zip(*rows, strict=True)) if rows else []
+        text = {f.name: cells[position[f.name]] for f in self.schema.features}
+        return self.columns_from_cells(text), warnings
+
+    def columns_from_cells(
+        self, cells: Mapping[str, Sequence[Any]], *, typed: Iterable[str] = ()
+    ) -> Columns:
+        """Validate one sequence of cells per feature: text cells unless named in ``typed``."""
+        as_typed = set(typed)
         errors = _Errors()
-        columns: dict[str, Any] = {}
-        for f in self.schema.features:
-            col = table[f.name].reset_index(drop=True)
-            if col.dtype == object or pd.api.types.is_string_dtype(col):
-                columns[f.name] = _coerce_text(f, col, errors)
-            else:
-                columns[f.name] = _coerce_typed(f, col.tolist(), errors)
+        columns = {
+            f.name: _coerce_typed(f, cells[f.name], errors)
+            if f.name in as_typed
+            else _coerce_text(f, cells[f.name], errors)
+            for f in self.schema.features
+        }
         errors.raise_if_any()
-        del names
-        return self._frame(columns), warnings
+        return columns
 
-    def _frame(self, columns: Mapping[str, Any]) -> pd.DataFrame:
-        # Typed columns up front: a per-column astype after construction cost ~3 ms per
-        # request on a 13-feature row, more than the rest of the HTTP path.
-        return pd.DataFrame(
-            {
-                f.name: pd.Series(columns[f.name], dtype=object)
-                if f.kind == "categorical"
-                else np.asarray(columns[f.name], dtype=float)
-                for f in self.schema.features
-            },
-            copy=False,
-        )
+    # --- prediction ------------------------------------------------------------------------
 
-    def predict_frame(self, frame: pd.DataFrame) -> Prediction:
-        """Predict a frame already validated by one of the ``frame_from_*`` methods."""
-        # Finite but extreme values (1e308) can overflow inside a model: refuse, don't guess.
-        with np.errstate(all="ignore"):
-            try:
-                proba = np.asarray(self.model.pipeline.predict_proba(frame), dtype=float)
-            except ValueError as exc:  # e.g. scaling 1e308 overflows to infinity
-                raise InputValidationError(
-                    f"the model cannot score these rows: {str(exc).splitlines()[0]} "
-                    "(check for values far outside the range seen in training)"
-                ) from None
+    def predict_columns(self, columns: Columns, warnings: Sequence[str] = ()) -> Prediction:
+        """Predict columns validated by one of the ``columns_from_*`` methods."""
+        proba = self.backend.predict_proba(columns)
         unscored = np.flatnonzero(~np.isfinite(proba).all(axis=1))
         if unscored.size:
             raise InputValidationError(
@@ -295,52 +353,226 @@ class Predictor:
                     for r in unscored[:MAX_DETAILS]
                 ],
             )
-        labels = [
-            c.item() if isinstance(c, np.generic) else c
-            for c in labels_from_proba(proba, self.classes)
-        ]
-        return Prediction(labels=labels, probabilities=proba, classes=self.classes)
+        labels = labels_from_proba(proba, self.classes).tolist()
+        return Prediction(
+            labels=labels, probabilities=proba, classes=self.classes, warnings=list(warnings)
+        )
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
         """Validate records and predict them."""
-        frame, warnings = self.frame_from_records(records)
-        result = self.predict_frame(frame)
-        return Prediction(result.labels, result.probabilities, result.classes, warnings)
+        columns, warnings = self.columns_from_records(records)
+        return self.predict_columns(columns, warnings)
 
     def predict_rows(self, rows: Sequence[Sequence[Any]]) -> Prediction:
         """Validate positional rows (values in schema order) and predict them."""
-        return self.predict_frame(self.frame_from_rows(rows))
+        return self.predict_columns(self.columns_from_rows(rows))
+
+    def predict_text_table(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> Prediction:
+        """Validate a CSV-style table (header + text rows) and predict it."""
+        columns, warnings = self.columns_from_text(header, rows)
+        return self.predict_columns(columns, warnings)
+
+    def warm_up(self) -> None:
+        """Pay the first prediction's one-off costs now (sessions, lazy imports, caches)."""
+        missing: dict[str, Any] = {
+            "categorical": np.array([None], dtype=object),
+            "numeric": np.array([0.0]),
+            "boolean": np.array([0.0]),
+        }
+        columns = {f.name: missing[f.kind] for f in self.schema.features}
+        try:
+            self.backend.predict_proba(columns)
+        except InputValidationError:
+            return
+
+    # --- pandas interface, kept for callers written before the runtimes ---------------------
+
+    def frame_from_records(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Validate JSON-style records into a typed frame (needs pandas)."""
+        columns, warnings = self.columns_from_records(records)
+        return self._frame(columns), warnings
+
+    def frame_from_rows(self, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        """Validate positional rows into a typed frame (needs pandas)."""
+        return self._frame(self.columns_from_rows(rows))
+
+    def frame_from_table(self, table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """Validate a table read from CSV/Parquet into a typed frame (needs pandas)."""
+        import pandas as pd
+
+        table = table.rename(columns=lambda c: str(c).strip())
+        warnings = self.check_columns(table.columns, len(table))
+        cells: dict[str, list[Any]] = {}
+        typed: list[str] = []
+        for f in self.schema.features:
+            col = table[f.name]
+            if isinstance(col, pd.DataFrame):  # a duplicated header: the first one counts
+                col = col.iloc[:, 0]
+            text = col.dtype == object or pd.api.types.is_string_dtype(col)
+            values = col.tolist()
+            if text:
+                values = [v if isinstance(v, str) else None for v in values]
+            else:
+                typed.append(f.name)
+            cells[f.name] = values
+        return self._frame(self.columns_from_cells(cells, typed=typed)), warnings
+
+    def _frame(self, columns: Columns) -> pd.DataFrame:
+        from mlcontainer.runtimes import to_frame
+
+        return to_frame(self.schema, columns)
+
+    def predict_frame(self, frame: pd.DataFrame) -> Prediction:
+        """Predict a frame validated by one of the ``frame_from_*`` methods (needs pandas)."""
+        columns: Columns = {}
+        for f in self.schema.features:
+            values = frame[f.name].to_numpy()
+            if f.kind == "categorical":
+                values = _typed_array(f, [v if isinstance(v, str) else None for v in values])
+            columns[f.name] = np.asarray(values, dtype=object if f.kind == "categorical" else float)
+        return self.predict_columns(columns)
+
+
+def _fit(row: Sequence[str], width: int, index: int) -> Sequence[str]:
+    """Pad a short CSV row with empty (missing) cells; refuse a row with too many."""
+    if len(row) > width:
+        raise InputValidationError(
+            f"cannot parse the input CSV: row {index} has {len(row)} fields, the header {width}",
+            details=[{"row": index, "column": None, "message": f"{len(row)} fields for {width}"}],
+        )
+    return [*row, *[""] * (width - len(row))]
+
+
+def load_predictor(
+    model_dir: Path, runtime: RuntimeName | str = "auto", *, threads: int | None = None
+) -> Predictor:
+    """Load and verify ``model_dir`` for the ``runtime`` asked for (auto: ONNX if verified).
+
+    ``threads`` caps the runtime's compute threads (None: all cores for ONNX, as loaded
+    for scikit-learn).
+    """
+    from mlcontainer import runtimes
+
+    return runtimes.load(model_dir, runtime, threads=threads)
+
+
+def read_csv_text(source: Path | IO[bytes] | bytes) -> tuple[list[str], list[list[str]]]:
+    """Read a whole CSV (path, byte stream or bytes) into a header and rows of text cells."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    rows: list[list[str]] = []
+    header: list[str] | None = None
+    for chunk_header, chunk in iter_csv_chunks(source, chunk_rows=1 << 30):
+        header = chunk_header
+        rows.extend(chunk)
+    if header is None:
+        raise InputValidationError("the input is empty: expected a CSV header line and rows")
+    return header, rows
+
+
+def iter_csv_chunks(
+    source: Path | IO[bytes], *, chunk_rows: int
+) -> Iterator[tuple[list[str], list[list[str]]]]:
+    """Yield (header, up to ``chunk_rows`` text rows) from a CSV, with clear errors.
+
+    Blank lines are skipped and spaces after a delimiter ignored, as ``pandas.read_csv`` did.
+    A header-only CSV yields one empty chunk; an empty input raises.
+    """
+    handle = open_input(source)
+    try:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, skipinitialspace=True, strict=False)
+        try:
+            header = next((r for r in reader if r), None)
+            if header is None:
+                raise InputValidationError(
+                    "the input is empty: expected a CSV header line and rows"
+                )
+            chunk: list[list[str]] = []
+            yielded = False
+            for row in reader:
+                if not row:
+                    continue
+                chunk.append(row)
+                if len(chunk) >= chunk_rows:
+                    yield header, chunk
+                    yielded = True
+                    chunk = []
+            if chunk or not yielded:
+                yield header, chunk
+        except UnicodeDecodeError as exc:
+            raise InputValidationError(
+                f"cannot parse the input CSV: it is not UTF-8 text ({exc.reason} at byte "
+                f"{exc.start} of a block)"
+            ) from None
+        except csv.Error as exc:
+            raise InputValidationError(
+                f"cannot parse the input CSV: {exc} (line {reader.line_num})"
+            ) from None
+        finally:
+            text.detach()
+    finally:
+        if isinstance(source, Path):
+            handle.close()
+
+
+def open_input(source: Path | IO[bytes]) -> IO[bytes]:
+    """Open a path for reading bytes (a stream is returned as is), with clear errors."""
+    if not isinstance(source, Path):
+        return source
+    try:
+        return source.open("rb")
+    except FileNotFoundError:
+        raise InputValidationError(f"input file not found: {source}") from None
+    except IsADirectoryError:
+        raise InputValidationError(f"cannot read {source}: it is a folder") from None
+    except OSError as exc:
+        raise InputValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
 def read_input_table(source: Path | IO[bytes] | IO[str], schema: Schema) -> pd.DataFrame:
     """Read rows to predict from CSV (path or stream) or Parquet (path), all cells as text."""
-    from mlcontainer.errors import InputValidationError as Invalid
+    import pandas as pd
 
     if isinstance(source, Path) and source.suffix.lower() in (".parquet", ".pq"):
         from mlcontainer.data import read_table
 
         return read_table(source)
-    try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise Invalid(f"input file not found: {source}") from None
-    except pd.errors.EmptyDataError:
-        raise Invalid("the input is empty: expected a CSV header line and rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise Invalid(f"cannot parse the input CSV: {str(exc).strip()}") from None
-    except OSError as exc:
-        raise Invalid(f"cannot read {source}: {exc.strerror or exc}") from None
+    if isinstance(source, io.TextIOBase):
+        source = io.BytesIO(source.read().encode())
+    header, rows = read_csv_text(source)  # type: ignore[arg-type]
+    width = len(header)
+    rows = [list(_fit(r, width, i)) for i, r in enumerate(rows)]
+    return pd.DataFrame(rows, columns=header, dtype=object)
 
 
 def write_predictions(prediction: Prediction, fmt: str) -> bytes:
     """Render predictions as CSV (label + one probability column per class) or JSON."""
-    import json
-
     if fmt == "json":
         return (json.dumps(prediction.records(), indent=None) + "\n").encode()
-    frame = pd.DataFrame({"prediction": prediction.labels})
-    for j, c in enumerate(prediction.classes):
-        frame[f"proba_{c}"] = prediction.probabilities[:, j]
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["prediction", *(f"proba_{c}" for c in prediction.classes)])
+    writer.writerows(
+        [label, *(f"{p:.6g}" for p in row)]
+        for label, row in zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
+    )
     return buf.getvalue().encode()
+
+
+__all__ = [
+    "RUNTIMES",
+    "Columns",
+    "Prediction",
+    "Predictor",
+    "iter_csv_chunks",
+    "load_predictor",
+    "open_input",
+    "read_csv_text",
+    "read_input_table",
+    "write_predictions",
+]
