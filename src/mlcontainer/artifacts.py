@@ -17,6 +17,8 @@ from mlcontainer.errors import ArtifactError
 from mlcontainer.schema import Schema
 
 MODEL_FILE = "model.skops"
+#: The same pipeline compiled to ONNX, present only when it was verified against scikit-learn.
+ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "model.json"
 METRICS_FILE = "metrics.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
@@ -95,6 +97,8 @@ def save(
     metrics: Mapping[str, Any],
     confusion_matrix_png: bytes,
     report_html: str,
+    onnx_bytes: bytes | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the model set into ``output_dir`` so that a failure leaves the previous set intact.
 
@@ -103,6 +107,11 @@ def save(
     place, the manifest last. If a rename fails, the files already swapped are put back, so
     the previous set stays whole. The manifest holds the hash of every other file, so a set
     cut short by a crash between two renames is detected at load time instead of being used.
+
+    ``onnx_bytes`` (the verified ONNX graph) is written as ``model.onnx``; without it a
+    ``model.onnx`` left by an earlier set is removed with the swap, so the folder never holds a
+    graph its manifest does not list. ``runtime`` is the manifest's ``runtime`` section; by
+    default it names scikit-learn.
     """
     import skops.io
 
@@ -115,7 +124,10 @@ def save(
         CONFUSION_MATRIX_FILE: confusion_matrix_png,
         REPORT_FILE: report_html.encode(),
     }
+    if onnx_bytes is not None:
+        files[ONNX_FILE] = onnx_bytes
     full = dict(manifest)
+    full["runtime"] = dict(runtime) if runtime is not None else _sklearn_runtime(onnx_bytes)
     full["format"] = FORMAT
     full["format_version"] = FORMAT_VERSION
     full["files"] = {n: {"sha256": sha256_bytes(b), "bytes": len(b)} for n, b in files.items()}
@@ -129,7 +141,8 @@ def save(
     try:
         for name, data in files.items():
             write_atomic(staging / name, data)
-        _swap_in(staging, output_dir, list(files))  # dict order: the manifest was added last
+        stale = [] if onnx_bytes is not None else [ONNX_FILE]
+        _swap_in(staging, output_dir, list(files), remove=stale)  # the manifest comes last
     except OSError as exc:
         raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
     finally:
@@ -139,12 +152,24 @@ def save(
     return full
 
 
-def _swap_in(staging: Path, output_dir: Path, names: list[str]) -> None:
-    """Rename staged files into ``output_dir`` in order; on any failure restore the old ones."""
+def _sklearn_runtime(onnx_bytes: bytes | None) -> dict[str, Any]:
+    if onnx_bytes is not None:
+        raise ValueError("an ONNX graph needs its runtime section (from onnx_export)")
+    return {"default": "sklearn", "reason": "no ONNX export was attempted", "onnx": None}
+
+
+def _swap_in(staging: Path, output_dir: Path, names: list[str], *, remove: list[str]) -> None:
+    """Take ``remove`` out, rename staged files into ``output_dir`` in order; on any failure
+    restore the old ones."""
     previous = staging / "previous"
     previous.mkdir()
+    removed: list[str] = []
     swapped: list[str] = []
     try:
+        for name in remove:
+            if (output_dir / name).exists():
+                (output_dir / name).replace(previous / name)
+                removed.append(name)
         for name in names:
             current = output_dir / name
             if current.exists():
@@ -157,6 +182,8 @@ def _swap_in(staging: Path, output_dir: Path, names: list[str]) -> None:
                 (previous / name).replace(output_dir / name)
             else:
                 (output_dir / name).unlink(missing_ok=True)
+        for name in removed:
+            (previous / name).replace(output_dir / name)
         raise
 
 

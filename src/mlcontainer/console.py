@@ -208,11 +208,26 @@ def show_training(outcome: TrainOutcome) -> None:
             str(s["row"]), str(s["true"]), str(s["predicted"]), f"{s['probability']:.3f}", ok
         )
     out.print(samples)
+    out.print(runtime_line(manifest), markup=False)
+    onnx = ", model.onnx" if "model.onnx" in manifest["files"] else ""
     out.print(
         f"Saved to [bold]{outcome.output}/[/]: model.skops (sha256 "
-        f"{manifest['files']['model.skops']['sha256'][:12]}…), model.json, metrics.json, "
+        f"{manifest['files']['model.skops']['sha256'][:12]}…){onnx}, model.json, metrics.json, "
         "confusion_matrix.png, report.html"
     )
+
+
+def runtime_line(manifest: dict[str, Any]) -> str:
+    """Say in one line which runtime serves the model, and why not ONNX when it does not."""
+    runtime = manifest.get("runtime") or {}
+    onnx = runtime.get("onnx")
+    if runtime.get("default") == "onnx" and onnx:
+        check = onnx["verification"]
+        return (
+            f"Runtime: ONNX (verified on {check['rows']} test rows, "
+            f"max |Δp| {check['max_abs_probability_diff']:.0e})"
+        )
+    return f"Runtime: scikit-learn ({runtime.get('reason') or 'no ONNX export'})"
 
 
 def show_list(title: str, rows: Sequence[tuple[str, str]]) -> None:

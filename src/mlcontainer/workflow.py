@@ -141,6 +141,12 @@ def run_training(
     classes = dataset.schema.classes
     evaluation = evaluate(result.pipeline, result.split.X_test, result.split.y_test, classes)
     lap("evaluate")
+    stage("exporting to ONNX")
+    from mlcontainer.onnx_export import export_onnx
+
+    # Verified on the same held-out rows as the metrics; never fails training (see its doc).
+    exported = export_onnx(result.pipeline, dataset.schema, result.split.X_test)
+    lap("onnx")
     stage("writing report")
     manifest = build_manifest(dataset, result, evaluation)
     png = confusion_matrix_png(evaluation.confusion_matrix, classes)
@@ -164,6 +170,8 @@ def run_training(
         metrics=evaluation.to_dict(),
         confusion_matrix_png=png,
         report_html=html,
+        onnx_bytes=exported.model_bytes,
+        runtime=exported.runtime_section,
     )
     lap("save")
     return TrainOutcome(dataset, result, evaluation, full, options.output, seconds)

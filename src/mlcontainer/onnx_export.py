@@ -1,0 +1,276 @@
+"""Compile a fitted pipeline to ONNX and verify it against scikit-learn on held-out rows.
+
+skl2onnx, onnx and onnxruntime are imported only when :func:`export_onnx` runs, so that
+importing this module (and ``mlcontainer train`` up to the export) costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcontainer.artifacts import ONNX_FILE
+from mlcontainer.evaluation import labels_from_proba
+from mlcontainer.models import MISSING_CATEGORY
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlcontainer.schema import Schema
+
+#: Opsets of the exported graph: ONNX 17 (onnxruntime >= 1.13 runs it) and ai.onnx.ml 3, the
+#: first to hold tree thresholds as tensors.
+TARGET_OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
+#: Largest difference of any class probability between the runtimes that still counts as equal.
+TOLERANCE = 1e-4
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+_VERSIONED = ("skl2onnx", "onnx", "onnxruntime")
+_MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """The verified ONNX graph (or ``None``) and the manifest's ``runtime`` section."""
+
+    model_bytes: bytes | None
+    runtime_section: dict[str, Any]
+    #: Wall time of conversion plus verification.
+    seconds: float = 0.0
+
+    @property
+    def reason(self) -> str | None:
+        """Why the model is not served with ONNX, in one line; ``None`` when it is."""
+        reason = self.runtime_section["reason"]
+        return None if reason is None else str(reason)
+
+
+def export_onnx(
+    pipeline: Any,
+    schema: Schema,
+    X_check: pd.DataFrame,
+    *,
+    tolerance: float = TOLERANCE,
+) -> OnnxExport:
+    """Convert ``pipeline`` to ONNX and keep it only if it agrees with scikit-learn on ``X_check``.
+
+    Never raises for a model that cannot be converted or that disagrees: the result then has no
+    graph, and its runtime section names scikit-learn and says why in one line.
+    """
+    started = time.perf_counter()
+    try:
+        model_bytes, inputs = _convert(pipeline, schema)
+        verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
+    # skl2onnx and onnxruntime raise many unrelated types (RuntimeError, ValueError, TypeError,
+    # NotImplementedError, onnxruntime's Fail/InvalidGraph, which derive from Exception only).
+    # Whatever goes wrong here, the scikit-learn model is still good: fall back, saying why.
+    except ImportError as exc:
+        return _fallback(
+            f"ONNX export needs {exc.name or 'skl2onnx'}, which is not installed", started
+        )
+    except Exception as exc:  # noqa: BLE001
+        return _fallback(_conversion_reason(pipeline, exc), started)
+    if isinstance(verification, str):
+        return _fallback(verification, started)
+    section = {
+        "default": "onnx",
+        "reason": None,
+        "onnx": {
+            "file": ONNX_FILE,
+            "inputs": inputs,
+            "label_output": LABEL_OUTPUT,
+            "probabilities_output": PROBABILITIES_OUTPUT,
+            "missing_category": MISSING_CATEGORY,
+            "verification": verification,
+            "opset": dict(TARGET_OPSET),
+            "versions": _versions(),
+        },
+    }
+    return OnnxExport(model_bytes, section, round(time.perf_counter() - started, 3))
+
+
+def _fallback(reason: str, started: float) -> OnnxExport:
+    line = " ".join(reason.split())
+    if len(line) > _MAX_REASON:
+        line = line[: _MAX_REASON - 1] + "…"
+    section = {"default": "sklearn", "reason": line, "onnx": None}
+    return OnnxExport(None, section, round(time.perf_counter() - started, 3))
+
+
+def _conversion_reason(pipeline: Any, exc: Exception) -> str:
+    steps = getattr(pipeline, "steps", None)
+    final = steps[-1][1] if steps else pipeline
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"skl2onnx cannot convert {type(final).__name__}: {first}"
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[name] = "unknown"
+    return out
+
+
+def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]]:
+    """Return the serialised graph and its inputs (graph name, column, type), in schema order."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    graph_pipeline = _with_marker_imputer(pipeline)
+    initial_types = [
+        (
+            f.name,
+            StringTensorType([None, 1]) if f.kind == "categorical" else FloatTensorType([None, 1]),
+        )
+        for f in schema.features
+    ]
+    final = graph_pipeline.steps[-1][1]
+    with warnings.catch_warnings():
+        # Converters read attributes scikit-learn 1.9 deprecates (SVC.probA_): not our concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        model = convert_sklearn(
+            graph_pipeline,
+            initial_types=initial_types,
+            target_opset=dict(TARGET_OPSET),
+            options={id(final): {"zipmap": False}},
+            custom_conversion_functions={HistGradientBoostingClassifier: _convert_hgb},
+            custom_shape_calculators={HistGradientBoostingClassifier: _hgb_shapes()},
+        )
+    outputs = [o.name for o in model.graph.output]
+    if outputs != [LABEL_OUTPUT, PROBABILITIES_OUTPUT]:
+        raise ValueError(f"unexpected graph outputs {outputs}")
+    names = [i.name for i in model.graph.input]
+    if len(names) != len(schema.features):
+        raise ValueError(f"graph has {len(names)} inputs for {len(schema.features)} features")
+    inputs = [
+        {"name": name, "column": f.name, "type": "string" if f.kind == "categorical" else "float"}
+        for name, f in zip(names, schema.features, strict=True)
+    ]
+    return model.SerializeToString(), inputs
+
+
+def _with_marker_imputer(pipeline: Any) -> Any:
+    """Return a copy whose categorical imputer reads the missing marker instead of NaN.
+
+    ONNX string tensors cannot hold NaN, so a missing category is fed as the very marker the
+    imputer would write: in the graph the imputer maps the marker to itself. The trained
+    pipeline is left untouched.
+    """
+    clone = copy.deepcopy(pipeline)
+    preprocess = clone.steps[0][1]
+    categorical = getattr(preprocess, "named_transformers_", {}).get("categorical")
+    if categorical is not None:
+        imputer = categorical.named_steps["impute"]
+        if imputer.fill_value != MISSING_CATEGORY:
+            raise ValueError(f"categorical imputer fills {imputer.fill_value!r}")
+        imputer.missing_values = MISSING_CATEGORY
+    return clone
+
+
+def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
+    """Convert a HistGradientBoostingClassifier with skl2onnx's own converter, bools cast to int.
+
+    With scikit-learn 1.9 the converter passes numpy bools in integer attribute lists
+    (``nodes_missing_value_tracks_true``), which onnx refuses ("Expected an int, got a
+    boolean"). Native categorical splits have no ONNX equivalent: refuse them.
+    """
+    from skl2onnx.operator_converters.random_forest import (
+        convert_sklearn_random_forest_classifier,
+    )
+
+    model = operator.raw_operator
+    for predictors in model._predictors:
+        for predictor in predictors:
+            if np.any(predictor.nodes["is_categorical"]):
+                raise NotImplementedError("native categorical splits have no ONNX equivalent")
+    add_node = container.add_node
+
+    def add_node_ints(*args: Any, **attrs: Any) -> Any:
+        for key, value in attrs.items():
+            if isinstance(value, list) and any(isinstance(v, (bool, np.bool_)) for v in value):
+                attrs[key] = [int(v) for v in value]
+        return add_node(*args, **attrs)
+
+    container.add_node = add_node_ints
+    try:
+        convert_sklearn_random_forest_classifier(scope, operator, container)
+    finally:
+        del container.add_node  # back to the class's method
+
+
+def _hgb_shapes() -> Any:
+    from skl2onnx.shape_calculators.ensemble_shapes import calculate_tree_classifier_output_shapes
+
+    return calculate_tree_classifier_output_shapes
+
+
+def feeds(inputs: list[dict[str, str]], X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Turn a feature frame into the graph's input tensors, as the contract describes."""
+    out: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        column = X[spec["column"]]
+        if spec["type"] == "string":
+            text = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
+            out[spec["name"]] = text.to_numpy(dtype=object).reshape(-1, 1)
+        else:
+            out[spec["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+    return out
+
+
+def _verify(
+    model_bytes: bytes,
+    inputs: list[dict[str, str]],
+    pipeline: Any,
+    schema: Schema,
+    X_check: pd.DataFrame,
+    tolerance: float,
+) -> dict[str, Any] | str:
+    """Compare both runtimes on ``X_check``: the verification record, or why it failed."""
+    import onnxruntime
+
+    classes = list(schema.classes)
+    fitted = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
+    if fitted != classes:
+        return f"the model's classes {fitted} differ from the schema's {classes}"
+    rows = len(X_check)
+    if rows == 0:
+        return "no test rows to verify the ONNX model on"
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    (onnx_proba,) = session.run([PROBABILITIES_OUTPUT], feeds(inputs, X_check))
+    sk_proba = np.asarray(pipeline.predict_proba(X_check), dtype=np.float64)
+    onnx_proba = np.asarray(onnx_proba, dtype=np.float64)
+    if onnx_proba.shape != sk_proba.shape or not np.isfinite(onnx_proba).all():
+        return f"ONNX gives no valid probabilities (shape {onnx_proba.shape}) on {rows} test rows"
+    mismatches = int(
+        np.sum(labels_from_proba(onnx_proba, classes) != labels_from_proba(sk_proba, classes))
+    )
+    diff = float(np.max(np.abs(onnx_proba - sk_proba)))
+    if mismatches:
+        return f"ONNX disagrees with scikit-learn on {mismatches} of {rows} test rows"
+    if not diff <= tolerance:
+        return (
+            f"ONNX probabilities differ from scikit-learn's by up to {diff:.1e} "
+            f"(tolerance {tolerance:g}) on {rows} test rows"
+        )
+    return {
+        "rows": rows,
+        "labels_equal": True,
+        "label_mismatches": 0,
+        "max_abs_probability_diff": float(f"{diff:.3g}"),
+        "tolerance": tolerance,
+    }
