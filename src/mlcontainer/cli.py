@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from mlcontainer import __version__
-from mlcontainer.config import Settings
+from mlcontainer.config import RUNTIMES, Settings
 from mlcontainer.errors import MlcontainerError
 
 
@@ -52,6 +52,16 @@ def _settings(ctx: click.Context) -> Settings:
         raise click.UsageError("settings were not loaded")
     return settings
 
+
+#: ``--runtime``, shared by `predict` and `serve`.
+_runtime_option = click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default=None,
+    help="What computes predictions: onnx (model.onnx with onnxruntime), sklearn (model.skops "
+    "with scikit-learn), or auto: ONNX when the model folder has a verified model.onnx. "
+    "[default: auto, or MLCONTAINER_RUNTIME]",
+)
 
 #: ``--model``, shared by the commands that use a trained model folder.
 _model_option = click.option(
@@ -255,6 +265,7 @@ def train(
     type=click.IntRange(min=1),
     help="Rows read and predicted at a time: memory stays flat whatever the file's size.",
 )
+@_runtime_option
 @click.pass_context
 def predict(
     ctx: click.Context,
@@ -263,14 +274,16 @@ def predict(
     output_path: Path | None,
     fmt: str | None,
     chunk_size: int,
+    runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
     from mlcontainer import console
     from mlcontainer.batch import predict_file
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.prediction import load_predictor
 
-    settings = _settings(ctx)
-    predictor = Predictor.from_dir(model_dir or settings.model_dir)
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    # threads=None: a batch run has the machine to itself, so ONNX uses every core.
+    predictor = load_predictor(settings.model_dir, settings.runtime)
     fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
     if fmt not in ("csv", "json"):
         raise click.BadParameter(
@@ -326,6 +339,7 @@ def predict(
     default=None,
     help="[default: info]",
 )
+@_runtime_option
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -339,6 +353,7 @@ def serve(
     max_rows: int | None,
     log_format: str | None,
     log_level: str | None,
+    runtime: str | None,
 ) -> None:
     """Serve predictions over HTTP with gunicorn (native, MLflow and V2 protocols)."""
     from mlcontainer.serving.server import serve as run_server
@@ -354,6 +369,7 @@ def serve(
         max_rows=max_rows,
         log_format=log_format,
         log_level=log_level,
+        runtime=runtime,
     )
     run_server(settings)
 

@@ -12,6 +12,8 @@ from mlcontainer.errors import ConfigError
 
 ENV_PREFIX = "MLCONTAINER_"
 LOG_FORMATS = ("text", "json")
+#: Which engine computes predictions: ONNX when the model folder has a verified model.onnx.
+RUNTIMES = ("auto", "onnx", "sklearn")
 
 
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -38,6 +40,8 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     #: Dask scheduler (tcp://HOST:PORT) for `train`'s cross-validation; empty: run locally.
     dask_scheduler: str = ""
+    #: auto (ONNX when verified, else scikit-learn), onnx or sklearn, for `serve` and `predict`.
+    runtime: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +85,8 @@ class Settings:
             from mlcontainer.cluster import check_scheduler
 
             check_scheduler(self.dask_scheduler)
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(
                 f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from mlcontainer.config import RUNTIMES
 from mlcontainer.errors import ConfigError, InputValidationError
 from mlcontainer.evaluation import labels_from_proba
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 #: How many bad values one error lists in ``details`` before it stops counting.
 MAX_DETAILS = 20
-RUNTIMES = ("auto", "onnx", "sklearn")
 RuntimeName = Literal["auto", "onnx", "sklearn"]
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from mlcontainer.config import RUNTIMES
 from mlcontainer.errors import ArtifactError, ConfigError, InputValidationError
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from mlcontainer.schema import Schema
 
 ONNX_FILE = "model.onnx"
-RUNTIMES = ("auto", "onnx", "sklearn")
 NO_SKLEARN = (
     "the scikit-learn runtime needs scikit-learn, which this installation lacks "
     "(install mlcontainer[train], or use --runtime onnx)"
