@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -21,7 +22,7 @@ from mlcontainer.serving.page import model_summary
 from mlcontainer.serving.state import EXTENSION, ServingState
 
 if TYPE_CHECKING:
-    from mlcontainer.serving.model import ServedModel
+    from mlcontainer.prediction import Predictor
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: A client's request id is echoed only if it is short and plain; otherwise we make one.
@@ -46,7 +47,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     metrics_dir: Path | None = None,
-    predictor: ServedModel | None = None,
+    predictor: Predictor | None = None,
 ) -> Flask:
     """Build the app for ``settings.model_dir``: the model is loaded and warmed up here, once.
 
@@ -56,17 +57,15 @@ def create_app(
     (tests, benchmarks).
     """
     from mlcontainer.artifacts import CONFUSION_MATRIX_FILE, REPORT_FILE
-    from mlcontainer.serving.model import as_served, load_model, worker_threads
+    from mlcontainer.prediction import load_predictor
 
     settings = settings or Settings.from_env()
     if predictor is None:
-        predictor = load_model(
+        predictor = load_predictor(
             settings.model_dir,
             getattr(settings, "runtime", "auto"),
             threads=worker_threads(settings.workers),
         )
-    else:
-        predictor = as_served(predictor)
     app = _App(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -98,12 +97,18 @@ def create_app(
         name=predictor.name,
         sha256=predictor.sha256,
         estimator=str(state.summary.get("estimator") or ""),
+        runtime=predictor.runtime,
     )
     # Workers build the app after the fork: each one creates its own inference session here,
     # before gunicorn lets it accept a connection.
     predictor.warm_up()
     state.ready = True
     return app
+
+
+def worker_threads(workers: int) -> int:
+    """Return the inference threads one worker may use, so that workers share the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def _read_optional(path: Path) -> bytes | None:

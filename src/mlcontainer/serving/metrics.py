@@ -53,15 +53,17 @@ class Metrics:
         )
         self.model_info = Gauge(
             "mlcontainer_model_info",
-            "The served model (always 1).",
-            ["name", "sha256", "estimator"],
+            "The served model (always 1) and the runtime that computes its predictions.",
+            ["name", "sha256", "estimator", "runtime"],
             registry=self.registry,
             multiprocess_mode="max",
         )
 
-    def set_model(self, *, name: str, sha256: str, estimator: str) -> None:
-        """Publish which model this process serves."""
-        self.model_info.labels(name=name, sha256=sha256, estimator=estimator).set(1)
+    def set_model(self, *, name: str, sha256: str, estimator: str, runtime: str) -> None:
+        """Publish which model this process serves, and with which runtime (onnx, sklearn)."""
+        self.model_info.labels(name=name, sha256=sha256, estimator=estimator, runtime=runtime).set(
+            1
+        )
 
     def observe(self, *, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from mlcontainer.prediction import read_csv_text
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json
 from mlcontainer.serving.errors import RequestShapeError, UnsupportedMediaTypeError
-from mlcontainer.serving.model import read_csv
 from mlcontainer.serving.state import serving_state
 
 CSV = "text/csv"
@@ -26,7 +26,7 @@ def invocations() -> Response:
     """Predict from any MLflow input format; answer ``{"predictions": [...]}``."""
     state = serving_state()
     if request.mimetype == CSV:
-        header, rows = read_csv(request.get_data(cache=False))
+        header, rows = read_csv_text(request.get_data(cache=False))
         state.check_batch(len(rows))
         prediction = state.predictor.predict_text_table(header, rows)
         state.metrics.count_predictions(prediction.labels)

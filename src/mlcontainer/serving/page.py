@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlcontainer.serving.model import ServedModel
+    from mlcontainer.prediction import Predictor
 
 #: Metrics shown on the page, in this order, when the manifest has them.
 PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
 
 
-def model_summary(predictor: ServedModel) -> dict[str, Any]:
+def model_summary(predictor: Predictor) -> dict[str, Any]:
     """Summarise the model: name, estimator, runtime, dataset, metrics, classes, input schema."""
     manifest = predictor.manifest
     model = manifest.get("model") or {}

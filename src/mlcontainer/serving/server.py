@@ -156,11 +156,11 @@ def serve(settings: Settings) -> None:
     Workers are forked after the check, so they inherit the imported libraries and only
     read the model file again.
     """
-    from mlcontainer.serving.model import load_model
+    from mlcontainer.prediction import load_predictor
 
     started = time.perf_counter()
-    # One thread and no warm-up: the inference session itself is created in each worker.
-    load_model(settings.model_dir, getattr(settings, "runtime", "auto"), threads=1)
+    # One thread, no warm-up: each worker loads the model and creates its own session.
+    load_predictor(settings.model_dir, getattr(settings, "runtime", "auto"), threads=1)
     if "prometheus_client" in sys.modules:  # pragma: no cover - guarded for embedding callers
         logging.getLogger(__name__).warning(
             "prometheus_client was imported before serve(): /metrics covers one worker only"

@@ -13,9 +13,8 @@ from mlcontainer.serving.errors import BatchTooLargeError
 
 if TYPE_CHECKING:
     from mlcontainer.config import Settings
-    from mlcontainer.prediction import Prediction
+    from mlcontainer.prediction import Prediction, Predictor
     from mlcontainer.serving.metrics import Metrics
-    from mlcontainer.serving.model import ServedModel
 
 EXTENSION = "mlcontainer"
 
@@ -24,7 +23,7 @@ EXTENSION = "mlcontainer"
 class ServingState:
     """The per-process serving state, kept in ``app.extensions``."""
 
-    predictor: ServedModel
+    predictor: Predictor
     settings: Settings
     metrics: Metrics
     confusion_matrix_png: bytes | None

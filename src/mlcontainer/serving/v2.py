@@ -18,8 +18,7 @@ from mlcontainer.serving.errors import ProtocolError, UnsupportedMediaTypeError
 from mlcontainer.serving.state import serving_state
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Prediction
-    from mlcontainer.serving.model import ServedModel as Predictor
+    from mlcontainer.prediction import Prediction, Predictor
 
 #: Output tensors a request may ask for (checked before anything else looks at the name).
 VALID_OUTPUTS = ("label", "probabilities")
