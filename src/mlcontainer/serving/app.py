@@ -63,7 +63,7 @@ def create_app(
     if predictor is None:
         predictor = load_predictor(
             settings.model_dir,
-            getattr(settings, "runtime", "auto"),
+            settings.runtime,
             threads=worker_threads(settings.workers),
         )
     app = _App(__name__, static_folder=None)

@@ -160,7 +160,7 @@ def serve(settings: Settings) -> None:
 
     started = time.perf_counter()
     # One thread, no warm-up: each worker loads the model and creates its own session.
-    load_predictor(settings.model_dir, getattr(settings, "runtime", "auto"), threads=1)
+    load_predictor(settings.model_dir, settings.runtime, threads=1)
     if "prometheus_client" in sys.modules:  # pragma: no cover - guarded for embedding callers
         logging.getLogger(__name__).warning(
             "prometheus_client was imported before serve(): /metrics covers one worker only"
