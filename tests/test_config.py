@@ -54,3 +54,16 @@ def test_overrides_ignore_none_and_refuse_unknown_names() -> None:
 
 def test_cache_dir_under_the_given_home() -> None:
     assert Settings.from_env({"HOME": "/home/u"}).cache_dir == Path("/home/u/.cache/mlcontainer")
+
+
+def test_runtime_defaults_to_auto_and_options_beat_the_environment() -> None:
+    assert Settings.from_env({}).runtime == "auto"
+    from_env = Settings.from_env({"MLCONTAINER_RUNTIME": "sklearn"})
+    assert from_env.runtime == "sklearn"
+    assert from_env.with_overrides(runtime="onnx").runtime == "onnx"
+    assert from_env.with_overrides(runtime=None).runtime == "sklearn"
+
+
+def test_unknown_runtime_is_refused_listing_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"runtime must be one of auto, onnx, sklearn, got 'gpu'"):
+        Settings.from_env({"MLCONTAINER_RUNTIME": "gpu"})

@@ -376,12 +376,13 @@ class Predictor:
 
     def warm_up(self) -> None:
         """Pay the first prediction's one-off costs now (sessions, lazy imports, caches)."""
-        missing: dict[str, Any] = {
-            "categorical": np.array([None], dtype=object),
-            "numeric": np.array([0.0]),
-            "boolean": np.array([0.0]),
+        # A category seen in training where the schema lists one, else a missing value.
+        columns: Columns = {
+            f.name: np.array([f.categories[0] if f.categories else None], dtype=object)
+            if f.kind == "categorical"
+            else np.zeros(1)
+            for f in self.schema.features
         }
-        columns = {f.name: missing[f.kind] for f in self.schema.features}
         try:
             self.backend.predict_proba(columns)
         except InputValidationError:
