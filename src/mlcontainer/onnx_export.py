@@ -64,18 +64,21 @@ def export_onnx(
     graph, and its runtime section names scikit-learn and says why in one line.
     """
     started = time.perf_counter()
-    try:
-        model_bytes, inputs = _convert(pipeline, schema)
-        verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
     # skl2onnx and onnxruntime raise many unrelated types (RuntimeError, ValueError, TypeError,
     # NotImplementedError, onnxruntime's Fail/InvalidGraph, which derive from Exception only).
     # Whatever goes wrong here, the scikit-learn model is still good: fall back, saying why.
+    try:
+        model_bytes, inputs = _convert(pipeline, schema)
     except ImportError as exc:
-        return _fallback(
-            f"ONNX export needs {exc.name or 'skl2onnx'}, which is not installed", started
-        )
+        return _fallback(f"ONNX export needs {exc.name or 'skl2onnx'}, which is missing", started)
     except Exception as exc:  # noqa: BLE001
-        return _fallback(_conversion_reason(pipeline, exc), started)
+        return _fallback(f"skl2onnx cannot convert {_final_name(pipeline)}: {_line(exc)}", started)
+    try:
+        verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
+    except Exception as exc:  # noqa: BLE001
+        return _fallback(
+            f"onnxruntime cannot run the converted {_final_name(pipeline)}: {_line(exc)}", started
+        )
     if isinstance(verification, str):
         return _fallback(verification, started)
     section = {
@@ -103,11 +106,14 @@ def _fallback(reason: str, started: float) -> OnnxExport:
     return OnnxExport(None, section, round(time.perf_counter() - started, 3))
 
 
-def _conversion_reason(pipeline: Any, exc: Exception) -> str:
+def _final_name(pipeline: Any) -> str:
     steps = getattr(pipeline, "steps", None)
-    final = steps[-1][1] if steps else pipeline
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"skl2onnx cannot convert {type(final).__name__}: {first}"
+    return type(steps[-1][1] if steps else pipeline).__name__
+
+
+def _line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _versions() -> dict[str, str]:
@@ -125,6 +131,7 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import OneHotEncoder
 
     graph_pipeline = _with_marker_imputer(pipeline)
     initial_types = [
@@ -143,8 +150,14 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
             initial_types=initial_types,
             target_opset=dict(TARGET_OPSET),
             options={id(final): {"zipmap": False}},
-            custom_conversion_functions={HistGradientBoostingClassifier: _convert_hgb},
-            custom_shape_calculators={HistGradientBoostingClassifier: _hgb_shapes()},
+            custom_conversion_functions={
+                HistGradientBoostingClassifier: _convert_hgb,
+                OneHotEncoder: _convert_one_hot,
+            },
+            custom_shape_calculators={
+                HistGradientBoostingClassifier: _hgb_shapes(),
+                OneHotEncoder: _one_hot_shapes,
+            },
         )
     outputs = [o.name for o in model.graph.output]
     if outputs != [LABEL_OUTPUT, PROBABILITIES_OUTPUT]:
@@ -212,6 +225,119 @@ def _hgb_shapes() -> Any:
     from skl2onnx.shape_calculators.ensemble_shapes import calculate_tree_classifier_output_shapes
 
     return calculate_tree_classifier_output_shapes
+
+
+#: A value no category can equal (strings from data files hold no NUL): asks the fitted
+#: encoder where it puts a category it has never seen.
+_UNSEEN = "\x00unseen"
+
+
+def _one_hot_columns(encoder: Any) -> list[tuple[list[str], list[int], int, int]]:
+    """Ask the fitted encoder, per feature, which output column each category and an unseen
+    value go to: (categories, their columns, the unseen value's column or -1, width).
+
+    skl2onnx's own converter sends an unseen value to an error (``handle_unknown=
+    "infrequent_if_exist"`` becomes ``zeros=0``) where scikit-learn uses the infrequent column
+    or none; asking ``transform`` itself keeps the graph to scikit-learn's rules.
+    """
+    if encoder.drop_idx_ is not None:
+        raise NotImplementedError("OneHotEncoder(drop=...) is not supported")
+    categories = [[str(c) for c in cats] for cats in encoder.categories_]
+    widths = [len(encoder._compute_transformed_categories(i)) for i in range(len(categories))]
+    out = []
+    start = 0
+    for i, cats in enumerate(categories):
+        probe = np.array([[c[0] for c in categories]] * (len(cats) + 1), dtype=object)
+        probe[:, i] = [*cats, _UNSEEN]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "found unknown categories"
+            block = np.asarray(encoder.transform(probe))[:, start : start + widths[i]]
+        if not set(np.unique(block.sum(axis=1))) <= {0.0, 1.0}:
+            raise ValueError(f"OneHotEncoder feature {i} does not encode one column per value")
+        columns = [int(np.argmax(row)) if row.any() else -1 for row in block]
+        out.append((cats, columns[:-1], columns[-1], widths[i]))
+        start += widths[i]
+    return out
+
+
+def _one_hot_shapes(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    width = sum(w for *_, w in _one_hot_columns(operator.raw_operator))
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([rows, width])
+
+
+def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
+    """Convert a OneHotEncoder on string columns, unseen values placed as scikit-learn does.
+
+    Per column: LabelEncoder (category -> output column, unseen -> its column or -1), then
+    the ai.onnx.ml OneHotEncoder over those column numbers (-1 gives all zeros).
+    """
+    from skl2onnx.common.data_types import StringTensorType
+
+    if any(not isinstance(i.type, StringTensorType) for i in operator.inputs):
+        raise NotImplementedError("OneHotEncoder is converted for string inputs only")
+    columns = []
+    for inp in operator.inputs:
+        width = inp.type.shape[1]
+        if not isinstance(width, int):
+            raise RuntimeError("OneHotEncoder input columns must be known")
+        columns += [(inp.full_name, j, width) for j in range(width)]
+    mapping = _one_hot_columns(operator.raw_operator)
+    if len(mapping) != len(columns):
+        raise RuntimeError(f"{len(columns)} input columns for {len(mapping)} encoded features")
+    blocks = []
+    for (name, j, width), (cats, targets, unseen, size) in zip(columns, mapping, strict=True):
+        column = name
+        if width > 1:
+            index = scope.get_unique_variable_name("column_index")
+            container.add_initializer(index, 7, [1], [j])  # 7: INT64
+            column = scope.get_unique_variable_name("column")
+            container.add_node(
+                "Gather",
+                [name, index],
+                column,
+                axis=1,
+                name=scope.get_unique_operator_name("Gather"),
+            )
+        positions = scope.get_unique_variable_name("positions")
+        container.add_node(
+            "LabelEncoder",
+            column,
+            positions,
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_strings=cats,
+            values_int64s=targets,
+            default_int64=unseen,
+            name=scope.get_unique_operator_name("LabelEncoder"),
+        )
+        block = scope.get_unique_variable_name("onehot")
+        container.add_node(
+            "OneHotEncoder",
+            positions,
+            block,
+            op_domain="ai.onnx.ml",
+            cats_int64s=list(range(size)),
+            zeros=1,
+            name=scope.get_unique_operator_name("OneHotEncoder"),
+        )
+        blocks.append(block)
+    joined = blocks[0]
+    if len(blocks) > 1:
+        joined = scope.get_unique_variable_name("onehot_all")
+        container.add_node(
+            "Concat", blocks, joined, axis=-1, name=scope.get_unique_operator_name("Concat")
+        )
+    shape = scope.get_unique_variable_name("shape")
+    container.add_initializer(shape, 7, [2], [-1, sum(m[3] for m in mapping)])
+    container.add_node(
+        "Reshape",
+        [joined, shape],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Reshape"),
+    )
 
 
 def feeds(inputs: list[dict[str, str]], X: pd.DataFrame) -> dict[str, np.ndarray]:
