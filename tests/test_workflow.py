@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mlcontainer import workflow
+from mlcontainer import budget, models, onnx_export, workflow
+from mlcontainer.artifacts import load, sha256_bytes
 from mlcontainer.cli import main
+from mlcontainer.console import runtime_line
 from mlcontainer.data import load_dataset
 from mlcontainer.errors import MlcontainerError
+from mlcontainer.models import ModelSpec
 from mlcontainer.workflow import TrainOptions, run_training
 
 MODELS = ("logistic_regression", "random_forest", "k_nearest_neighbors")
@@ -136,3 +139,96 @@ def test_evaluation_uses_the_held_out_rows_once(tmp_path: Path) -> None:
     assert sum(sum(r) for r in outcome.evaluation.confusion_matrix) == 30
     per_class = pd.Series(split.y_test).value_counts()
     assert per_class.to_dict() == {"setosa": 10, "versicolor": 10, "virginica": 10}
+
+
+def test_train_writes_a_verified_onnx_graph_listed_with_its_hash(
+    iris_outcome: workflow.TrainOutcome,
+) -> None:
+    output, manifest = iris_outcome.output, iris_outcome.manifest
+    data = (output / "model.onnx").read_bytes()
+    assert manifest["files"]["model.onnx"] == {"sha256": sha256_bytes(data), "bytes": len(data)}
+    runtime = _read(output, "model.json")["runtime"]
+    assert runtime["default"] == "onnx"
+    assert runtime["reason"] is None
+    check = runtime["onnx"]["verification"]
+    assert check["rows"] == len(iris_outcome.result.split.X_test)
+    assert check["labels_equal"] is True
+    assert check["max_abs_probability_diff"] <= check["tolerance"] == 1e-4
+    assert "onnx" in iris_outcome.seconds
+
+
+def test_train_prints_the_runtime_line(iris_outcome: workflow.TrainOutcome) -> None:
+    check = iris_outcome.manifest["runtime"]["onnx"]["verification"]
+    line = runtime_line(iris_outcome.manifest)
+    assert line.startswith(f"Runtime: ONNX (verified on {check['rows']} test rows, max |Δp| ")
+    fallback = {"runtime": {"default": "sklearn", "reason": "it disagrees", "onnx": None}}
+    assert runtime_line(fallback) == "Runtime: scikit-learn (it disagrees)"
+
+
+@pytest.fixture
+def unconvertible_model(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register a candidate skl2onnx has no converter for (label spreading)."""
+
+    def label_spreading(seed: int) -> Any:
+        from sklearn.semi_supervised import LabelSpreading
+
+        del seed
+        return LabelSpreading()
+
+    spec = ModelSpec(
+        "label_spreading", "Label spreading (no ONNX converter)", True, label_spreading
+    )
+    monkeypatch.setitem(models.MODELS, spec.name, spec)
+    monkeypatch.setitem(budget.COSTS, spec.name, budget.Cost(1.0, 1.0, "a small graph"))
+    return spec.name
+
+
+def test_an_unconvertible_model_still_trains_and_is_served_by_sklearn(
+    tmp_path: Path, unconvertible_model: str
+) -> None:
+    output = tmp_path / "out"
+    # A verified graph from an earlier run must not survive a run that has none.
+    run_training(TrainOptions(dataset="iris", models=("naive_bayes",), cv=2, output=output))
+    assert (output / "model.onnx").exists()
+    outcome = run_training(
+        TrainOptions(dataset="iris", models=(unconvertible_model,), cv=2, output=output)
+    )
+    assert not (output / "model.onnx").exists()
+    assert not list(output.glob(".staging-*"))
+    manifest = _read(output, "model.json")
+    assert "model.onnx" not in manifest["files"]
+    runtime = manifest["runtime"]
+    assert runtime["default"] == "sklearn"
+    assert runtime["onnx"] is None
+    assert runtime["reason"].startswith("skl2onnx cannot convert LabelSpreading: ")
+    assert "\n" not in runtime["reason"]
+    assert runtime_line(manifest) == f"Runtime: scikit-learn ({runtime['reason']})"
+    loaded = load(output)
+    head = outcome.result.split.X_test.head(5)
+    assert loaded.pipeline.predict(head).tolist() == outcome.result.pipeline.predict(head).tolist()
+
+
+def test_a_disagreeing_graph_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = onnx_export.export_onnx
+    monkeypatch.setattr(
+        onnx_export,
+        "export_onnx",
+        lambda pipeline, schema, X: real(pipeline, schema, X, tolerance=-1.0),
+    )
+    outcome = run_training(
+        TrainOptions(dataset="iris", models=("naive_bayes",), cv=2, output=tmp_path)
+    )
+    assert not (tmp_path / "model.onnx").exists()
+    runtime = outcome.manifest["runtime"]
+    assert runtime["default"] == "sklearn"
+    assert "probabilities differ from scikit-learn's" in runtime["reason"]
+
+
+def test_the_training_output_names_the_runtime(tmp_path: Path) -> None:
+    args = ["train", "-d", "iris", "-m", "naive_bayes", "--cv", "2", "-o", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Runtime: ONNX (verified on 30 test rows, max |Δp| " in result.output
+    assert "model.onnx" in result.output
