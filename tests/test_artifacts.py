@@ -16,6 +16,7 @@ from mlcontainer import artifacts
 from mlcontainer.artifacts import (
     MANIFEST_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     TRUSTED_TYPES,
     load,
     save,
@@ -26,6 +27,7 @@ from mlcontainer.data import BUILTIN_DATASETS, Dataset, load_dataset
 from mlcontainer.errors import ArtifactError
 from mlcontainer.evaluation import label_array
 from mlcontainer.models import MODELS, build_pipeline
+from mlcontainer.onnx_export import export_onnx
 
 #: Fewer trees and boosting rounds: a smaller file holding the same types.
 SMALLER: dict[str, dict[str, int]] = {
@@ -360,3 +362,88 @@ def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path: Path) -> None
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+def set_with_graph(tmp_path: Path) -> tuple[Path, Dataset, Any, dict[str, bytes]]:
+    """A folder holding a model set with a verified ONNX graph, and a snapshot of its bytes."""
+    ds = load_dataset("iris")
+    pipeline = build_pipeline("naive_bayes", ds.schema, random_state=0)
+    pipeline.fit(ds.X, label_array(ds.y))
+    exported = export_onnx(pipeline, ds.schema, ds.X.iloc[::5])
+    assert exported.model_bytes is not None
+    output = tmp_path / "artifacts"
+    save(
+        output,
+        pipeline=pipeline,
+        manifest={"name": "irisold", "schema": ds.schema.to_dict()},
+        metrics={},
+        confusion_matrix_png=b"\x89PNG",
+        report_html="<p>old</p>",
+        onnx_bytes=exported.model_bytes,
+        runtime=exported.runtime_section,
+    )
+    before = tree_snapshot(output)
+    assert before is not None
+    return output, ds, pipeline, before
+
+
+def test_save_writes_the_onnx_graph_with_its_hash_and_the_runtime(
+    set_with_graph: tuple[Path, Dataset, Any, dict[str, bytes]],
+) -> None:
+    output, _, _, _ = set_with_graph
+    assert {p.name for p in output.iterdir()} == TRAINED_FILES
+    manifest = json.loads((output / MANIFEST_FILE).read_text())
+    data = (output / ONNX_FILE).read_bytes()
+    assert manifest["files"][ONNX_FILE] == {"sha256": sha256_bytes(data), "bytes": len(data)}
+    assert manifest["runtime"]["default"] == "onnx"
+    assert manifest["runtime"]["onnx"]["file"] == ONNX_FILE
+
+
+def test_save_without_a_graph_names_sklearn_and_removes_an_earlier_graph(
+    set_with_graph: tuple[Path, Dataset, Any, dict[str, bytes]],
+) -> None:
+    output, ds, pipeline, _ = set_with_graph
+    _save_set(output, pipeline, ds, tag="new")
+    assert {p.name for p in output.iterdir()} == SET_FILES
+    runtime = json.loads((output / MANIFEST_FILE).read_text())["runtime"]
+    assert runtime == {"default": "sklearn", "reason": "no ONNX export was attempted", "onnx": None}
+
+
+def test_save_refuses_a_graph_without_its_runtime_section(tmp_path: Path) -> None:
+    ds = load_dataset("iris")
+    with pytest.raises(ValueError, match="runtime section"):
+        save(
+            tmp_path / "out",
+            pipeline=build_pipeline("naive_bayes", ds.schema, random_state=0),
+            manifest={"name": "x"},
+            metrics={},
+            confusion_matrix_png=b"",
+            report_html="",
+            onnx_bytes=b"graph",
+        )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("failing_rename", [1, 3, 5])
+def test_save_failing_between_renames_keeps_the_previous_graph(
+    set_with_graph: tuple[Path, Dataset, Any, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+    failing_rename: int,
+) -> None:
+    output, ds, pipeline, before = set_with_graph
+    real_replace = Path.replace
+    calls = {"n": 0}
+
+    def flaky_replace(self: Path, target: Any) -> Path:
+        if Path(target).parent == output:  # a rename into place, not a staging write
+            calls["n"] += 1
+            if calls["n"] == failing_rename:
+                raise OSError(5, "Input/output error")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", flaky_replace)
+    with pytest.raises(ArtifactError, match="Input/output error"):
+        _save_set(output, pipeline, ds, tag="new")  # a set without a graph: it removes the old
+    monkeypatch.undo()
+    assert tree_snapshot(output) == before
