@@ -18,6 +18,7 @@ import numpy as np
 from mlcontainer.artifacts import ONNX_FILE
 from mlcontainer.evaluation import labels_from_proba
 from mlcontainer.models import MISSING_CATEGORY
+from mlcontainer.training import one_native_thread
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -378,7 +379,8 @@ def _verify(
         model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
     )
     (onnx_proba,) = session.run([PROBABILITIES_OUTPUT], feeds(inputs, X_check))
-    sk_proba = np.asarray(pipeline.predict_proba(X_check), dtype=np.float64)
+    with one_native_thread():  # as in training: OpenMP threads spin on a busy machine
+        sk_proba = np.asarray(pipeline.predict_proba(X_check), dtype=np.float64)
     onnx_proba = np.asarray(onnx_proba, dtype=np.float64)
     if onnx_proba.shape != sk_proba.shape or not np.isfinite(onnx_proba).all():
         return f"ONNX gives no valid probabilities (shape {onnx_proba.shape}) on {rows} test rows"
