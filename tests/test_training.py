@@ -143,3 +143,29 @@ def test_selected_pipeline_is_fitted_on_the_training_split_only() -> None:
     )
     tree = result.pipeline.named_steps["model"]
     assert tree.tree_.n_node_samples[0] == len(result.split.X_train)
+
+
+def test_parallel_comparison_gives_the_serial_leaderboard() -> None:
+    ds = load_dataset("wine")
+    split = split_dataset(ds, test_size=0.2, cv=3, random_state=0)
+    chosen = ["random_forest", "hist_gradient_boosting", "logistic_regression", "naive_bayes"]
+    boards = [
+        compare(split, ds.schema, models=chosen, metric="f1_macro", cv=3, random_state=0, jobs=j)
+        for j in (1, 2, -1)
+    ]
+    for board in boards[1:]:
+        assert [(c.name, c.means, c.stds) for c in board] == [
+            (c.name, c.means, c.stds) for c in boards[0]
+        ]
+
+
+def test_parallel_comparison_restores_the_native_thread_limits() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    ds = load_dataset("iris")
+    split = split_dataset(ds, test_size=0.2, cv=2, random_state=0)
+    compare(
+        split, ds.schema, models=["naive_bayes"], metric="accuracy", cv=2, random_state=0, jobs=2
+    )
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
