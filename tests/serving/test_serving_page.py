@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from serving_support import PENGUIN_ROW
 from werkzeug.serving import make_server
+
+from mlcontainer.config import Settings
+from mlcontainer.serving.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -20,10 +26,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def page_url(penguins_app: Flask) -> Iterator[str]:
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
     """Serve the app on a free 127.0.0.1 port from a thread (the page, not gunicorn, is tested)."""
-    server = make_server("127.0.0.1", 0, penguins_app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -33,7 +39,14 @@ def page_url(penguins_app: Flask) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def test_page_form_predicts_in_place(page_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def page_url(penguins_app: Flask) -> Iterator[str]:
+    with serving(penguins_app) as url:
+        yield url
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -42,28 +55,57 @@ def test_page_form_predicts_in_place(page_url: str, tmp_path: Path) -> None:
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
-            page = browser.new_page()
-            page.goto(page_url)
-            assert "penguins-random_forest" in page.locator("h1").inner_text()
-            assert "accuracy" in page.locator("#metrics th").all_inner_texts()
-            assert page.locator("img[alt^='Confusion matrix']").evaluate("i => i.naturalWidth") > 0
-            page.select_option("select[name='island']", "Biscoe")
-            page.fill("input[name='bill_length_mm']", "47.5")
-            page.fill("input[name='bill_depth_mm']", "14.2")
-            page.fill("input[name='flipper_length_mm']", "215")
-            page.fill("input[name='body_mass_g']", "5000")
-            page.select_option("select[name='sex']", "male")
-            page.fill("input[name='year']", "2008")
-            page.click("button[type='submit']")
-            page.wait_for_selector("#prediction")
-            assert page.locator("#prediction").inner_text() == "Gentoo"
-            probabilities = page.locator("#probabilities th").all_inner_texts()
-            assert probabilities == ["Adelie", "Chinstrap", "Gentoo"]
-            assert page.url == page_url  # the answer arrived without leaving the page
-            page.fill("input[name='body_mass_g']", "")  # optional: sent as a missing value
-            page.click("button[type='submit']")
-            page.wait_for_function("!document.querySelector('#result').textContent.includes('…')")
-            assert page.locator("#prediction").inner_text() == "Gentoo"
-            page.screenshot(path=str(tmp_path / "page.png"))
+            yield browser.new_page()
         finally:
             browser.close()
+
+
+def test_page_form_predicts_in_place(page_url: str, tmp_path: Path) -> None:
+    with browser_page() as page:
+        page.goto(page_url)
+        assert "penguins-random_forest" in page.locator("h1").inner_text()
+        assert "accuracy" in page.locator("#metrics th").all_inner_texts()
+        assert page.locator("img[alt^='Confusion matrix']").evaluate("i => i.naturalWidth") > 0
+        page.select_option("select[name='island']", "Biscoe")
+        page.fill("input[name='bill_length_mm']", "47.5")
+        page.fill("input[name='bill_depth_mm']", "14.2")
+        page.fill("input[name='flipper_length_mm']", "215")
+        page.fill("input[name='body_mass_g']", "5000")
+        page.select_option("select[name='sex']", "male")
+        page.fill("input[name='year']", "2008")
+        page.click("button[type='submit']")
+        page.wait_for_selector("#prediction")
+        assert page.locator("#prediction").inner_text() == "Gentoo"
+        probabilities = page.locator("#probabilities th").all_inner_texts()
+        assert probabilities == ["Adelie", "Chinstrap", "Gentoo"]
+        assert page.url == page_url  # the answer arrived without leaving the page
+        page.fill("input[name='body_mass_g']", "")  # optional: sent as a missing value
+        page.click("button[type='submit']")
+        page.wait_for_function("!document.querySelector('#result').textContent.includes('…')")
+        assert page.locator("#prediction").inner_text() == "Gentoo"
+        page.screenshot(path=str(tmp_path / "page.png"))
+
+
+def test_page_shows_the_same_prediction_under_onnx_as_the_sklearn_predict(
+    penguins_model_dir: Path,
+) -> None:
+    row = {**PENGUIN_ROW, "sex": None}
+    sklearn_app = create_app(Settings(model_dir=penguins_model_dir, runtime="sklearn"))
+    want = sklearn_app.test_client().post("/predict", json={"instances": [row]}).get_json()
+    onnx_app = create_app(Settings(model_dir=penguins_model_dir, runtime="onnx"))
+    with serving(onnx_app) as url, browser_page() as page:
+        page.goto(url)
+        assert page.locator("#runtime").inner_text() == "onnx"
+        for name, value in row.items():
+            selector = f"[name='{name}']"
+            if page.locator(f"select{selector}").count():
+                page.select_option(f"select{selector}", "" if value is None else str(value))
+            else:
+                page.fill(f"input{selector}", "" if value is None else str(value))
+        page.click("button[type='submit']")
+        page.wait_for_selector("#prediction")
+        assert page.locator("#prediction").inner_text() == want["predictions"][0]
+        shown = [float(t) for t in page.locator("#probabilities td").all_inner_texts()]
+        expected = list(want["probabilities"][0].values())
+        # Shown with 4 decimals: within rounding (5e-5) plus the runtimes' tolerance (1e-4).
+        assert all(abs(a - b) <= 1.5e-4 for a, b in zip(shown, expected, strict=True))
