@@ -228,3 +228,22 @@ def test_gunicorn_serves_with_onnx_and_its_workers_load_no_sklearn(
         assert "onnxruntime" in maps or pid == server.process.pid
         for lib in ("/sklearn/", "/scipy/", "/pandas/", "/matplotlib/"):
             assert lib not in maps, f"process {pid} mapped {lib}"
+
+
+@pytest.mark.slow
+def test_serve_with_sklearn_where_scikit_learn_is_missing_refuses_in_one_line(
+    iris_model_dir: Path,
+) -> None:
+    # sys.modules[name] = None makes find_spec and import both say "not installed".
+    script = (
+        "import sys; sys.modules['sklearn'] = None; from mlcontainer.cli import main; "
+        f"main(['serve', '--model', {str(iris_model_dir)!r}, '--runtime', 'sklearn'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1
+    assert "needs scikit-learn" in done.stderr
+    assert "--runtime onnx" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Listening" not in done.stderr + done.stdout
