@@ -33,29 +33,38 @@ DATASETS = ("iris", "wine", "breast_cancer", "digits", "penguins")
 #: Run in a child process: time the imports a training run needs, then each stage of it.
 BREAKDOWN = r"""
 import json, sys, time
+from importlib import import_module
+#: What a default run imports, in the order it first needs them.
+IMPORTS = {
+    "import cli (click, pandas, numpy)": ["mlcontainer.cli", "mlcontainer.workflow"],
+    "import scikit-learn models": [
+        "sklearn.ensemble", "sklearn.linear_model", "sklearn.svm", "sklearn.neighbors",
+        "sklearn.calibration", "sklearn.compose", "sklearn.impute", "sklearn.model_selection",
+    ],
+    "import PIL (confusion matrix)": ["PIL.ImageDraw", "PIL.ImageFont"],
+    "import skl2onnx, onnxruntime": ["skl2onnx", "onnxruntime"],
+    "import skops.io": ["skops.io"],
+}
 t0 = time.perf_counter()
-import mlcontainer.cli
-t1 = time.perf_counter()
-import sklearn.ensemble, sklearn.linear_model, sklearn.svm, sklearn.neighbors, sklearn.calibration
-t2 = time.perf_counter()
-import matplotlib.figure
-t3 = time.perf_counter()
-import skops.io
-t4 = time.perf_counter()
+stages = {}
+for label, modules in IMPORTS.items():
+    start = time.perf_counter()
+    for module in modules:
+        try:
+            import_module(module)
+        except ImportError:
+            pass
+    stages[label] = time.perf_counter() - start
 from pathlib import Path
 from mlcontainer.workflow import TrainOptions, run_training
 argv = json.loads(sys.argv[1])
-options = TrainOptions(dataset=argv["dataset"], output=Path(argv["output"]), jobs=argv["jobs"])
+jobs = {} if argv["jobs"] is None else {"jobs": argv["jobs"]}  # else train's default
+options = TrainOptions(dataset=argv["dataset"], output=Path(argv["output"]), **jobs)
 outcome = run_training(options)
 t5 = time.perf_counter()
-stages = {
-    "import cli (click, pandas, numpy)": t1 - t0,
-    "import scikit-learn models": t2 - t1,
-    "import matplotlib": t3 - t2,
-    "import skops.io": t4 - t3,
-}
 stages.update({f"stage {k}": v for k, v in outcome.seconds.items()})
 stages["total in process"] = t5 - t0
+stages["matplotlib imported (1 = yes)"] = float("matplotlib" in sys.modules)
 fits = {c["name"]: c["fit_seconds"] for c in outcome.manifest["leaderboard"]}
 print(json.dumps({"stages": stages, "fit_seconds": fits, "cv": options.cv}))
 """
@@ -100,7 +109,7 @@ def bench_dataset(dataset: str, *, runs: int, extra: list[str], via_uv: bool) ->
     return results
 
 
-def breakdown(dataset: str, *, runs: int, jobs: int) -> dict[str, dict[str, float]]:
+def breakdown(dataset: str, *, runs: int, jobs: int | None) -> dict[str, dict[str, float]]:
     """Median seconds per import and per stage, and per candidate's mean fold fit."""
     samples: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
@@ -133,7 +142,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} load average {os.getloadavg()[0]:.1f}, ", end="")
     print(f"{os.cpu_count()} cores; train {' '.join(args.extra) or '(defaults)'}")
     if args.breakdown:
-        jobs = int(args.extra[args.extra.index("--jobs") + 1]) if "--jobs" in args.extra else 1
+        jobs = int(args.extra[args.extra.index("--jobs") + 1]) if "--jobs" in args.extra else None
         for dataset in datasets:
             result = breakdown(dataset, runs=args.runs, jobs=jobs)
             print(f"\n{dataset}: median of {args.runs} runs, seconds")
