@@ -131,10 +131,14 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
-def http(url: str, body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
+def http(
+    url: str, body: Any = None, timeout: float = 10, *, accept: str | None = None
+) -> tuple[int, bytes]:
     """GET ``url`` (or POST ``body`` as JSON); return the status and the body, 4xx/5xx too."""
     data = None if body is None else json.dumps(body).encode()
     headers = {} if body is None else {"Content-Type": "application/json"}
+    if accept is not None:
+        headers["Accept"] = accept
     request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

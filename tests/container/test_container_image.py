@@ -93,14 +93,15 @@ def test_code_only_change_rebuilds_without_rebuilding_dependency_layers(
 def test_lockfile_change_rebuilds_the_dependency_stage(image: str, tmp_path: Path) -> None:
     # Guards the Dockerfile's COPY of uv.lock/pyproject.toml: Buildah leaves bind-mounted
     # files out of its cache key, so a bind mount alone would reuse stale dependencies.
+    # The first dependency stage (serving only, the smaller install) is where they are copied.
     original = _copy_context(tmp_path / "original")
     changed = _copy_context(tmp_path / "changed")
     pyproject = changed / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n# a metadata-only change\n")
     tags = (f"{image}-deps", f"{image}-deps-changed")
     try:
-        before = build(original, tags[0], "--target", "deps")
-        after = build(changed, tags[1], "--target", "deps")
+        before = build(original, tags[0], "--target", "serve-deps")
+        after = build(changed, tags[1], "--target", "serve-deps")
     finally:
         docker("rmi", *tags, check=False)
     assert before != after

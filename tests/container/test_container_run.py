@@ -26,7 +26,10 @@ from container_support import (
 pytestmark = pytest.mark.container
 
 #: The files `train` writes (and the baked model carries).
-ARTIFACTS = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png", "report.html"}
+ARTIFACTS = {
+    "model.skops", "model.onnx", "model.json", "metrics.json", "confusion_matrix.png",
+    "report.html",
+}  # fmt: skip
 
 
 def _wine_rows(count: int) -> pd.DataFrame:
