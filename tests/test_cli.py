@@ -50,6 +50,13 @@ def _manifest(folder: Path) -> dict[str, object]:
     return json.loads((folder / "model.json").read_text())  # type: ignore[no-any-return]
 
 
+def _set_files(folder: Path) -> set[str]:
+    """The files a model set holds: model.onnx too when the ONNX export was verified."""
+    runtime = _manifest(folder).get("runtime")
+    onnx = isinstance(runtime, dict) and runtime.get("onnx") is not None
+    return SET_FILES | ({"model.onnx"} if onnx else set())
+
+
 def _features_csv(dataset: str, path: Path, rows: int = 8) -> Path:
     ds = load_dataset(dataset)
     ds.X.iloc[:rows].to_csv(path, index=False)
@@ -79,7 +86,7 @@ def test_train_then_predict_on_every_builtin_dataset(dataset: str, tmp_path: Pat
     result = run_ok("train", "--dataset", dataset, *FAST, "--output", output)
     assert "Model comparison" in result.stdout
     assert "Confusion matrix" in result.stdout
-    assert {p.name for p in output.iterdir()} == SET_FILES
+    assert {p.name for p in output.iterdir()} == _set_files(output)
     manifest = _manifest(output)
     assert manifest["selection"]["model"] in ("logistic_regression", "decision_tree")  # type: ignore[index]
     assert manifest["dataset"]["name"] == dataset  # type: ignore[index]
@@ -175,7 +182,9 @@ def test_mlcontainer_console_script_trains_and_predicts(tmp_path: Path) -> None:
     exe = BIN / "mlcontainer"
     done = _process([exe, "train", "-d", "wine", *FAST], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in (tmp_path / "artifacts").iterdir()} == SET_FILES
+    assert {p.name for p in (tmp_path / "artifacts").iterdir()} == _set_files(
+        tmp_path / "artifacts"
+    )
     rows = _features_csv("wine", tmp_path / "rows.csv")
     done = _process([exe, "predict", "--input", rows, "--output", "preds.csv"], tmp_path)
     assert done.returncode == 0, done.stderr
