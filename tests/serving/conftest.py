@@ -15,13 +15,13 @@ from flask.testing import FlaskClient
 from serving_support import LiveServer, free_port, wait_ready
 
 from mlcontainer.config import Settings
-from mlcontainer.prediction import Predictor
 from mlcontainer.serving.app import create_app
 
 
 @pytest.fixture(scope="session")
-def iris_app(iris_model_dir: Path, iris_predictor: Predictor) -> Flask:
-    return create_app(Settings(model_dir=iris_model_dir, max_rows=50), predictor=iris_predictor)
+def iris_app(iris_model_dir: Path) -> Flask:
+    """The iris model as `serve` runs it by default: runtime auto, which picks its ONNX graph."""
+    return create_app(Settings(model_dir=iris_model_dir, max_rows=50))
 
 
 @pytest.fixture
@@ -30,8 +30,9 @@ def client(iris_app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(scope="session")
-def penguins_app(penguins_model_dir: Path, penguins_predictor: Predictor) -> Flask:
-    return create_app(Settings(model_dir=penguins_model_dir), predictor=penguins_predictor)
+def penguins_app(penguins_model_dir: Path) -> Flask:
+    """The penguins model with runtime auto (ONNX): categorical inputs, missing values."""
+    return create_app(Settings(model_dir=penguins_model_dir))
 
 
 @pytest.fixture

@@ -57,9 +57,11 @@ def test_predict_records_returns_labels_probabilities_and_model(
     assert list(body["probabilities"][0]) == ["setosa", "versicolor", "virginica"]
     assert body["probabilities"][0]["setosa"] == pytest.approx(expected.probabilities[0][0])
     assert sum(body["probabilities"][1].values()) == pytest.approx(1.0)
+    manifest = iris_predictor.manifest
+    # The hash of the file actually served: the ONNX graph under the default runtime.
     assert body["model"] == {
-        "name": iris_predictor.model.name,
-        "sha256": iris_predictor.model.sha256,
+        "name": manifest["name"],
+        "sha256": manifest["files"]["model.onnx"]["sha256"],
     }
 
 
