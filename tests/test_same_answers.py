@@ -28,7 +28,7 @@ from mlcontainer.evaluation import labels_from_proba
 from mlcontainer.models import MODELS, build_pipeline
 from mlcontainer.onnx_export import export_onnx
 from mlcontainer.serving.app import create_app
-from mlcontainer.training import Split, split_dataset
+from mlcontainer.training import Split, one_native_thread, split_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +84,10 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
         pipeline = build_pipeline(model, dataset.schema, random_state=0)
         # Fewer trees than the registry's: the same converters, a quarter of the time.
         pipeline.set_params(**FEWER_TREES.get(model, {}))
-        pipeline.fit(split.X_train, split.y_train)
-        export = export_onnx(pipeline, dataset.schema, split.X_test)
+        # One native thread, as training does: OpenMP pools spin for seconds on a busy machine.
+        with one_native_thread():
+            pipeline.fit(split.X_train, split.y_train)
+            export = export_onnx(pipeline, dataset.schema, split.X_test)
         X = split.X_test.head(ROWS).copy()
         missing = X.iloc[[0]].copy()
         missing.iloc[0, 0] = None  # the first feature missing: imputed by both runtimes
