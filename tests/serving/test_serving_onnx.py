@@ -247,3 +247,26 @@ def test_serve_with_sklearn_where_scikit_learn_is_missing_refuses_in_one_line(
     assert "--runtime onnx" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Listening" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(("cores", "workers", "threads"), [(8, 2, 4), (2, 1, 2), (2, 4, 1)])
+def test_each_worker_gets_its_share_of_the_cores_for_inference(
+    iris_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    workers: int,
+    threads: int,
+) -> None:
+    from mlcontainer import prediction
+
+    asked: list[tuple[str, int | None]] = []
+    real = prediction.load_predictor
+
+    def load(model_dir: Path, runtime: str = "auto", *, threads: int | None = None) -> Any:
+        asked.append((runtime, threads))
+        return real(model_dir, runtime, threads=threads)
+
+    monkeypatch.setattr(prediction, "load_predictor", load)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    create_app(Settings(model_dir=iris_model_dir, workers=workers, runtime="onnx"))
+    assert asked == [("onnx", threads)]
