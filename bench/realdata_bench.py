@@ -3,7 +3,8 @@
 
     uv run python bench/realdata_bench.py all --repeat 3
     uv run python bench/realdata_bench.py train-default --repeat 5
-    uv run python bench/realdata_bench.py predict --rows 1000000
+    uv run python bench/realdata_bench.py predict --rows 1000000   # both runtimes
+    uv run python bench/realdata_bench.py latency                  # 1-row, in-process
 
 Each measured command runs in a fresh child process (so imports count, as for a user) that
 reports its own peak RSS. Medians over --repeat runs; the machine is shared and noisy.
@@ -149,39 +150,108 @@ def make_rows(path: Path, rows: int, *, seed: int = 0) -> Path:
     return path
 
 
-def bench_predict(rows: int, repeat: int, chunk: int) -> dict[str, Any]:
+def bench_predict(rows: int, repeat: int, chunk: int, model: Path | None) -> dict[str, Any]:
+    """`mlcontainer predict` on `rows` generated rows with each runtime, in fresh processes."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = work / "model"
-        trained = train_adult(model, [])
+        if model is None:
+            model = work / "model"
+            train_adult(model, [])
+        manifest = json.loads((model / "model.json").read_text())
         source = make_rows(work / "rows.csv", rows)
-        runs = []
-        for _ in range(repeat):
-            out = work / "preds.csv"
-            args = ["predict", "--model", str(model), "-i", str(source), "-o", str(out)]
-            measured = run_cli([*args, "--chunk-size", str(chunk)])
-            runs.append(measured)
-            out.unlink()
-        walls = [r["wall_s"] for r in runs]
-        return {
-            "bench": f"predict {rows:,} rows, scikit-learn runtime",
-            "model": trained["selected"],
+        result: dict[str, Any] = {
+            "bench": f"predict {rows:,} generated adult rows",
+            "model": manifest["selection"]["model"],
+            "default_runtime": manifest.get("runtime", {}).get("default"),
             "rows": rows,
             "chunk_rows": chunk,
             "input_mib": round(source.stat().st_size / 2**20, 1),
-            "wall_s_median": statistics.median(walls),
-            "wall_s_all": walls,
-            "rows_per_s_median": round(rows / statistics.median(walls)),
-            "peak_mib_median": statistics.median(r["peak_mib"] for r in runs),
-            "onnx": "not measured: the ONNX runtime (issue 5) does not exist yet",
         }
+        for runtime in ("onnx", "sklearn"):
+            runs = []
+            for _ in range(repeat):
+                out = work / "preds.csv"
+                args = ["predict", "--model", str(model), "-i", str(source), "-o", str(out)]
+                runs.append(run_cli([*args, "--chunk-size", str(chunk), "--runtime", runtime]))
+                out.unlink()
+            walls = [r["wall_s"] for r in runs]
+            result[runtime] = {
+                "wall_s_median": statistics.median(walls),
+                "wall_s_all": walls,
+                "rows_per_s_median": round(rows / statistics.median(walls)),
+                "peak_mib_median": statistics.median(r["peak_mib"] for r in runs),
+            }
+        result["onnx_stages_s"] = predict_stages(model, source, chunk)
+        return result
+
+
+def predict_stages(model: Path, source: Path, chunk: int) -> dict[str, float]:
+    """Where one in-process ONNX run spends its time: CSV parsing, validation, inference, output."""
+    from mlcontainer.prediction import iter_csv_chunks, load_predictor, write_predictions
+
+    predictor = load_predictor(model, "onnx")
+    predictor.warm_up()
+    spent = dict.fromkeys(("csv_read", "validate", "onnx_inference", "write_csv"), 0.0)
+    with source.open("rb") as handle:
+        chunks = iter_csv_chunks(handle, chunk_rows=chunk)
+        while True:
+            t0 = time.perf_counter()
+            header_rows = next(chunks, None)
+            t1 = time.perf_counter()
+            spent["csv_read"] += t1 - t0
+            if header_rows is None:
+                break
+            columns, _ = predictor.columns_from_text(*header_rows)
+            t2 = time.perf_counter()
+            prediction = predictor.predict_columns(columns)
+            t3 = time.perf_counter()
+            write_predictions(prediction, "csv")
+            t4 = time.perf_counter()
+            spent["validate"] += t2 - t1
+            spent["onnx_inference"] += t3 - t2
+            spent["write_csv"] += t4 - t3
+    return {k: round(v, 2) for k, v in spent.items()}
+
+
+def bench_latency(repeat: int) -> list[dict[str, Any]]:
+    """In-process single-row `predict_records` latency of both runtimes (wine: default, RF)."""
+    from mlcontainer.prediction import load_predictor
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("default", []), ("random_forest", ["-m", "random_forest"])):
+            model = Path(tmp) / label
+            run_cli(["train", "-d", "wine", "-o", str(model), *extra])
+            manifest = json.loads((model / "model.json").read_text())
+            entry: dict[str, Any] = {
+                "bench": f"1-row predict_records latency, wine {label}",
+                "model": manifest["selection"]["model"],
+            }
+            for runtime in ("onnx", "sklearn"):
+                predictor = load_predictor(model, runtime, threads=1)
+                predictor.warm_up()
+                record = dict.fromkeys(predictor.schema.names, 1.0)
+                times = []
+                for _ in range(max(repeat, 1) * 200):
+                    t0 = time.perf_counter()
+                    predictor.predict_records([record])
+                    times.append(time.perf_counter() - t0)
+                entry[runtime] = {
+                    "p50_ms": round(statistics.median(times) * 1000, 3),
+                    "p90_ms": round(statistics.quantiles(times, n=10)[-1] * 1000, 3),
+                }
+            results.append(entry)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "what",
-        choices=["train-default", "train-unbounded", "train-cluster", "predict", "all"],
+        choices=["train-default", "train-unbounded", "train-cluster", "predict", "latency", "all"],
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="predict: an adult model folder (else train one)"
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -204,13 +274,16 @@ def main() -> None:
             )
         elif what == "train-cluster":
             result = bench_cluster(ns.repeat)
+        elif what == "latency":
+            result = bench_latency(ns.repeat)
         else:
-            result = bench_predict(ns.rows, ns.repeat, ns.chunk_size)
-        line = json.dumps(result)
-        print(line, flush=True)
-        if ns.record is not None:
-            with ns.record.open("a") as fh:
-                fh.write(line + "\n")
+            result = bench_predict(ns.rows, ns.repeat, ns.chunk_size, ns.model)
+        for item in result if isinstance(result, list) else [result]:
+            line = json.dumps(item)
+            print(line, flush=True)
+            if ns.record is not None:
+                with ns.record.open("a") as fh:
+                    fh.write(line + "\n")
 
 
 if __name__ == "__main__":
