@@ -14,7 +14,7 @@ import pytest
 
 from mlcontainer.batch import predict_file
 from mlcontainer.errors import InputValidationError
-from mlcontainer.prediction import Predictor
+from mlcontainer.prediction import Predictor, load_predictor
 
 
 def _iris_rows(predictor: Predictor, path: Path, rows: int, *, seed: int = 0) -> Path:
@@ -81,6 +81,34 @@ def test_a_bad_value_in_a_later_chunk_is_numbered_from_the_file_start(
     assert info.value.details[0]["row"] == 17
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_row_with_too_many_fields_in_a_later_chunk_is_refused_by_its_file_row(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 12)
+    lines = source.read_text().splitlines()
+    lines[8] += ",9.9"  # line 8 holds data row 7
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    with pytest.raises(InputValidationError, match=r"row 7: 5 fields for 4"):
+        predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "sklearn"])
+def test_both_runtimes_stream_the_same_rows_whatever_the_chunk_size(
+    iris_model_dir: Path, tmp_path: Path, runtime: str
+) -> None:
+    predictor = load_predictor(iris_model_dir, runtime)
+    source = _iris_rows(predictor, tmp_path / "in.csv", 23)
+    outputs = set()
+    for chunk_rows in (4, 100):
+        out = tmp_path / f"out-{chunk_rows}.csv"
+        result = predict_file(predictor, source, output=out, fmt="csv", chunk_rows=chunk_rows)
+        assert result.rows == 23
+        outputs.add(out.read_bytes())
+    assert len(outputs) == 1
 
 
 def test_an_interrupted_run_leaves_no_output_and_keeps_the_old_one(
