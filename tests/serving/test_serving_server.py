@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -141,3 +142,31 @@ def test_metrics_add_up_over_several_workers(start_server: Any, iris_model_dir: 
     assert f"{line} 60.0" in text
     assert 'mlcontainer_predictions_total{class="setosa"} 12000.0' in text
     assert 'mlcontainer_model_info{estimator="Logistic regression (L2, lbfgs)"' in text
+
+
+def test_a_worker_leaving_keeps_the_shared_metrics_folder(
+    iris_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcontainer.config import Settings
+    from mlcontainer.serving import server
+
+    seen: dict[str, Any] = {}
+
+    def run(self: Any) -> None:
+        worker = os.fork()
+        if worker == 0:
+            sys.exit(0)  # as a gunicorn worker leaves: SystemExit up the master's stack
+        os.waitpid(worker, 0)
+        seen["kept"] = self.metrics_dir.is_dir()
+        seen["dir"] = self.metrics_dir
+
+    monkeypatch.delenv(server.MULTIPROC_ENV, raising=False)
+    monkeypatch.setattr(server._Server, "run", run)
+    master = os.getpid()
+    try:
+        server.serve(Settings(model_dir=iris_model_dir, runtime="onnx"))
+    finally:
+        if os.getpid() != master:  # the forked "worker": stop here, silently
+            os._exit(0)
+    assert seen["kept"]
+    assert not Path(seen["dir"]).exists()  # the master removes it when gunicorn returns

@@ -168,7 +168,12 @@ def serve(settings: Settings) -> None:
     metrics_dir = Path(tempfile.mkdtemp(prefix="mlcontainer-metrics-"))
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
     logging.getLogger(__name__).debug("model checked in %.2fs", time.perf_counter() - started)
+    master = os.getpid()
     try:
         _Server(settings, metrics_dir).run()
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # Workers are forks that leave through SystemExit, up this very stack: only the
+        # master may remove the folder, or a worker's exit breaks the others' /metrics files
+        # (every request still in flight on them then failed with a 500).
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
