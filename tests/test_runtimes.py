@@ -69,11 +69,6 @@ def test_onnx_and_sklearn_agree_on_records_rows_and_text(
     )
 
 
-@pytest.mark.xfail(
-    reason="onnx_export converts OneHotEncoder with zeros=0: onnxruntime refuses a category "
-    "unseen in training, where scikit-learn's handle_unknown scores it",
-    strict=False,
-)
 def test_onnx_and_sklearn_agree_on_unseen_and_missing_categories(
     penguins_model_dir: Path,
 ) -> None:
