@@ -107,12 +107,15 @@ RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin app
 # The venv first on PATH; listen on every interface inside the container (the port stays
-# PORT, default 8080); caches in /tmp, writable for any user and stateless for Cloud Run.
+# PORT, default 8080); caches in /tmp, writable for any user and stateless for Cloud Run
+# (XDG_CACHE_HOME: onnxruntime keeps its telemetry id there, and warns on stderr when the
+# read-only home refuses it).
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MLCONTAINER_HOST=0.0.0.0 \
-    MLCONTAINER_CACHE_DIR=/tmp/mlcontainer
+    MLCONTAINER_CACHE_DIR=/tmp/mlcontainer \
+    XDG_CACHE_HOME=/tmp/.cache
 # Relative paths (the default `artifacts` model folder) resolve under /app.
 WORKDIR /app
 # The default PORT; Cloud Run and `-e PORT=...` change it.

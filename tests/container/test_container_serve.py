@@ -97,3 +97,14 @@ def test_train_in_the_serve_image_fails_in_one_line_naming_the_extra(serve_image
     assert "mlcontainer[train]" in stderr
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_serve_image_predicts_csv_from_stdin_quietly(serve_image: str) -> None:
+    header = list(wine_rows(1)[0])
+    rows = [",".join(str(row[c]) for c in header) for row in wine_rows(4)]
+    csv_text = "\n".join([",".join(header), *rows]) + "\n"
+    result = run_once(serve_image, "predict", "--input", "-", input_bytes=csv_text.encode())
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("prediction,")
+    assert len(lines) == 5
+    assert result.stderr.decode().strip() == ""  # no onnxruntime warning either
