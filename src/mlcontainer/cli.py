@@ -142,10 +142,11 @@ def main(ctx: click.Context) -> None:
 @click.option(
     "--jobs",
     "-j",
-    default=1,
+    default=-1,
     show_default=True,
     type=int,
-    help="Parallel fits through joblib (-1 = all cores).",
+    help="Parallel fits through joblib: threads on this machine, or the --scheduler's "
+    "workers (-1 = all cores, 1 = one at a time). Same result whatever the value.",
 )
 @click.option(
     "--output",

@@ -43,7 +43,7 @@ class TrainOptions:
     cv: int = 5
     test_size: float = 0.2
     seed: int = 42
-    jobs: int = 1
+    jobs: int = -1
     output: Path = Path("artifacts")
     cache_dir: Path | None = None
     na_values: tuple[str, ...] = DEFAULT_NA_VALUES
