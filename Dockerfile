@@ -152,8 +152,6 @@ CMD ["serve"]
 
 # Runtime (the full image, the default target): the full venv, the package and the model.
 FROM app-base AS runtime
-# matplotlib's cache, for `train`'s plot.
-ENV MPLCONFIGDIR=/tmp/matplotlib
 # Dependencies: the same layer for every code change, as long as uv.lock does not change.
 COPY --from=deps /app/.venv /app/.venv
 # The package: the only layer (with the model) that a code change rebuilds.
