@@ -170,3 +170,5 @@ def test_a_worker_leaving_keeps_the_shared_metrics_folder(
             os._exit(0)
     assert seen["kept"]
     assert not Path(seen["dir"]).exists()  # the master removes it when gunicorn returns
+    # ... and stops pointing children of this process at it.
+    assert server.MULTIPROC_ENV not in os.environ

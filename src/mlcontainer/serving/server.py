@@ -166,7 +166,15 @@ def serve(settings: Settings) -> None:
             "prometheus_client was imported before serve(): /metrics covers one worker only"
         )
     metrics_dir = Path(tempfile.mkdtemp(prefix="mlcontainer-metrics-"))
+    previous = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    # The web stack (Flask, the pydantic request models) is imported once here: forked workers
+    # inherit it and only build the app and their session (worker start -> ready 0.56 s ->
+    # 0.12 s, bench/README.md). prometheus-client is left to the workers: imported here, it
+    # would fix this process's metrics to the multiprocess mode for good.
+    import mlcontainer.serving.api
+    import mlcontainer.serving.errors  # noqa: F401
+
     logging.getLogger(__name__).debug("model checked in %.2fs", time.perf_counter() - started)
     master = os.getpid()
     try:
@@ -177,3 +185,8 @@ def serve(settings: Settings) -> None:
         # (every request still in flight on them then failed with a 500).
         if os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+            # The folder is gone: a later child of this process must not be sent to it.
+            if previous is None:
+                os.environ.pop(MULTIPROC_ENV, None)
+            else:
+                os.environ[MULTIPROC_ENV] = previous
