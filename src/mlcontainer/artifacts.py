@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,19 @@ class LoadedModel:
     def name(self) -> str:
         """The model's display name, e.g. ``wine-logistic_regression``."""
         return str(self.manifest["name"])
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str]:
+    """Return the installed version of each distribution in ``names`` ("unknown" if absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[name] = "unknown"
+    return out
 
 
 def sha256_bytes(data: bytes) -> str:

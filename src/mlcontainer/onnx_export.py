@@ -10,12 +10,11 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcontainer.artifacts import ONNX_FILE
+from mlcontainer.artifacts import ONNX_FILE, package_versions
 from mlcontainer.evaluation import labels_from_proba
 from mlcontainer.models import MISSING_CATEGORY
 from mlcontainer.training import one_native_thread
@@ -93,7 +92,7 @@ def export_onnx(
             "missing_category": MISSING_CATEGORY,
             "verification": verification,
             "opset": dict(TARGET_OPSET),
-            "versions": _versions(),
+            "versions": package_versions(_VERSIONED),
         },
     }
     return OnnxExport(model_bytes, section, round(time.perf_counter() - started, 3))
@@ -115,16 +114,6 @@ def _final_name(pipeline: Any) -> str:
 def _line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            out[name] = "unknown"
-    return out
 
 
 def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]]:

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from mlcontainer import __version__
+from mlcontainer.artifacts import package_versions
 from mlcontainer.budget import DEFAULT_TIME_BUDGET, check_budget
 from mlcontainer.cluster import check_scheduler
 from mlcontainer.data import DEFAULT_DATASET, DEFAULT_NA_VALUES, Dataset, load_dataset
@@ -82,13 +82,11 @@ class TrainOutcome:
 
 def library_versions() -> dict[str, str]:
     """Return the versions that matter for reading the model file back."""
-    out = {"python": platform.python_version(), "mlcontainer": __version__}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            out[name] = "unknown"
-    return out
+    return {
+        "python": platform.python_version(),
+        "mlcontainer": __version__,
+        **package_versions(_VERSIONED),
+    }
 
 
 def run_training(
