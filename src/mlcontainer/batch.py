@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import queue
+import re
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from mlcontainer import arrowcsv
+from mlcontainer.arrowcsv import ArrowChunk
 from mlcontainer.artifacts import current_umask
-from mlcontainer.errors import InputValidationError
+from mlcontainer.errors import ConfigError, InputValidationError
 from mlcontainer.prediction import iter_csv_chunks, open_input, write_predictions
 
 if TYPE_CHECKING:
@@ -21,6 +29,8 @@ if TYPE_CHECKING:
 #: small enough that memory stays flat whatever the file's size.
 DEFAULT_CHUNK_ROWS = 50_000
 OUTPUT_FORMATS = ("csv", "json")
+CSV_READERS = ("auto", "arrow", "stdlib")
+T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 #: Called after each chunk with the rows predicted so far and the input bytes read so far.
@@ -43,48 +53,97 @@ def predict_file(
     fmt: str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: ProgressCallback | None = None,
+    csv_reader: str = "auto",
+    workers: int | None = None,
 ) -> BatchResult:
     """Validate and predict ``source`` chunk by chunk, writing each chunk's rows as it goes.
 
     A path ``output`` is written to a temporary file beside it and renamed into place only
     once every row has been predicted: an interrupted or failed run leaves no output file
     (and an existing one untouched). A stream ``output`` (stdout) receives rows as they come.
+
+    The next chunk is read and validated on a second thread while others are predicted and
+    written; with ONNX, ``workers`` chunks (default: one per core) are predicted at once, so
+    load the predictor with ``threads=1``. ``csv_reader``: ``arrow`` (pyarrow's parser,
+    :mod:`mlcontainer.arrowcsv`), ``stdlib`` (Python's csv module) or ``auto`` (arrow when
+    pyarrow is installed).
     """
     if fmt not in OUTPUT_FORMATS:
         raise InputValidationError(f"unknown output format {fmt!r}; valid: csv, json")
     if chunk_rows < 1:
         raise InputValidationError(f"--chunk-size must be at least 1 row, got {chunk_rows}")
-    if isinstance(output, Path):
-        with _atomic_output(output) as sink:
-            return _stream(predictor, source, sink, fmt, chunk_rows, on_progress)
-    return _stream(predictor, source, output, fmt, chunk_rows, on_progress)
+    if csv_reader not in CSV_READERS:
+        raise ConfigError(f"unknown CSV reader {csv_reader!r}; valid: {', '.join(CSV_READERS)}")
+    if csv_reader == "arrow" and not arrowcsv.available():
+        raise ConfigError(
+            "the arrow CSV reader needs pyarrow (`uv pip install 'mlcontainer[parquet]'`)"
+        )
+    fast = csv_reader == "arrow" or (csv_reader == "auto" and arrowcsv.available())
+    # ONNX sessions run concurrently (onnxruntime releases the GIL): one chunk per core.
+    # scikit-learn holds the GIL and its thread limits are process-wide: one chunk at a time.
+    workers = max(1, workers or (os.cpu_count() or 1)) if predictor.runtime == "onnx" else 1
+    chunks = _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast))
+    try:
+        if isinstance(output, Path):
+            with _atomic_output(output) as sink:
+                return _stream(predictor, chunks, sink, fmt, on_progress, workers)
+        return _stream(predictor, chunks, output, fmt, on_progress, workers)
+    finally:
+        chunks.close()
 
 
 def _stream(
     predictor: Predictor,
-    source: Path | IO[bytes],
+    chunks: Iterator[tuple[Columns, list[str], int, int]],
     sink: IO[bytes],
     fmt: str,
-    chunk_rows: int,
     on_progress: ProgressCallback | None,
+    workers: int,
 ) -> BatchResult:
+    """Predict and render up to ``workers`` chunks at once; write them in input order."""
     result = BatchResult()
-    for columns, warnings, n_rows, bytes_read in _chunks(predictor, source, chunk_rows, result):
+    pending: deque[tuple[Future[bytes], list[str], int, int]] = deque()
+
+    def write_oldest() -> None:
+        future, warnings, n_rows, bytes_read = pending.popleft()
+        payload = future.result()
         if result.rows == 0:
             result.warnings = warnings
-        with _native_threads(predictor):
-            prediction = predictor.predict_columns(columns)
-        payload = write_predictions(prediction, fmt)
         sink.write(_piece(payload, fmt, first=result.rows == 0))
         result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
+        try:
+            start = 0
+            for columns, warnings, n_rows, bytes_read in chunks:
+                job = pool.submit(_predict_chunk, predictor, columns, fmt, start)
+                pending.append((job, warnings, n_rows, bytes_read))
+                start += n_rows
+                if len(pending) >= workers:
+                    write_oldest()
+            while pending:
+                write_oldest()
+        finally:
+            for future, *_ in pending:
+                future.cancel()
     if result.rows == 0:
         raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
     if fmt == "json":
         sink.write(b"]\n")
     sink.flush()
     return result
+
+
+def _predict_chunk(predictor: Predictor, columns: Columns, fmt: str, start: int) -> bytes:
+    """Predict one chunk and render it; errors name rows counted from the file's start."""
+    try:
+        with _native_threads(predictor):
+            prediction = predictor.predict_columns(columns)
+    except InputValidationError as exc:
+        raise _shifted(exc, start) from None
+    return write_predictions(prediction, fmt)
 
 
 @contextmanager
@@ -109,34 +168,104 @@ def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
 
 
 def _chunks(
-    predictor: Predictor, source: Path | IO[bytes], chunk_rows: int, done: BatchResult
+    predictor: Predictor, source: Path | IO[bytes], chunk_rows: int, *, fast_csv: bool
 ) -> Iterator[tuple[Columns, list[str], int, int]]:
     """Yield (validated columns, warnings, rows, input bytes read so far), chunk by chunk.
 
     Validation errors name rows counted from the start of the file, not of the chunk.
     """
+    done = 0
     if isinstance(source, Path) and source.suffix.lower() in PARQUET_SUFFIXES:
         for cells, typed, names, n_rows, bytes_read in _parquet_chunks(source, chunk_rows):
             try:
                 warnings = predictor.check_columns(names, n_rows)
                 columns = predictor.columns_from_cells(cells, typed=typed)
             except InputValidationError as exc:
-                raise _shifted(exc, done.rows) from None
+                raise _shifted(exc, done) from None
             yield columns, warnings, n_rows, bytes_read
+            done += n_rows
         return
     handle = open_input(source)
+    chunks: Iterator[ArrowChunk | tuple[list[str], list[list[str]]]] = (
+        arrowcsv.iter_chunks(handle, chunk_rows=chunk_rows)
+        if fast_csv
+        else iter_csv_chunks(handle, chunk_rows=chunk_rows)
+    )
     try:
-        for header, rows in iter_csv_chunks(handle, chunk_rows=chunk_rows):
-            if not rows and done.rows == 0:
-                break  # a header and no rows: refused below
+        for chunk in chunks:
+            if isinstance(chunk, ArrowChunk):
+                n_rows = chunk.num_rows
+                validate = partial(predictor.columns_from_arrow, chunk.header, chunk.table)
+            else:
+                header, rows = chunk
+                n_rows = len(rows)
+                validate = partial(predictor.columns_from_text, header, rows)
+            if not n_rows and done == 0:
+                break  # a header and no rows: refused by the consumer
             try:
-                columns, warnings = predictor.columns_from_text(header, rows)
+                columns, warnings = validate()
             except InputValidationError as exc:
-                raise _shifted(exc, done.rows) from None
-            yield columns, warnings, len(rows), _position(handle)
+                raise _shifted(exc, done) from None
+            yield columns, warnings, n_rows, _position(handle)
+            done += n_rows
     finally:
+        chunks.close()  # now, while the file is open, not whenever it is garbage-collected
         if isinstance(source, Path):
             handle.close()
+
+
+def _prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """Run ``items`` on a background thread, at most ``depth`` items ahead of the consumer.
+
+    Reading and validating the next chunk (pyarrow and NumPy release the GIL for most of it)
+    then overlaps with predicting this one (onnxruntime releases it too) and writing it. An
+    exception in ``items`` is raised here, in order; closing this generator stops the thread.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _offer(ready, ("item", item), stop):
+                    return
+            _offer(ready, ("end", None), stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            _offer(ready, ("error", exc), stop)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="mlcontainer-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with suppress(queue.Empty):
+                ready.get_nowait()  # unblock a producer waiting to put
+            worker.join(timeout=0.05)
+
+
+def _offer(
+    ready: queue.Queue[tuple[str, Any]], item: tuple[str, Any], stop: threading.Event
+) -> bool:
+    """Put ``item`` once there is room; False if the consumer stopped first."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+        except queue.Full:
+            continue
+        return True
+    return False
 
 
 def _position(handle: IO[bytes]) -> int:
@@ -190,20 +319,21 @@ def _parquet_chunks(
 
 
 def _shifted(exc: InputValidationError, offset: int) -> InputValidationError:
-    """Renumber a chunk's row errors so rows count from the start of the file."""
+    """Renumber a chunk's row errors so rows count from the start of the file.
+
+    The message keeps its wording (the same as if the row had been in the first chunk); only
+    the row number it names changes.
+    """
     if offset == 0:
         return exc
     details = [
         {**d, "row": d["row"] + offset if d.get("row") is not None else None} for d in exc.details
     ]
-    first = details[0] if details else None
-    if first is None or first.get("row") is None:
-        return InputValidationError(exc.message, details=details)
-    where = f"column {first['column']!r}, " if first.get("column") is not None else ""
-    more = f" (and {len(details) - 1} more problem(s) in rows after it)" if len(details) > 1 else ""
-    return InputValidationError(
-        f"{where}row {first['row']}: {first['message']}{more}", details=details
-    )
+    first = exc.details[0].get("row") if exc.details else None
+    message = exc.message
+    if first is not None:
+        message = re.sub(rf"\brow {first}\b", f"row {first + offset}", message, count=1)
+    return InputValidationError(message, details=details)
 
 
 @contextmanager

@@ -266,6 +266,14 @@ def train(
     type=click.IntRange(min=1),
     help="Rows read and predicted at a time: memory stays flat whatever the file's size.",
 )
+@click.option(
+    "--csv-reader",
+    type=click.Choice(["auto", "arrow", "stdlib"]),
+    default="auto",
+    show_default=True,
+    help="CSV parser: pyarrow's (fast; `mlcontainer[parquet]`) or Python's csv module; "
+    "auto picks arrow when pyarrow is installed. Both give the same rows and errors.",
+)
 @_runtime_option
 @click.pass_context
 def predict(
@@ -275,6 +283,7 @@ def predict(
     output_path: Path | None,
     fmt: str | None,
     chunk_size: int,
+    csv_reader: str,
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
@@ -283,8 +292,9 @@ def predict(
     from mlcontainer.prediction import load_predictor
 
     settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
-    # threads=None: a batch run has the machine to itself, so ONNX uses every core.
-    predictor = load_predictor(settings.model_dir, settings.runtime)
+    # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
+    # each on one thread (better than all threads on one chunk: not every node is parallel).
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
     fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
     if fmt not in ("csv", "json"):
         raise click.BadParameter(
@@ -300,6 +310,7 @@ def predict(
             fmt=fmt,
             chunk_rows=chunk_size,
             on_progress=on_progress,
+            csv_reader=csv_reader,
         )
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
