@@ -3,7 +3,7 @@
 
     uv run python bench/realdata_bench.py all --repeat 3
     uv run python bench/realdata_bench.py train-default --repeat 5
-    uv run python bench/realdata_bench.py predict --rows 1000000   # both runtimes
+    uv run python bench/realdata_bench.py predict --rows 1000000   # runtimes x CSV readers
     uv run python bench/realdata_bench.py latency                  # 1-row, in-process
 
 Each measured command runs in a fresh child process (so imports count, as for a user) that
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -151,7 +152,11 @@ def make_rows(path: Path, rows: int, *, seed: int = 0) -> Path:
 
 
 def bench_predict(rows: int, repeat: int, chunk: int, model: Path | None) -> dict[str, Any]:
-    """`mlcontainer predict` on `rows` generated rows with each runtime, in fresh processes."""
+    """`mlcontainer predict` on `rows` generated rows, per runtime and CSV reader, fresh processes.
+
+    Runs interleave the configurations (onnx+arrow, onnx+stdlib, sklearn+arrow) so that the
+    machine's load falls on all of them alike.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if model is None:
@@ -166,42 +171,50 @@ def bench_predict(rows: int, repeat: int, chunk: int, model: Path | None) -> dic
             "rows": rows,
             "chunk_rows": chunk,
             "input_mib": round(source.stat().st_size / 2**20, 1),
+            "load_before": os.getloadavg(),
         }
-        for runtime in ("onnx", "sklearn"):
-            runs = []
-            for _ in range(repeat):
+        configs = [("onnx", "arrow"), ("onnx", "stdlib"), ("sklearn", "arrow")]
+        runs: dict[str, list[dict[str, Any]]] = {f"{r}+{c}": [] for r, c in configs}
+        for _ in range(repeat):
+            for runtime, reader in configs:
                 out = work / "preds.csv"
                 args = ["predict", "--model", str(model), "-i", str(source), "-o", str(out)]
-                runs.append(run_cli([*args, "--chunk-size", str(chunk), "--runtime", runtime]))
+                args += ["--chunk-size", str(chunk), "--runtime", runtime, "--csv-reader", reader]
+                runs[f"{runtime}+{reader}"].append(run_cli(args))
                 out.unlink()
-            walls = [r["wall_s"] for r in runs]
-            result[runtime] = {
+        for name, done in runs.items():
+            walls = [r["wall_s"] for r in done]
+            result[name] = {
                 "wall_s_median": statistics.median(walls),
                 "wall_s_all": walls,
                 "rows_per_s_median": round(rows / statistics.median(walls)),
-                "peak_mib_median": statistics.median(r["peak_mib"] for r in runs),
+                "peak_mib_median": statistics.median(r["peak_mib"] for r in done),
             }
-        result["onnx_stages_s"] = predict_stages(model, source, chunk)
+        result["load_after"] = os.getloadavg()
+        result["onnx_arrow_stages_s"] = predict_stages(model, source, chunk)
         return result
 
 
 def predict_stages(model: Path, source: Path, chunk: int) -> dict[str, float]:
-    """Where one in-process ONNX run spends its time: CSV parsing, validation, inference, output."""
-    from mlcontainer.prediction import iter_csv_chunks, load_predictor, write_predictions
+    """Where one in-process ONNX run spends its time, one stage after the other on one thread:
+    pyarrow CSV parsing, validation, inference (one intra-op thread), CSV output."""
+    from mlcontainer.arrowcsv import ArrowChunk, iter_chunks
+    from mlcontainer.prediction import load_predictor, write_predictions
 
-    predictor = load_predictor(model, "onnx")
+    predictor = load_predictor(model, "onnx", threads=1)
     predictor.warm_up()
     spent = dict.fromkeys(("csv_read", "validate", "onnx_inference", "write_csv"), 0.0)
     with source.open("rb") as handle:
-        chunks = iter_csv_chunks(handle, chunk_rows=chunk)
+        chunks = iter_chunks(handle, chunk_rows=chunk)
         while True:
             t0 = time.perf_counter()
-            header_rows = next(chunks, None)
+            chunk_read = next(chunks, None)
             t1 = time.perf_counter()
             spent["csv_read"] += t1 - t0
-            if header_rows is None:
+            if chunk_read is None:
                 break
-            columns, _ = predictor.columns_from_text(*header_rows)
+            assert isinstance(chunk_read, ArrowChunk)
+            columns, _ = predictor.columns_from_arrow(chunk_read.header, chunk_read.table)
             t2 = time.perf_counter()
             prediction = predictor.predict_columns(columns)
             t3 = time.perf_counter()
