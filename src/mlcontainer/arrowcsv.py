@@ -26,7 +26,7 @@ import importlib.util
 import io
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -71,7 +71,9 @@ def available() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
-def iter_chunks(handle: IO[bytes], *, chunk_rows: int) -> Iterator[ArrowChunk | TextChunk]:
+def iter_chunks(
+    handle: IO[bytes], *, chunk_rows: int
+) -> Generator[ArrowChunk | TextChunk, None, None]:
     """Yield the CSV in ``handle`` as chunks of up to ``chunk_rows`` rows (see the module doc).
 
     Each chunk is an :class:`ArrowChunk` or, where the stdlib reader took over, a

@@ -186,7 +186,7 @@ def _chunks(
             done += n_rows
         return
     handle = open_input(source)
-    chunks: Iterator[ArrowChunk | tuple[list[str], list[list[str]]]] = (
+    chunks: Generator[ArrowChunk | tuple[list[str], list[list[str]]], None, None] = (
         arrowcsv.iter_chunks(handle, chunk_rows=chunk_rows)
         if fast_csv
         else iter_csv_chunks(handle, chunk_rows=chunk_rows)

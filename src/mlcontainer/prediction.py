@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -527,7 +527,7 @@ def read_csv_text(source: Path | IO[bytes] | bytes) -> tuple[list[str], list[lis
 
 def iter_csv_chunks(
     source: Path | IO[bytes], *, chunk_rows: int
-) -> Iterator[tuple[list[str], list[list[str]]]]:
+) -> Generator[tuple[list[str], list[list[str]]], None, None]:
     """Yield (header, up to ``chunk_rows`` text rows) from a CSV, with clear errors.
 
     Blank lines are skipped and spaces after a delimiter ignored, as ``pandas.read_csv`` did.
