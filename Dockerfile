@@ -6,17 +6,19 @@
 #   docker build --target serve -t ml-serve .     # serving only: ONNX model, no scikit-learn
 #   docker run --rm -p 4000:8080 ml-serve
 # Stages: uv (pinned tool) -> serve-deps (locked serving dependencies) -> deps (+ the training
-# extra) -> project (the package) -> model (trained at build time) -> onnx-model (its ONNX
-# files, checked); app-base (user, env, health check) -> serve (serving only) and runtime
-# (the full image: venv, package, model).
+# extra) -> model (trained at build time from the training modules only) -> onnx-model (its
+# ONNX files, checked); deps -> project (the package); app-base (user, env, health check) ->
+# serve (serving only) and runtime (the full image: venv, model, package).
 
 # Pinned uv binary: a floating tag would make builds unreproducible.
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 # Builder: the same base as the runtime, so the venv's interpreter path stays valid there.
 FROM python:3.11-slim AS serve-deps
-# uv lives only in the builder stages, never in the runtime images.
-COPY --from=uv /uv /usr/local/bin/uv
+# strip (binutils) for the venv clean-up below: builder stages only, never a runtime image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils=2.40-2 \
+    && rm -rf /var/lib/apt/lists/*
 # Compile .pyc at install time (imports of scikit-learn cost seconds without them), copy
 # out of the cache mount, use the base image's Python and a fixed venv path.
 ENV UV_COMPILE_BYTECODE=1 \
@@ -26,60 +28,52 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 # Everything below works in /app, the path the venv is built for.
 WORKDIR /app
+# What the venv clean-up removes, and why: see the script (test suites, build-only files,
+# onnxruntime's offline tools and C API library, symbol tables; every library still loads).
+COPY docker/trim-venv.sh /usr/local/bin/trim-venv
 # The lock and the project metadata, copied rather than bind-mounted: Buildah (the builder
 # behind Podman's Docker API) leaves bind-mounted files out of the RUN cache key, so a changed
 # uv.lock would silently reuse the old dependency layer. A COPY is part of the key everywhere.
 COPY pyproject.toml uv.lock /app/
 # The serving dependencies only (no extra: flask, gunicorn, onnxruntime, numpy, ...), from the
-# lockfile: this layer changes only when uv.lock or pyproject.toml does. Then drop what only
-# test runs and C compilers read (the packages' own test suites, headers, Cython and C sources,
-# type stubs) and onnxruntime's offline tools (model conversion, quantization, transformer
-# optimisation): nothing imports them at run time.
-RUN --mount=type=cache,target=/root/.cache/uv \
+# lockfile: this layer changes only when uv.lock or pyproject.toml does. Then the clean-up, a
+# check that the serving venv holds no scikit-learn, and a new build id (see the runtime stages).
+# uv is mounted for the step, never copied: no layer, builder or runtime, holds it.
+RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project --no-editable \
-    && find /app/.venv/lib/python3.11/site-packages -mindepth 2 -depth -type d -name tests \
-        -exec rm -rf {} + \
-    && find /app/.venv/lib/python3.11/site-packages -type f \
-        \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.c' -o -name '*.cpp' \
-        -o -name '*.h' -o -name '*.hpp' \) -delete \
-    && rm -rf /app/.venv/lib/python3.11/site-packages/onnxruntime/tools \
-        /app/.venv/lib/python3.11/site-packages/onnxruntime/quantization \
-        /app/.venv/lib/python3.11/site-packages/onnxruntime/transformers
+    && trim-venv /app/.venv \
+    && /app/.venv/bin/python -Ic 'import importlib.util, sys; sys.exit(importlib.util.find_spec("sklearn") is not None)' \
+    && cat /proc/sys/kernel/random/uuid > /app/.venv/.build-id
 
 # Full dependencies: the serving ones plus the training extra (scikit-learn, pandas, ...).
 FROM serve-deps AS deps
 # Only the training extra's packages are new in this layer; the same clean-up as above.
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --extra train --no-install-project --no-editable \
-    && find /app/.venv/lib/python3.11/site-packages -mindepth 2 -depth -type d -name tests \
-        -exec rm -rf {} + \
-    && find /app/.venv/lib/python3.11/site-packages -type f \
-        \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.c' -o -name '*.cpp' \
-        -o -name '*.h' -o -name '*.hpp' \) -delete
-
-# Project: the package itself, installed as a wheel (non-editable) on top of the dependencies.
-FROM deps AS project
-# A failing `tar` in a pipe must fail the build.
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# The readme is part of the package's metadata.
-COPY README.md /app/
-# Source last: a code change invalidates only the layers from here on.
-COPY src /app/src
-# Install the project into the venv, then gather exactly its files for the runtime stage.
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --extra train --no-editable \
-    && mkdir /out \
-    && tar -cf - .venv/bin/mlcontainer .venv/lib/python3.11/site-packages/mlcontainer \
-        .venv/lib/python3.11/site-packages/mlcontainer-*.dist-info | tar -C /out -xf -
+    && trim-venv /app/.venv \
+    && cat /proc/sys/kernel/random/uuid > /app/.venv/.build-id
 
 # Model: trained during the build on the default dataset with the default seed, so that
 # `serve` and `predict` work with no volume. Override with --build-arg TRAIN_ARGS="...".
-FROM project AS model
+FROM deps AS model
+# Only the modules training imports (python -m mlcontainer.bake runs the job `mlcontainer
+# train` runs, same options and defaults, without the CLI): a change to the CLI, serving or
+# prediction code reuses this stage instead of retraining. tests/test_bake.py fails when this
+# list misses a module the training entry imports, or holds one it does not.
+COPY src/mlcontainer/__init__.py src/mlcontainer/artifacts.py src/mlcontainer/audit.py \
+     src/mlcontainer/bake.py src/mlcontainer/budget.py src/mlcontainer/cluster.py \
+     src/mlcontainer/config.py src/mlcontainer/data.py src/mlcontainer/errors.py \
+     src/mlcontainer/evaluation.py src/mlcontainer/models.py src/mlcontainer/onnx_export.py \
+     src/mlcontainer/schema.py src/mlcontainer/training.py src/mlcontainer/workflow.py \
+     /app/train/mlcontainer/
 # Extra `mlcontainer train` options for the baked model (default: every candidate).
 ARG TRAIN_ARGS=""
 # Deterministic (seed 42); world-readable so any --user can load it.
 # hadolint ignore=SC2086
-RUN /app/.venv/bin/mlcontainer train --output /app/artifacts $TRAIN_ARGS \
+RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.bake --output /app/artifacts \
+        $TRAIN_ARGS \
     && chmod -R a+rX /app/artifacts
 
 # The ONNX model for the serving-only image: the build stops here, saying why, when the
@@ -92,6 +86,27 @@ RUN /app/.venv/bin/python -Ic 'import json, sys; r = json.load(open("/app/artifa
     && cp /app/artifacts/model.json /app/artifacts/model.onnx /app/artifacts/metrics.json \
         /app/artifacts/confusion_matrix.png /app/artifacts/report.html /serve-model/ \
     && chmod -R a+rX /serve-model
+
+# Project: the package itself, installed as a wheel (non-editable) on top of the dependencies.
+FROM deps AS project
+# A failing `tar` in a pipe must fail the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The readme is part of the package's metadata.
+COPY README.md /app/
+# Source last: a code change invalidates only the layers from here on.
+COPY src /app/src
+# Install the project into the venv with its bytecode (only the package's: the dependencies'
+# is compiled already), check that it imports in isolated mode, then gather exactly its files
+# for the runtime images (the check runs here, not as a RUN there: one layer less to commit).
+RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
+    env -u UV_COMPILE_BYTECODE uv sync --locked --no-dev --extra train --no-editable \
+        --no-compile-bytecode \
+    && .venv/bin/python -m compileall -q .venv/lib/python3.11/site-packages/mlcontainer \
+    && .venv/bin/python -Ic 'import mlcontainer.cli' \
+    && mkdir /out \
+    && tar -cf - .venv/bin/mlcontainer .venv/lib/python3.11/site-packages/mlcontainer \
+        .venv/lib/python3.11/site-packages/mlcontainer-*.dist-info | tar -C /out -xf -
 
 # What both runtime images share: the slim base, the unprivileged user, the environment,
 # the port, the health check and the entrypoint. No uv, no compiler, no cache.
@@ -135,30 +150,35 @@ LABEL org.opencontainers.image.title="mlcontainer-serve" \
       org.opencontainers.image.description="Serve a scikit-learn classifier compiled to ONNX, without scikit-learn"
 # Always the ONNX runtime: a mounted model it cannot serve fails at start, not per request.
 ENV MLCONTAINER_RUNTIME=onnx
-# The serving dependencies: the same layer for every code change while uv.lock stays.
-COPY --from=serve-deps /app/.venv /app/.venv
-# The package (pure Python: the same files whatever the extras).
-COPY --from=project /out/ /app/
+# The serving dependencies, copied as the full image's are (see there).
+COPY --from=serve-deps /app/.venv/.build-id /app/.venv/.build-id
+RUN --mount=type=bind,from=serve-deps,source=/app/.venv,target=/mnt/venv \
+    cp -a /mnt/venv/. /app/.venv/
 # The ONNX model, read-only for the app user.
 COPY --from=onnx-model /serve-model /app/artifacts
-# Smoke test: the package imports in isolated mode, and the serving image holds no scikit-learn.
-RUN python -Ic 'import importlib.util, sys, mlcontainer; sys.exit(importlib.util.find_spec("sklearn") is not None)'
 # Mount a folder here to serve another model (it needs a verified model.onnx).
 VOLUME ["/app/artifacts"]
 # Every container runs unprivileged; numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 # `docker run ml-serve` serves; `docker run -i ml-serve predict --input -` predicts from stdin.
 CMD ["serve"]
+# The package last (pure Python: the same files whatever the extras): the only layer a change
+# to the CLI, serving or prediction code rebuilds.
+COPY --from=project /out/ /app/
 
-# Runtime (the full image, the default target): the full venv, the package and the model.
+# Runtime (the full image, the default target): the full venv, the model and the package.
 FROM app-base AS runtime
 # Dependencies: the same layer for every code change, as long as uv.lock does not change.
-COPY --from=deps /app/.venv /app/.venv
-# The package: the only layer (with the model) that a code change rebuilds.
-COPY --from=project /out/ /app/
-# Smoke test: the image fails to build if the package does not import in isolated mode.
-RUN python -Ic 'import mlcontainer'
-# The baked model, owned by the app user so that `train` can replace it in place.
+# Not `COPY --from=deps /app/.venv`: Buildah hashes the whole 330 MB source on every build to
+# look that step up in its cache (6-9 s here, most of a code-only rebuild). The venv's build
+# id, new whenever the dependency step really runs, is the cache key instead: it is copied
+# first (a few bytes to hash), so the copy below reruns exactly when the venv was rebuilt.
+# (A bind mount's files are not part of a RUN's cache key under Buildah; the id's layer is.)
+COPY --from=deps /app/.venv/.build-id /app/.venv/.build-id
+RUN --mount=type=bind,from=deps,source=/app/.venv,target=/mnt/venv \
+    cp -a /mnt/venv/. /app/.venv/
+# The baked model, owned by the app user so that `train` can replace it in place; rebuilt only
+# when the training code (or TRAIN_ARGS) changes.
 COPY --from=model --chown=app:app /app/artifacts /app/artifacts
 # Artifacts are data, not image content: mount a folder here to keep or supply a model.
 VOLUME ["/app/artifacts"]
@@ -166,3 +186,5 @@ VOLUME ["/app/artifacts"]
 USER 10001:10001
 # Plain `docker run ml-app` trains.
 CMD ["train"]
+# The package last: the only layer a change to the CLI, serving or prediction code rebuilds.
+COPY --from=project /out/ /app/

@@ -13,12 +13,20 @@ import mlcontainer
 pytestmark = pytest.mark.container
 
 #: What the build context needs (the .dockerignore allowlist), copied to rebuild a variant.
-CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md")
+CONTEXT_FILES = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "uv.lock",
+    "README.md",
+    "docker/trim-venv.sh",
+)
 
 
 def _copy_context(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in CONTEXT_FILES:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target / name)
     shutil.copytree(
         ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -68,25 +76,47 @@ print("\\n".join(found))
     assert result.stdout.decode().split() == []
 
 
-def test_code_only_change_rebuilds_without_rebuilding_dependency_layers(
-    image: str, tmp_path: Path
-) -> None:
-    base_layers = len(_layers("python:3.11-slim"))
-    context = _copy_context(tmp_path)
-    cli = context / "src" / "mlcontainer" / "cli.py"
-    cli.write_text(cli.read_text() + "\n# a code-only change\n")
-    tag = f"{image}-codechange"
+def _rebuilt_after_change(image: str, context: Path, module: str, *args: str) -> list[str]:
+    """Append a comment to ``module``, rebuild the copied context, return the new layers."""
+    source = context / "src" / "mlcontainer" / module
+    source.write_text(source.read_text() + "\n# a code-only change\n")
+    tag = f"{image}-{module.removesuffix('.py')}-change"
     try:
-        # A one-model bake keeps this rebuild short; the build arg reaches only the model stage.
-        build(context, tag, "--build-arg", "TRAIN_ARGS=--models naive_bayes --cv 2")
-        old, new = _layers(image), _layers(tag)
+        build(context, tag, *args)
+        return _layers(tag)
     finally:
         docker("rmi", tag, check=False)
-    # Layers: base image, the app user, the dependency venv, then the package, the smoke
-    # check and the model. Everything up to the venv must be the very same layer.
-    shared = base_layers + 2
-    assert new[:shared] == old[:shared]
-    assert new[shared] != old[shared], "the package layer did not change with the code"
+
+
+#: Runtime image layers after the base image's: the app user, the venv's build id, the
+#: dependency venv, the baked model, then the package.
+USER, BUILD_ID, VENV, MODEL, PACKAGE = range(5)
+
+
+def test_cli_only_change_rebuilds_only_the_package_layer(image: str, tmp_path: Path) -> None:
+    # The model stage copies only the training modules: the baked model's layer is reused.
+    base = len(_layers("python:3.11-slim"))
+    new = _rebuilt_after_change(image, _copy_context(tmp_path), "cli.py")
+    old = _layers(image)
+    assert new[: base + MODEL] == old[: base + MODEL], "a dependency layer was rebuilt"
+    assert new[base + MODEL] == old[base + MODEL], "the baked model was retrained"
+    assert new[base + PACKAGE] != old[base + PACKAGE], "the package layer did not change"
+    assert len(new) == len(old) == base + PACKAGE + 1
+
+
+def test_training_code_change_retrains_without_rebuilding_dependency_layers(
+    image: str, tmp_path: Path
+) -> None:
+    base = len(_layers("python:3.11-slim"))
+    # A one-model bake keeps this rebuild short; the build arg reaches only the model stage.
+    new = _rebuilt_after_change(
+        image, _copy_context(tmp_path), "training.py",
+        "--build-arg", "TRAIN_ARGS=--models naive_bayes --cv 2",
+    )  # fmt: skip
+    old = _layers(image)
+    assert new[: base + MODEL] == old[: base + MODEL], "a dependency layer was rebuilt"
+    assert new[base + MODEL] != old[base + MODEL]
+    assert new[base + PACKAGE] != old[base + PACKAGE]
 
 
 @pytest.mark.slow
