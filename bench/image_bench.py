@@ -10,8 +10,10 @@ included):
 - cold build: `--no-cache` (every layer rebuilt; the uv download cache mount stays warm,
   pip here keeps no download cache);
 - code-only rebuild: one comment appended to src/mlcontainer/cli.py, then a cached build;
-  for the multi-stage image also up to the `project` stage only, which leaves out retraining
-  the baked-in model;
+  for the multi-stage image also up to the `project` stage only (the package alone);
+- training-code rebuild (multi-stage only): one comment appended to
+  src/mlcontainer/training.py, which the baked model depends on, so it is retrained (the
+  single-stage image reinstalls everything on any change, as for the code-only one);
 - start -> healthy: from `docker run -d` to the first 200 on /health, polled every 50 ms;
   the lab's demo image gives the engine's own floor for the same measurement.
 
@@ -46,6 +48,7 @@ CONTEXT_FILES = (
     "README.md",
     "requirements.txt",
     "train.py",
+    "docker/trim-venv.sh",
 )
 SINGLE_STAGE = ROOT / "bench" / "Dockerfile.single-stage"
 DEMO = ROOT / "examples" / "flask-docker-demo"
@@ -74,6 +77,7 @@ def size_mb(ref: str) -> float:
 def copy_context(target: Path) -> Path:
     target.mkdir(parents=True)
     for name in CONTEXT_FILES:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target / name)
     shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (target / "bench").mkdir()
@@ -81,9 +85,9 @@ def copy_context(target: Path) -> Path:
     return target
 
 
-def touch_code(context: Path, n: int) -> None:
-    cli = context / "src" / "mlcontainer" / "cli.py"
-    cli.write_text(cli.read_text() + f"\n# code-only change {n} {uuid.uuid4().hex}\n")
+def touch_code(context: Path, n: int, module: str = "cli.py") -> None:
+    source = context / "src" / "mlcontainer" / module
+    source.write_text(source.read_text() + f"\n# code-only change {n} {uuid.uuid4().hex}\n")
 
 
 def start_to_healthy(image: str, *options: str, command: tuple[str, ...] = ()) -> float:
@@ -148,7 +152,9 @@ def main() -> None:
             "single": round(size_mb(single) - base, 1),
             "serve": round(size_mb(serve) - base, 1),
         }
-        rebuild: dict[str, list[float]] = {"multi": [], "multi_to_project_stage": [], "single": []}
+        rebuild: dict[str, list[float]] = {
+            "multi": [], "multi_to_project_stage": [], "single": [], "multi_training_change": []
+        }  # fmt: skip
         for n in range(args.repeat):
             print(f"code-only rebuild {n + 1}/{args.repeat} ...", flush=True)
             touch_code(context, n)
@@ -157,6 +163,9 @@ def main() -> None:
             )
             rebuild["multi"].append(timed_build(context, multi))
             rebuild["single"].append(timed_build(context, single, *single_args))
+            print(f"training-code rebuild {n + 1}/{args.repeat} ...", flush=True)
+            touch_code(context, n, "training.py")
+            rebuild["multi_training_change"].append(timed_build(context, multi))
         results["code_rebuild_s"] = {k: median(v) for k, v in rebuild.items()}
         results["code_rebuild_runs_s"] = {k: [round(x, 1) for x in v] for k, v in rebuild.items()}
 
@@ -183,6 +192,9 @@ def main() -> None:
         "code_rebuild_single_over_multi_project_stage": round(
             code["single"] / code["multi_to_project_stage"], 2
         ),
+        "training_rebuild_single_over_multi": round(
+            code["single"] / code["multi_training_change"], 2
+        ),
     }
     out = ROOT / "bench" / "results" / "image_bench.json"
     out.parent.mkdir(exist_ok=True)
@@ -197,6 +209,9 @@ def main() -> None:
         f"{results['ratios']['code_rebuild_single_over_multi']}x faster |\n"
         f"| code-only rebuild (to the package stage) | {code['multi_to_project_stage']} s | | "
         f"{results['ratios']['code_rebuild_single_over_multi_project_stage']}x faster |\n"
+        f"| training-code rebuild (retrains) | {code['multi_training_change']} s | "
+        f"{code['single']} s | "
+        f"{results['ratios']['training_rebuild_single_over_multi']}x faster |\n"
         f"| start -> first 200 on /health | {start['multi']} s | {start['single']} s | "
         f"(demo image: {start['demo']} s) |\n"
         f"\nserving-only target: adds {added['serve']} MB "
