@@ -98,6 +98,7 @@ COPY src /app/src
 # Install the project into the venv with its bytecode (only the package's: the dependencies'
 # is compiled already), check that it imports in isolated mode, then gather exactly its files
 # for the runtime images (the check runs here, not as a RUN there: one layer less to commit).
+# (`env -u`: uv refuses --no-compile-bytecode while UV_COMPILE_BYTECODE is set.)
 RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     env -u UV_COMPILE_BYTECODE uv sync --locked --no-dev --extra train --no-editable \
@@ -142,7 +143,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # `docker run IMAGE <command>` runs `mlcontainer <command>`.
 ENTRYPOINT ["mlcontainer"]
 
-# Serving only: the serving venv (onnxruntime; no scikit-learn, scipy, pandas or matplotlib),
+# Serving only: the serving venv (onnxruntime; no scikit-learn, scipy or pandas),
 # the package and the ONNX model.
 FROM app-base AS serve
 # What this image is, next to the full one.
