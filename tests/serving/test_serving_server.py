@@ -24,7 +24,8 @@ PENGUIN = PENGUIN_ROW
 
 
 def call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
+    """POST ``body`` as JSON (already-encoded bytes are sent as they are), or GET without one."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
@@ -104,12 +105,13 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(
         "--model", str(penguins_model_dir), "--workers", "2", "--threads", "2",
         "--max-rows", "100000", "--graceful-timeout", "30", "--runtime", "sklearn",
     )  # fmt: skip
-    rows = [PENGUIN] * 40_000  # several hundred ms of validation + random forest per request
+    # About 1.4-1.6 s of validation + random forest per request, four at once (2 workers x 2
+    # threads). Encoded once, up front: the requests reach the server at once, and the wait
+    # before the signal is not spent in the client's json.dumps (which made it tight).
+    body = json.dumps({"instances": [PENGUIN] * 40_000}).encode()
     with ThreadPoolExecutor(4) as pool:
-        futures = [
-            pool.submit(call, server.url + "/predict", {"instances": rows}) for _ in range(4)
-        ]
-        time.sleep(1.0)  # all four are being read or computed by now
+        futures = [pool.submit(call, server.url + "/predict", body) for _ in range(4)]
+        time.sleep(0.3)  # all four are being read or computed by now (the first ends at ~1.4 s)
         assert all(not f.done() for f in futures), "requests finished before SIGTERM was sent"
         sent = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
