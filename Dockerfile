@@ -58,33 +58,33 @@ RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
 # Model: trained during the build on the default dataset with the default seed, so that
 # `serve` and `predict` work with no volume. Override with --build-arg TRAIN_ARGS="...".
 FROM deps AS model
-# Only the modules training imports (python -m mlcontainer.bake runs the job `mlcontainer
-# train` runs, same options and defaults, without the CLI): a change to the CLI, serving or
-# prediction code reuses this stage instead of retraining. tests/test_bake.py fails when this
-# list misses a module the training entry imports, or holds one it does not.
-COPY src/mlcontainer/__init__.py src/mlcontainer/artifacts.py src/mlcontainer/audit.py \
-     src/mlcontainer/bake.py src/mlcontainer/budget.py src/mlcontainer/cluster.py \
-     src/mlcontainer/config.py src/mlcontainer/data.py src/mlcontainer/errors.py \
-     src/mlcontainer/evaluation.py src/mlcontainer/models.py src/mlcontainer/onnx_export.py \
-     src/mlcontainer/schema.py src/mlcontainer/training.py src/mlcontainer/workflow.py \
-     /app/train/mlcontainer/
+# The core and the training code only: `python -m mlcontainer.training.bake` runs the job
+# `mlcontainer train` runs (same options and defaults, generated from the same declarations),
+# without the CLI. training/ and core/ import nothing else of the package (checked by
+# tests/test_architecture.py), so a change to the CLI, inference or serving code reuses this
+# stage instead of retraining.
+COPY src/mlcontainer/__init__.py /app/train/mlcontainer/
+# The core: errors, settings, the schema and the model-folder format.
+COPY src/mlcontainer/core /app/train/mlcontainer/core
+# Data intake, candidates, selection, metrics, report, ONNX export, the build-time entry.
+COPY src/mlcontainer/training /app/train/mlcontainer/training
 # Extra `mlcontainer train` options for the baked model (default: every candidate).
 ARG TRAIN_ARGS=""
 # Deterministic (seed 42); world-readable so any --user can load it.
 # hadolint ignore=SC2086
-RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.bake --output /app/artifacts \
+RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.training.bake \
+        --output /app/artifacts \
         $TRAIN_ARGS \
     && chmod -R a+rX /app/artifacts
 
 # The ONNX model for the serving-only image: the build stops here, saying why, when the
 # selected model has no verified model.onnx (it would need scikit-learn to serve).
 FROM model AS onnx-model
-# model.json + model.onnx + the page's report and plot; no model.skops (the ONNX runtime
-# does not read it, and the serving-only image could not load it).
-RUN /app/.venv/bin/python -Ic 'import json, sys; r = json.load(open("/app/artifacts/model.json")).get("runtime") or {}; sys.exit(0 if r.get("default") == "onnx" else "the selected model has no verified ONNX export, so the serving-only image cannot serve it: " + str(r.get("reason") or "model.json has no runtime section") + " (pick another model with --build-arg TRAIN_ARGS=..., or use the full image)")' \
-    && mkdir /serve-model \
-    && cp /app/artifacts/model.json /app/artifacts/model.onnx /app/artifacts/metrics.json \
-        /app/artifacts/confusion_matrix.png /app/artifacts/report.html /serve-model/ \
+# model.json + model.onnx + the page's report and plot, each checked against the manifest;
+# no model.skops (the ONNX runtime does not read it, and the serving-only image could not
+# load it). The artifact format's own module lists the files, or says why it cannot.
+RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.training.serving_copy \
+        /app/artifacts /serve-model \
     && chmod -R a+rX /serve-model
 
 # Project: the package itself, installed as a wheel (non-editable) on top of the dependencies.
@@ -139,7 +139,7 @@ EXPOSE 8080
 # Health from inside the container with the venv's Python (the image has no curl);
 # the port comes from the same settings the server reads.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; from mlcontainer.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings.from_env().port}/health', timeout=4); sys.exit(0)"]
+    CMD ["python", "-c", "import sys, urllib.request; from mlcontainer.core.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings.from_env().port}/health', timeout=4); sys.exit(0)"]
 # `docker run IMAGE <command>` runs `mlcontainer <command>`.
 ENTRYPOINT ["mlcontainer"]
 

@@ -198,8 +198,9 @@ def bench_predict(rows: int, repeat: int, chunk: int, model: Path | None) -> dic
 def predict_stages(model: Path, source: Path, chunk: int) -> dict[str, float]:
     """Where one in-process ONNX run spends its time, one stage after the other on one thread:
     pyarrow CSV parsing, validation, inference (one intra-op thread), CSV output."""
-    from mlcontainer.arrowcsv import ArrowChunk, iter_chunks
-    from mlcontainer.prediction import load_predictor, write_predictions
+    from mlcontainer.inference.arrowreader import ArrowChunk, decode, iter_chunks
+    from mlcontainer.inference.output import write_predictions
+    from mlcontainer.inference.predictor import load_predictor
 
     predictor = load_predictor(model, "onnx", threads=1)
     predictor.warm_up()
@@ -214,9 +215,9 @@ def predict_stages(model: Path, source: Path, chunk: int) -> dict[str, float]:
             if chunk_read is None:
                 break
             assert isinstance(chunk_read, ArrowChunk)
-            columns, _ = predictor.columns_from_arrow(chunk_read.header, chunk_read.table)
+            decoded = decode(predictor.schema, chunk_read)
             t2 = time.perf_counter()
-            prediction = predictor.predict_columns(columns)
+            prediction = predictor.predict(decoded)
             t3 = time.perf_counter()
             write_predictions(prediction, "csv")
             t4 = time.perf_counter()
@@ -228,7 +229,7 @@ def predict_stages(model: Path, source: Path, chunk: int) -> dict[str, float]:
 
 def bench_latency(repeat: int) -> list[dict[str, Any]]:
     """In-process single-row `predict_records` latency of both runtimes (wine: default, RF)."""
-    from mlcontainer.prediction import load_predictor
+    from mlcontainer.inference.predictor import load_predictor
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -87,7 +87,7 @@ def train(name: str, options: list[str]) -> Path:
 
 def sample_rows(model_dir: Path, n: int) -> list[dict[str, Any]]:
     """Real rows of the training data (features only), cycled to ``n``."""
-    from mlcontainer.data import load_dataset
+    from mlcontainer.training.dataset import load_dataset
 
     manifest = json.loads((model_dir / "model.json").read_text())
     dataset = load_dataset(manifest["dataset"]["name"])
@@ -116,7 +116,7 @@ def floor(model_dir: Path, rows: list[dict[str, Any]], *, seconds: float) -> dic
     import pandas as pd
     import skops.io
 
-    from mlcontainer.prediction import load_predictor
+    from mlcontainer.inference.predictor import load_predictor
 
     data = (model_dir / "model.skops").read_bytes()
     pipeline = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
@@ -395,7 +395,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def candidates(duration: int, logs: Path) -> dict[str, Any]:
     """Single-row p50 over HTTP (1 connection) for every candidate model, one at a time."""
-    from mlcontainer.models import MODELS
+    from mlcontainer.training.models import MODELS
 
     out: dict[str, Any] = {}
     for name in MODELS:

@@ -36,7 +36,7 @@ import json, sys, time
 from importlib import import_module
 #: What a default run imports, in the order it first needs them.
 IMPORTS = {
-    "import cli (click, pandas, numpy)": ["mlcontainer.cli", "mlcontainer.workflow"],
+    "import cli (click, pandas, numpy)": ["mlcontainer.cli", "mlcontainer.training.workflow"],
     "import scikit-learn models": [
         "sklearn.ensemble", "sklearn.linear_model", "sklearn.svm", "sklearn.neighbors",
         "sklearn.calibration", "sklearn.compose", "sklearn.impute", "sklearn.model_selection",
@@ -56,7 +56,8 @@ for label, modules in IMPORTS.items():
             pass
     stages[label] = time.perf_counter() - start
 from pathlib import Path
-from mlcontainer.workflow import TrainOptions, run_training
+from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.workflow import run_training
 argv = json.loads(sys.argv[1])
 jobs = {} if argv["jobs"] is None else {"jobs": argv["jobs"]}  # else train's default
 options = TrainOptions(dataset=argv["dataset"], output=Path(argv["output"]), **jobs)
@@ -65,7 +66,7 @@ t5 = time.perf_counter()
 stages.update({f"stage {k}": v for k, v in outcome.seconds.items()})
 stages["total in process"] = t5 - t0
 stages["matplotlib imported (1 = yes)"] = float("matplotlib" in sys.modules)
-fits = {c["name"]: c["fit_seconds"] for c in outcome.manifest["leaderboard"]}
+fits = {c["name"]: c["fit_seconds"] for c in outcome.manifest.to_json()["leaderboard"]}
 print(json.dumps({"stages": stages, "fit_seconds": fits, "cv": options.cv}))
 """
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import FileServer, serve_folder
 
-from mlcontainer.prediction import Predictor
-from mlcontainer.workflow import TrainOptions, TrainOutcome, run_training
+from mlcontainer.inference.predictor import Predictor, load_predictor
+from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.workflow import TrainOutcome, run_training
 
 #: ../shared/datasets beside the project, or the workplace's copy for a clone made elsewhere.
 SHARED_DATASETS = next(
@@ -54,12 +56,18 @@ def penguins_model_dir(penguins_outcome: TrainOutcome) -> Path:
 
 @pytest.fixture(scope="session")
 def iris_predictor(iris_model_dir: Path) -> Predictor:
-    return Predictor.from_dir(iris_model_dir)
+    return load_predictor(iris_model_dir, "sklearn")
 
 
 @pytest.fixture(scope="session")
 def penguins_predictor(penguins_model_dir: Path) -> Predictor:
-    return Predictor.from_dir(penguins_model_dir)
+    return load_predictor(penguins_model_dir, "sklearn")
+
+
+@pytest.fixture
+def model_copy(iris_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's iris model folder, free to damage."""
+    return Path(shutil.copytree(iris_model_dir, tmp_path / "model"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 class _CountingHandler(SimpleHTTPRequestHandler):
@@ -61,3 +62,78 @@ def tree_snapshot(root: Path) -> dict[str, bytes] | None:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def minimal_manifest(name: str, schema: Any, **fields: Any) -> Any:
+    """A valid manifest with placeholder values, for tests that publish a set by hand."""
+    from mlcontainer.core.artifacts import Manifest
+
+    return Manifest.model_validate(
+        {
+            "name": name,
+            "model": {"name": "m", "description": "a test model", "estimator": "x.Y"},
+            "dataset": {
+                "name": name,
+                "source": "test",
+                "rows": 0,
+                "features": len(schema.features),
+                "target": schema.target,
+                "class_counts": {},
+                "fingerprint": "0" * 64,
+            },
+            "schema": schema.to_dict(),
+            "selection": {
+                "model": "m",
+                "metric": "accuracy",
+                "cv": 2,
+                "seed": 0,
+                "test_size": 0.2,
+                "train_rows": 0,
+                "test_rows": 0,
+                "fit_rows": 0,
+            },
+            "leaderboard": [],
+            "metrics": {},
+            "confusion_matrix": [],
+            "versions": {},
+            "created": "2026-12-01T00:00:00+00:00",
+            **fields,
+        }
+    )
+
+
+def save_set(
+    folder: Path,
+    pipeline: Any,
+    schema: Any,
+    name: str,
+    *,
+    onnx_bytes: bytes | None = None,
+    runtime: Any = None,
+    **fields: Any,
+) -> Any:
+    """Publish a model set for a pipeline fitted by hand (no report, no picture): as `train`
+    writes it, with placeholder values where the test does not care."""
+    import skops.io
+
+    from mlcontainer.core.artifacts import MODEL_FILE, ONNX_FILE, publish
+
+    files = {MODEL_FILE: skops.io.dumps(pipeline)}
+    if onnx_bytes is not None:
+        files[ONNX_FILE] = onnx_bytes
+    manifest = minimal_manifest(name, schema, runtime=runtime, **fields)
+    return publish(folder, manifest, files)
+
+
+def options(**given: Any) -> Any:
+    """TrainOptions for tests that call the comparison directly: one job, no time budget,
+    unless given (``random_state`` is accepted for ``seed``)."""
+    from mlcontainer.training.options import TrainOptions
+
+    if "random_state" in given:
+        given["seed"] = given.pop("random_state")
+    if "models" in given:
+        given["models"] = tuple(given["models"])
+    given.setdefault("jobs", 1)
+    given.setdefault("time_budget", None)
+    return TrainOptions(**given)

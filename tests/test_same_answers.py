@@ -18,17 +18,19 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
+from support import save_set
 
-from mlcontainer.artifacts import save
 from mlcontainer.cli import main
-from mlcontainer.config import Settings
-from mlcontainer.data import BUILTIN_DATASETS, Dataset, load_dataset
-from mlcontainer.errors import MlcontainerError
-from mlcontainer.evaluation import labels_from_proba
-from mlcontainer.models import MODELS, build_pipeline
-from mlcontainer.onnx_export import export_onnx
+from mlcontainer.core.config import Settings
+from mlcontainer.core.errors import MlcontainerError
+from mlcontainer.core.labels import labels_from_proba
+from mlcontainer.core.threads import one_native_thread
 from mlcontainer.serving.app import create_app
-from mlcontainer.training import Split, one_native_thread, split_dataset
+from mlcontainer.training.dataset import Dataset, load_dataset
+from mlcontainer.training.models import MODELS, build_pipeline
+from mlcontainer.training.onnx_export import export_onnx
+from mlcontainer.training.selection import Split, split_dataset
+from mlcontainer.training.sources import BUILTIN_DATASETS
 
 pytestmark = pytest.mark.slow
 
@@ -104,22 +106,14 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
         classes = list(dataset.schema.classes)
         name = f"{dataset_name}-{model}"
         folder = root / name
-        save(
+        save_set(
             folder,
-            pipeline=pipeline,
-            manifest={
-                "name": name,
-                "model": {"name": model, "description": MODELS[model].description},
-                "dataset": {"name": dataset_name},
-                "schema": dataset.schema.to_dict(),
-                "metrics": {},
-                "versions": {},
-            },
-            metrics={},
-            confusion_matrix_png=b"",
-            report_html="",
+            pipeline,
+            dataset.schema,
+            name,
             onnx_bytes=export.model_bytes,
             runtime=export.runtime_section,
+            model={"name": model, "description": MODELS[model].description, "estimator": model},
         )
         cases[(dataset_name, model)] = Case(
             folder=folder,
@@ -244,14 +238,11 @@ def test_model_without_onnx_is_served_with_sklearn_under_auto_and_says_why(
     pipeline = build_pipeline("logistic_regression", dataset.schema, random_state=0)
     pipeline.fit(split.X_train, split.y_train)
     reason = "ONNX disagrees with scikit-learn on 2 of 38 test rows"
-    save(
+    save_set(
         tmp_path / "model",
-        pipeline=pipeline,
-        manifest={"name": "iris-fallback", "schema": dataset.schema.to_dict(), "metrics": {}},
-        metrics={},
-        confusion_matrix_png=b"",
-        report_html="",
-        onnx_bytes=None,
+        pipeline,
+        dataset.schema,
+        "iris-fallback",
         runtime={"default": "sklearn", "reason": reason, "onnx": None},
     )
     client = create_app(Settings(model_dir=tmp_path / "model")).test_client()

@@ -1,4 +1,4 @@
-from mlcontainer.prediction import Predictor
+from mlcontainer.inference.predictor import Predictor
 
 
 def test_penguins_predictor_accepts_raw_rows_with_missing_values(

@@ -11,8 +11,31 @@ from typing import Any
 import click
 
 from mlcontainer import __version__
-from mlcontainer.config import RUNTIMES, Settings
-from mlcontainer.errors import MlcontainerError
+from mlcontainer.core.config import RUNTIMES, Settings
+from mlcontainer.core.errors import MlcontainerError
+
+#: Where each setting a core message may name comes from on this edge (see MlcontainerError).
+SETTING_SOURCES = {
+    "model_dir": "--model / --output, MODEL_DIR or MLCONTAINER_MODEL_DIR",
+    "runtime": "--runtime or MLCONTAINER_RUNTIME",
+    "dask_scheduler": "--scheduler or MLCONTAINER_DASK_SCHEDULER",
+    "port": "--port, PORT or MLCONTAINER_PORT",
+    "max_rows": "--max-rows or MLCONTAINER_MAX_ROWS",
+}
+
+
+def error_text(exc: MlcontainerError) -> str:
+    """The one paragraph the command line prints for a typed error."""
+    lines = [f"Error: {exc.message}"]
+    source = SETTING_SOURCES.get(exc.setting or "")
+    if source is None and exc.setting:
+        source = f"MLCONTAINER_{exc.setting.upper()}"
+    if source:
+        lines[0] += f" (set with {source})"
+    for problem in exc.problems[:10]:
+        where = problem.where()
+        lines.append(f"  - {where + ': ' if where else ''}{problem.message}")
+    return "\n".join(lines)
 
 
 class _Group(click.Group):
@@ -22,12 +45,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except MlcontainerError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
-            for detail in exc.details[:10]:
-                where = ", ".join(
-                    f"{k} {detail[k]!r}" for k in ("column", "row") if detail.get(k) is not None
-                )
-                click.echo(f"  - {where + ': ' if where else ''}{detail['message']}", err=True)
+            click.echo(error_text(exc), err=True)
             ctx.exit(1)
 
 
@@ -84,148 +102,49 @@ def main(ctx: click.Context) -> None:
     ctx.obj = Settings.from_env()
 
 
+class _OptionType(click.ParamType[Any, Any]):
+    """Reads a train option's text as :func:`~mlcontainer.training.options.convert` does."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = {"int": "integer", "float": "float", "path": "path"}.get(kind, "text")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from mlcontainer.training.options import SYNTAX_KINDS, convert
+
+        if not isinstance(value, str) or self.kind not in SYNTAX_KINDS:
+            return value
+        try:
+            return convert(self.kind, value)  # type: ignore[arg-type]
+        except (ValueError, MlcontainerError) as exc:
+            self.fail(getattr(exc, "message", str(exc)), param, ctx)
+
+
+def _train_options(command: Any) -> Any:
+    """Add one click option per train option, generated from the options' own declarations."""
+    from mlcontainer.training.options import flag_of, help_text, info_of, option_fields
+
+    for f in reversed(option_fields()):
+        info = info_of(f)
+        decls = [flag_of(f), *([info.short] if info.short else []), f.name]
+        command = click.option(
+            *decls, type=_OptionType(info.kind), default=None, help=help_text(f)
+        )(command)
+    return command
+
+
 @main.command()
-@click.option(
-    "--dataset",
-    "-d",
-    default="wine",
-    show_default=True,
-    help="A built-in dataset name (see `mlcontainer datasets`), a .csv/.parquet file, "
-    "or an http(s) URL (needs --sha256).",
-)
-@click.option(
-    "--target",
-    "-t",
-    default=None,
-    help="Column to predict. Required for files and URLs; built-ins know theirs.",
-)
-@click.option(
-    "--sha256",
-    default=None,
-    help="Expected SHA-256 of the dataset file; required for URLs, checked for files.",
-)
-@click.option(
-    "--models",
-    "-m",
-    default=None,
-    help="Comma-separated candidates to compare (see `mlcontainer models`). [default: all]",
-)
-@click.option(
-    "--metric",
-    default="f1_macro",
-    show_default=True,
-    help="Cross-validated metric that selects the best model: accuracy, "
-    "balanced_accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, "
-    "roc_auc_ovr, log_loss, ...",
-)
-@click.option(
-    "--cv",
-    default=5,
-    show_default=True,
-    type=int,
-    help="Number of stratified cross-validation folds on the training split.",
-)
-@click.option(
-    "--test-size",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Fraction of rows held out (stratified) to evaluate the selected model once.",
-)
-@click.option(
-    "--seed",
-    default=42,
-    show_default=True,
-    type=int,
-    help="Random seed for the split, the folds and the models: same seed, same result.",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    default=-1,
-    show_default=True,
-    type=int,
-    help="Parallel fits through joblib: threads on this machine, or the --scheduler's "
-    "workers (-1 = all cores, 1 = one at a time). Same result whatever the value.",
-)
-@click.option(
-    "--output",
-    "-o",
-    default=None,
-    type=click.Path(path_type=Path),
-    help="Folder for model.skops, model.json, metrics.json, confusion_matrix.png and "
-    "report.html. [default: artifacts, or MLCONTAINER_MODEL_DIR]",
-)
-@click.option(
-    "--na-values",
-    default=None,
-    help="Comma-separated cell values that mean 'missing' in CSV files, matched after spaces "
-    "are stripped; an empty cell always does. [default: ?,NA,N/A,n/a,NaN,nan,NULL,null,None,#N/A]",
-)
-@click.option(
-    "--drop",
-    default=None,
-    help="Comma-separated columns to leave out (IDs, leaks), e.g. --drop alive,who.",
-)
-@click.option(
-    "--time-budget",
-    default=60.0,
-    show_default=True,
-    type=float,
-    help="Seconds the run should take at most: slow candidates are subsampled or skipped, "
-    "each with a line saying why (0 = no budget).",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    help="Run the cross-validation on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
-    "mlcontainer[dask]). [default: MLCONTAINER_DASK_SCHEDULER, else local]",
-)
+@_train_options
 @click.pass_context
-def train(
-    ctx: click.Context,
-    dataset: str,
-    target: str | None,
-    sha256: str | None,
-    models: str | None,
-    metric: str,
-    cv: int,
-    test_size: float,
-    seed: int,
-    jobs: int,
-    output: Path | None,
-    na_values: str | None,
-    drop: str | None,
-    time_budget: float,
-    scheduler: str | None,
-) -> None:
+def train(ctx: click.Context, /, **given: Any) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
     _require_training_extra("train")
     from mlcontainer import console
-    from mlcontainer.data import DEFAULT_NA_VALUES
-    from mlcontainer.models import parse_model_names
-    from mlcontainer.workflow import TrainOptions, run_training
+    from mlcontainer.training.options import TrainOptions
+    from mlcontainer.training.workflow import run_training
 
-    settings = _settings(ctx)
-    options = TrainOptions(
-        dataset=dataset,
-        target=target,
-        sha256=sha256,
-        models=tuple(parse_model_names(models)),
-        metric=metric,
-        cv=cv,
-        test_size=test_size,
-        seed=seed,
-        jobs=jobs,
-        output=output or settings.model_dir,
-        cache_dir=settings.cache_dir,
-        na_values=DEFAULT_NA_VALUES if na_values is None else _split(na_values),
-        drop=_split(drop),
-        time_budget=time_budget,
-        scheduler=scheduler or settings.dask_scheduler or None,
-    )
-    options.check()
-    with console.training_progress(len(options.models) * cv) as progress:
+    options = TrainOptions.from_given(given, _settings(ctx))
+    with console.training_progress(len(options.models) * options.cv) as progress:
         outcome = run_training(
             options,
             progressbar=progress.download_bar(),
@@ -288,8 +207,8 @@ def predict(
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
     from mlcontainer import console
-    from mlcontainer.batch import predict_file
-    from mlcontainer.prediction import load_predictor
+    from mlcontainer.inference.batch import predict_file
+    from mlcontainer.inference.predictor import load_predictor
 
     settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
     # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
@@ -391,7 +310,8 @@ def datasets() -> None:
     """List the built-in datasets (no download needed)."""
     _require_training_extra("datasets")
     from mlcontainer import console
-    from mlcontainer.data import BUILTIN_DATASETS, DEFAULT_DATASET
+    from mlcontainer.training.options import DEFAULT_DATASET
+    from mlcontainer.training.sources import BUILTIN_DATASETS
 
     console.show_list(
         "Built-in datasets",
@@ -407,14 +327,9 @@ def models() -> None:
     """List the candidate models that `train` compares."""
     _require_training_extra("models")
     from mlcontainer import console
-    from mlcontainer.models import MODELS
+    from mlcontainer.training.models import MODELS
 
     console.show_list("Candidate models", [(n, s.description) for n, s in MODELS.items()])
-
-
-def _split(text: str | None) -> tuple[str, ...]:
-    """Turn ``"a, b"`` into ``("a", "b")``; ``None`` or blank gives ``()``."""
-    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def train_main(argv: Sequence[str] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -19,10 +19,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mlcontainer.evaluation import METRICS
+from mlcontainer.core.artifacts import (
+    CONFUSION_MATRIX_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    REPORT_FILE,
+    Manifest,
+)
+from mlcontainer.training.metrics import METRICS
 
 if TYPE_CHECKING:
-    from mlcontainer.workflow import TrainOutcome
+    from mlcontainer.training.workflow import TrainOutcome
 
 
 def _console() -> Console:
@@ -123,11 +132,11 @@ def _f(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def _leaderboard(manifest: dict[str, Any]) -> Table:
+def _leaderboard(manifest: Manifest) -> Table:
     """Build the comparison table; candidates cut by the time budget are marked."""
-    sel = manifest["selection"]
-    metric = sel["metric"]
-    board = Table(title=f"Model comparison: {sel['cv']}-fold CV on the training split")
+    sel = manifest.selection
+    metric = sel.metric
+    board = Table(title=f"Model comparison: {sel.cv}-fold CV on the training split")
     board.add_column("#", justify="right")
     board.add_column("model")
     board.add_column(f"{metric} (mean ± std)", justify="right")
@@ -135,27 +144,27 @@ def _leaderboard(manifest: dict[str, Any]) -> Table:
         board.add_column("accuracy", justify="right")
     board.add_column("fit s", justify="right")
     board.add_column("ms/row", justify="right")
-    for rank, entry in enumerate(manifest["leaderboard"], start=1):
-        budget = entry.get("budget")
-        if budget and budget["action"] == "skip":
-            board.add_row(str(rank), entry["name"], "[yellow]skipped (time budget)[/]")
+    for rank, entry in enumerate(manifest.leaderboard, start=1):
+        budget = entry.budget
+        if budget and budget.action == "skip":
+            board.add_row(str(rank), entry.name, "[yellow]skipped (time budget)[/]")
             continue
         # A subsampled candidate is marked here and explained under the table.
-        label = entry["name"] + (" [yellow](subsampled)[/]" if budget else "")
-        if entry["error"]:
-            board.add_row(str(rank), entry["name"], f"[red]failed: {entry['error']}[/]")
+        label = entry.name + (" [yellow](subsampled)[/]" if budget else "")
+        if entry.error:
+            board.add_row(str(rank), entry.name, f"[red]failed: {entry.error}[/]")
             continue
-        s = entry["scores"]
-        cells = [f"{_f(s[metric]['mean'])} ± {_f(s[metric]['std'], 3)}"]
+        s = entry.scores
+        cells = [f"{_f(s[metric].mean)} ± {_f(s[metric].std, 3)}"]
         if metric != "accuracy":
-            cells.append(_f(s["accuracy"]["mean"]))
-        style = "bold green" if entry["name"] == sel["model"] else None
+            cells.append(_f(s["accuracy"].mean))
+        style = "bold green" if entry.name == sel.model else None
         board.add_row(
             str(rank),
             label,
             *cells,
-            f"{entry['fit_seconds']:.3f}",
-            f"{entry['predict_ms_per_row']:.3f}",
+            f"{entry.fit_seconds:.3f}",
+            f"{entry.predict_ms_per_row:.3f}",
             style=style,
         )
     return board
@@ -165,37 +174,36 @@ def show_training(outcome: TrainOutcome) -> None:
     """Print the leaderboard, test metrics, confusion matrix and example predictions."""
     out = _console()
     manifest = outcome.manifest
-    sel = manifest["selection"]
-    ds = manifest["dataset"]
+    sel = manifest.selection
+    ds = manifest.dataset
     for note in outcome.dataset.notes:
         out.print(f"[yellow]Note:[/] {note}")
     for warning in outcome.dataset.warnings:
         out.print(f"[bold yellow]Warning:[/] {warning}")
     out.print(
-        f"Dataset [bold]{ds['name']}[/]: {ds['rows']} rows, {ds['features']} features, "
-        f"target [bold]{ds['target']}[/] ({len(ds['class_counts'])} classes). "
-        f"Split {sel['train_rows']} train / {sel['test_rows']} test (seed {sel['seed']})."
+        f"Dataset [bold]{ds.name}[/]: {ds.rows} rows, {ds.features} features, "
+        f"target [bold]{ds.target}[/] ({len(ds.class_counts)} classes). "
+        f"Split {sel.train_rows} train / {sel.test_rows} test (seed {sel.seed})."
     )
-    board = _leaderboard(manifest)
-    out.print(board)
-    if sel.get("budget"):
-        out.print(f"[yellow]Time budget {sel['time_budget']:g} s:[/]")
-        for line in sel["budget"]:
+    out.print(_leaderboard(manifest))
+    if sel.budget:
+        out.print(f"[yellow]Time budget {sel.time_budget:g} s:[/]")
+        for line in sel.budget:
             out.print(f"  {line}")
 
-    scores = Table(title=f"Selected: {sel['model']}, on {sel['test_rows']} held-out test rows")
+    scores = Table(title=f"Selected: {sel.model}, on {sel.test_rows} held-out test rows")
     scores.add_column("metric")
     scores.add_column("value", justify="right")
-    for name, value in manifest["metrics"].items():
+    for name, value in manifest.metrics.items():
         scores.add_row(METRICS[name].label, _f(value))
     out.print(scores)
 
-    classes = [str(c) for c in manifest["schema"]["classes"]]
+    classes = [str(c) for c in manifest.input_schema.classes]
     cm = Table(title="Confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
     for c in classes:
         cm.add_column(c, justify="right")
-    for c, row in zip(classes, manifest["confusion_matrix"], strict=True):
+    for c, row in zip(classes, manifest.confusion_matrix, strict=True):
         cm.add_row(c, *(str(v) for v in row))
     out.print(cm)
 
@@ -209,25 +217,31 @@ def show_training(outcome: TrainOutcome) -> None:
         )
     out.print(samples)
     out.print(runtime_line(manifest), markup=False)
-    onnx = ", model.onnx" if "model.onnx" in manifest["files"] else ""
     out.print(
-        f"Saved to [bold]{outcome.output}/[/]: model.skops (sha256 "
-        f"{manifest['files']['model.skops']['sha256'][:12]}…){onnx}, model.json, metrics.json, "
-        "confusion_matrix.png, report.html"
+        f"Saved to [bold]{outcome.output}/[/]: {MODEL_FILE} (sha256 "
+        f"{manifest.sha256(MODEL_FILE)[:12]}…), " + ", ".join(_saved_order(manifest))
     )
 
 
-def runtime_line(manifest: dict[str, Any]) -> str:
+def _saved_order(manifest: Manifest) -> list[str]:
+    """The other files of the set, in the order the summary line has always listed them."""
+    rest = [ONNX_FILE] if ONNX_FILE in manifest.files else []
+    return [*rest, MANIFEST_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE]
+
+
+def runtime_line(manifest: Manifest) -> str:
     """Say in one line which runtime serves the model, and why not ONNX when it does not."""
-    runtime = manifest.get("runtime") or {}
-    onnx = runtime.get("onnx")
-    if runtime.get("default") == "onnx" and onnx:
-        check = onnx["verification"]
+    runtime = manifest.runtime
+    onnx = runtime.verified_onnx() if runtime is not None else None
+    if runtime is not None and runtime.default == "onnx" and onnx is not None:
+        check = onnx.verification
+        assert check is not None  # verified_onnx() checked it
         return (
-            f"Runtime: ONNX (verified on {check['rows']} test rows, "
-            f"max |Δp| {check['max_abs_probability_diff']:.0e})"
+            f"Runtime: ONNX (verified on {check.rows} test rows, "
+            f"max |Δp| {check.max_abs_probability_diff:.0e})"
         )
-    return f"Runtime: scikit-learn ({runtime.get('reason') or 'no ONNX export'})"
+    reason = runtime.reason if runtime is not None else None
+    return f"Runtime: scikit-learn ({reason or 'no ONNX export'})"
 
 
 def show_list(title: str, rows: Sequence[tuple[str, str]]) -> None:

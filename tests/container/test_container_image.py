@@ -80,7 +80,7 @@ def _rebuilt_after_change(image: str, context: Path, module: str, *args: str) ->
     """Append a comment to ``module``, rebuild the copied context, return the new layers."""
     source = context / "src" / "mlcontainer" / module
     source.write_text(source.read_text() + "\n# a code-only change\n")
-    tag = f"{image}-{module.removesuffix('.py')}-change"
+    tag = f"{image}-{module.removesuffix('.py').replace('/', '-')}-change"
     try:
         build(context, tag, *args)
         return _layers(tag)
@@ -93,10 +93,13 @@ def _rebuilt_after_change(image: str, context: Path, module: str, *args: str) ->
 USER, BUILD_ID, VENV, MODEL, PACKAGE = range(5)
 
 
-def test_cli_only_change_rebuilds_only_the_package_layer(image: str, tmp_path: Path) -> None:
-    # The model stage copies only the training modules: the baked model's layer is reused.
+@pytest.mark.parametrize("module", ["cli.py", "inference/predictor.py", "serving/app.py"])
+def test_a_change_above_training_rebuilds_only_the_package_layer(
+    image: str, tmp_path: Path, module: str
+) -> None:
+    # The model stage copies only core/ and training/: the baked model's layer is reused.
     base = len(_layers("python:3.11-slim"))
-    new = _rebuilt_after_change(image, _copy_context(tmp_path), "cli.py")
+    new = _rebuilt_after_change(image, _copy_context(tmp_path), module)
     old = _layers(image)
     assert new[: base + MODEL] == old[: base + MODEL], "a dependency layer was rebuilt"
     assert new[base + MODEL] == old[base + MODEL], "the baked model was retrained"
@@ -110,7 +113,7 @@ def test_training_code_change_retrains_without_rebuilding_dependency_layers(
     base = len(_layers("python:3.11-slim"))
     # A one-model bake keeps this rebuild short; the build arg reaches only the model stage.
     new = _rebuilt_after_change(
-        image, _copy_context(tmp_path), "training.py",
+        image, _copy_context(tmp_path), "training/selection.py",
         "--build-arg", "TRAIN_ARGS=--models naive_bayes --cv 2",
     )  # fmt: skip
     old = _layers(image)

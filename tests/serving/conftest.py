@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from serving_support import LiveServer, free_port, wait_ready
 
-from mlcontainer.config import Settings
+from mlcontainer.core.config import Settings
 from mlcontainer.serving.app import create_app
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlcontainer import cli
-from mlcontainer.config import Settings
+from mlcontainer.core.config import Settings
 from mlcontainer.serving import server
 
 

@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from serving_support import IRIS_ROW
 
-from mlcontainer.config import Settings
-from mlcontainer.prediction import Predictor
+from mlcontainer.core.config import Settings
+from mlcontainer.inference.predictor import Predictor
 from mlcontainer.serving.app import create_app
 from mlcontainer.serving.state import EXTENSION
 
@@ -57,7 +57,7 @@ def test_predict_records_returns_labels_probabilities_and_model(
     assert list(body["probabilities"][0]) == ["setosa", "versicolor", "virginica"]
     assert body["probabilities"][0]["setosa"] == pytest.approx(expected.probabilities[0][0])
     assert sum(body["probabilities"][1].values()) == pytest.approx(1.0)
-    manifest = iris_predictor.manifest
+    manifest = iris_predictor.manifest.to_json()
     # The hash of the file actually served: the ONNX graph under the default runtime.
     assert body["model"] == {
         "name": manifest["name"],
@@ -184,7 +184,9 @@ def test_predict_rejects_unknown_column(client: FlaskClient) -> None:
     err = error_of(client.post("/predict", json={"instances": [{**IRIS_ROW, "colour": 1}]}), 422)
     assert "'colour'" in err["message"]
     assert "sepal length (cm)" in err["message"]  # says what would be valid
-    assert err["details"] == [{"row": None, "column": "colour", "message": "unknown feature"}]
+    assert err["details"] == [
+        {"row": None, "column": "colour", "reason": "unknown_feature", "message": "unknown feature"}
+    ]
 
 
 def test_predict_rejects_wrong_type_naming_row_and_column(client: FlaskClient) -> None:
@@ -193,6 +195,7 @@ def test_predict_rejects_wrong_type_naming_row_and_column(client: FlaskClient) -
     assert err["details"][0] == {
         "row": 1,
         "column": "sepal width (cm)",
+        "reason": "wrong_type",
         "message": "expected a number, got 'wide'",
     }
 
@@ -270,7 +273,7 @@ def test_unexpected_failure_is_json_500_without_internals(
 
 
 def test_create_app_refuses_a_missing_model(tmp_path: Path) -> None:
-    from mlcontainer.errors import ArtifactError
+    from mlcontainer.core.errors import ArtifactError
 
     with pytest.raises(ArtifactError, match="no model folder"):
         create_app(Settings(model_dir=tmp_path / "absent"))

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from serving_support import IRIS_ROW, PENGUIN_ROW, LiveServer
 
 from mlcontainer.cli import main
-from mlcontainer.config import Settings
+from mlcontainer.core.config import Settings
 from mlcontainer.serving.app import create_app
 
 #: Libraries the ONNX serving path must never import.
@@ -131,7 +131,7 @@ _FRESH_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from mlcontainer.config import Settings
+    from mlcontainer.core.config import Settings
     from mlcontainer.serving.app import create_app
 
     row, complete = json.loads(sys.argv[2]), json.loads(sys.argv[3])
@@ -244,7 +244,8 @@ def test_serve_with_sklearn_where_scikit_learn_is_missing_refuses_in_one_line(
     )
     assert done.returncode == 1
     assert "needs scikit-learn" in done.stderr
-    assert "--runtime onnx" in done.stderr
+    assert "use the onnx runtime" in done.stderr
+    assert "set with --runtime or MLCONTAINER_RUNTIME" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Listening" not in done.stderr + done.stdout
 
@@ -257,7 +258,7 @@ def test_each_worker_session_uses_one_inference_thread_whatever_the_cores(
     workers: int,
     threads: int,
 ) -> None:
-    from mlcontainer import prediction
+    from mlcontainer.inference import predictor as prediction
 
     asked: list[tuple[str, int | None]] = []
     real = prediction.load_predictor

@@ -13,7 +13,7 @@ from flask import Flask
 from serving_support import PENGUIN_ROW
 from werkzeug.serving import make_server
 
-from mlcontainer.config import Settings
+from mlcontainer.core.config import Settings
 from mlcontainer.serving.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -149,7 +149,7 @@ def test_metrics_add_up_over_several_workers(start_server: Any, iris_model_dir: 
 def test_a_worker_leaving_keeps_the_shared_metrics_folder(
     iris_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlcontainer.config import Settings
+    from mlcontainer.core.config import Settings
     from mlcontainer.serving import server
 
     seen: dict[str, Any] = {}

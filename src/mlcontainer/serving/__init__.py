@@ -1,19 +1,6 @@
-"""Serve a saved model over HTTP: Flask app factory, routes per protocol, metrics, gunicorn.
+"""Serving: the HTTP edge over ``inference`` (native, MLflow and V2 protocols, metrics, page).
 
-``create_app`` is imported lazily: the gunicorn launcher must set up prometheus-client's
-multiprocess mode before anything imports prometheus-client.
+``app.create_app`` builds the Flask app; ``server.serve`` runs it under gunicorn. Nothing is
+imported here: the gunicorn launcher must set up prometheus-client's multiprocess mode before
+anything imports prometheus-client. Imports ``inference`` and the core; never ``training``.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from mlcontainer.serving.app import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from flask import Flask, Response, g, request
 from werkzeug.routing import Map
 
 from mlcontainer import __version__
-from mlcontainer.config import Settings
+from mlcontainer.core.config import Settings
 from mlcontainer.serving import mlflow, native, v2
 from mlcontainer.serving.api import blueprint, openapi_document
 from mlcontainer.serving.errors import register_error_handlers
@@ -21,7 +21,7 @@ from mlcontainer.serving.page import model_summary
 from mlcontainer.serving.state import EXTENSION, ServingState
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.inference.predictor import Predictor
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: A client's request id is echoed only if it is short and plain; otherwise we make one.
@@ -55,16 +55,12 @@ def create_app(
     switches metrics to prometheus-client's multiprocess mode (gunicorn sets it);
     ``predictor`` reuses an already loaded predictor (tests, benchmarks).
     """
-    from mlcontainer.artifacts import CONFUSION_MATRIX_FILE, REPORT_FILE
-    from mlcontainer.prediction import load_predictor
+    from mlcontainer.core.artifacts import CONFUSION_MATRIX_FILE, REPORT_FILE, read_optional
+    from mlcontainer.inference.predictor import load_predictor
 
     settings = settings or Settings.from_env()
     if predictor is None:
-        predictor = load_predictor(
-            settings.model_dir,
-            settings.runtime,
-            threads=worker_threads(settings.workers),
-        )
+        predictor = load_predictor(settings.model_dir, settings.runtime, threads=SESSION_THREADS)
     app = _App(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -75,8 +71,8 @@ def create_app(
         predictor=predictor,
         settings=settings,
         metrics=metrics,
-        confusion_matrix_png=_read_optional(model_dir / CONFUSION_MATRIX_FILE),
-        report_html=_read_optional(model_dir / REPORT_FILE),
+        confusion_matrix_png=read_optional(model_dir, predictor.manifest, CONFUSION_MATRIX_FILE),
+        report_html=read_optional(model_dir, predictor.manifest, REPORT_FILE),
         summary=model_summary(predictor),
     )
     routes = [r for table in PROTOCOLS.values() for r in table]
@@ -110,20 +106,6 @@ def create_app(
 #: request code. Measured on 2 cores (wine random forest, p50): 1 row 1.5-2.1 ms with one
 #: thread vs 6.1 ms with two; 100 rows 7.7 ms vs 21-27 ms.
 SESSION_THREADS = 1
-
-
-def worker_threads(workers: int) -> int:
-    """Return the inference threads one worker's session uses (the same for any ``workers``)."""
-    del workers  # scale with --workers / --threads: each request is one thread's work
-    return SESSION_THREADS
-
-
-def _read_optional(path: Path) -> bytes | None:
-    """Read a page asset once at start; the page works without it."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def _register_hooks(app: Flask, metrics: Metrics) -> None:

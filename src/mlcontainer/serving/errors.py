@@ -9,7 +9,7 @@ import pydantic
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mlcontainer.errors import MlcontainerError
+from mlcontainer.core.errors import MlcontainerError, Problem, Reason
 
 #: Paths whose errors follow the Open Inference Protocol shape ``{"error": "message"}``.
 V2_PREFIX = "/v2"
@@ -52,17 +52,17 @@ class ProtocolError(MlcontainerError):
 
 def from_validation_error(exc: pydantic.ValidationError) -> RequestShapeError:
     """Turn a pydantic error into one that names every bad field by its JSON path."""
-    details: list[dict[str, Any]] = []
+    problems: list[Problem] = []
     for err in exc.errors(include_url=False, include_context=False)[:20]:
         loc = [str(p) for p in err["loc"]]
         row = next((int(p) for p in loc[1:2] if p.isdigit()), None)
-        details.append(
-            {"row": row, "column": None, "location": ".".join(loc), "message": err["msg"]}
+        problems.append(
+            Problem(Reason.INVALID_REQUEST, err["msg"], row=row, location=".".join(loc))
         )
-    first = details[0] if details else {"location": "", "message": "invalid request"}
-    where = f"at {first['location']}: " if first["location"] else ""
+    first = problems[0] if problems else Problem(Reason.INVALID_REQUEST, "invalid request")
+    where = f"at {first.location}: " if first.location else ""
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-    return RequestShapeError(f"{where}{first['message']}{more}", details=details)
+    return RequestShapeError(f"{where}{first.message}{more}", problems=problems)
 
 
 def _code_of(exc: HTTPException) -> str:

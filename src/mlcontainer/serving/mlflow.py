@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from mlcontainer.prediction import read_csv_text
+from mlcontainer.core.errors import Problem, Reason
+from mlcontainer.inference.csvreader import read_csv_text
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json
 from mlcontainer.serving.errors import RequestShapeError, UnsupportedMediaTypeError
@@ -28,7 +29,7 @@ def invocations() -> Response:
     if request.mimetype == CSV:
         header, rows = read_csv_text(request.get_data(cache=False))
         state.check_batch(len(rows))
-        prediction = state.predictor.predict_text_table(header, rows)
+        prediction = state.predictor.predict_text(header, rows)
         state.metrics.count_predictions(prediction.labels)
     elif request.mimetype == JSON:
         body = schemas.MlflowRequest.model_validate(parse_json(request.get_data(cache=False)))
@@ -55,7 +56,7 @@ def _instances(body: schemas.MlflowRequest) -> list[Any]:
             if len(row) != width:
                 raise RequestShapeError(
                     f"dataframe_split.data row {i} has {len(row)} values for {width} columns",
-                    details=[{"row": i, "column": None, "message": "row length != columns"}],
+                    problems=[Problem(Reason.ROW_SHAPE, "row length != columns", row=i)],
                 )
         return [dict(zip(split.columns, row, strict=True)) for row in split.data]
     if isinstance(body.inputs, dict):
@@ -69,8 +70,8 @@ def _records_from_columns(columns: dict[str, list[Any]]) -> list[dict[str, Any]]
     if len(set(lengths.values())) > 1:
         raise RequestShapeError(
             f"inputs columns have different lengths: {lengths}",
-            details=[
-                {"row": None, "column": n, "message": f"{k} values"} for n, k in lengths.items()
+            problems=[
+                Problem(Reason.ROW_SHAPE, f"{k} values", column=n) for n, k in lengths.items()
             ],
         )
     names = list(columns)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, render_template, request
 
-from mlcontainer.errors import MlcontainerError
+from mlcontainer.core.errors import MlcontainerError
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import Route, read_json
 from mlcontainer.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -63,7 +63,7 @@ def predict() -> Response:
 
 def model_manifest() -> Response:
     """Return the manifest: schema, classes, metrics, leaderboard, versions, hashes."""
-    return jsonify(serving_state().predictor.manifest)
+    return jsonify(serving_state().predictor.manifest.to_json())
 
 
 def metrics() -> Response:

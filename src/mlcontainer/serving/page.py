@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Predictor
+    from mlcontainer.inference.predictor import Predictor
 
 #: Metrics shown on the page, in this order, when the manifest has them.
 PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
@@ -14,14 +14,13 @@ PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log
 def model_summary(predictor: Predictor) -> dict[str, Any]:
     """Summarise the model: name, estimator, runtime, dataset, metrics, classes, input schema."""
     manifest = predictor.manifest
-    model = manifest.get("model") or {}
     return {
         "name": predictor.name,
-        "estimator": model.get("description") or model.get("estimator"),
+        "estimator": manifest.model.description or manifest.model.estimator,
         "runtime": predictor.runtime,
         "runtime_reason": predictor.runtime_reason,
-        "dataset": dict(manifest.get("dataset") or {}),
-        "metrics": dict(manifest.get("metrics") or {}),
+        "dataset": manifest.dataset.model_dump(mode="json"),
+        "metrics": dict(manifest.metrics),
         "classes": list(predictor.classes),
         "features": [f.to_dict() for f in predictor.schema.features],
         "sha256": predictor.sha256,

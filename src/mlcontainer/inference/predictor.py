@@ -1,0 +1,153 @@
+"""A loaded model: one runtime (ONNX or scikit-learn) behind the same validation and labels.
+
+:func:`load_predictor` reads and verifies a model folder and picks the runtime; a
+:class:`Predictor` turns validated columns (see :mod:`.decoding`) into labels and
+probabilities. Importable without pandas, scikit-learn or SciPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcontainer.core.artifacts import MODEL_FILE, Manifest, read_manifest, verify_file
+from mlcontainer.core.config import RUNTIMES
+from mlcontainer.core.errors import (
+    ConfigError,
+    InputValidationError,
+    Problem,
+    Reason,
+)
+from mlcontainer.core.labels import labels_from_proba
+from mlcontainer.core.schema import Label, Schema
+from mlcontainer.inference import decoding
+from mlcontainer.inference.types import Columns, Decoded, Prediction, Runtime
+
+
+class Predictor:
+    """A loaded model that turns validated rows into predictions with one runtime."""
+
+    def __init__(
+        self,
+        backend: Runtime,
+        *,
+        manifest: Manifest,
+        sha256: str,
+        runtime_reason: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.runtime: str = backend.name
+        #: Why the model is not served with ONNX (one line), or None when it is.
+        self.runtime_reason = runtime_reason
+        self.manifest = manifest
+        self.schema: Schema = manifest.input_schema
+        self.classes: tuple[Label, ...] = self.schema.classes
+        self.name = manifest.name
+        #: The SHA-256 of the file the runtime reads (model.onnx or model.skops).
+        self.sha256 = sha256
+
+    def predict(self, decoded: Decoded) -> Prediction:
+        """Predict columns validated by one of the :mod:`.decoding` functions."""
+        proba = self.backend.predict_proba(decoded.columns)
+        unscored = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+        if unscored.size:
+            raise InputValidationError.of(
+                [
+                    Problem(
+                        Reason.UNSCORABLE,
+                        "the model cannot score it (its probabilities overflow); "
+                        "check for values far outside the range seen in training",
+                        row=int(r),
+                    )
+                    for r in unscored[:20]
+                ],
+                total=int(unscored.size),
+            )
+        labels = labels_from_proba(proba, self.classes).tolist()
+        return Prediction(
+            labels=labels,
+            probabilities=proba,
+            classes=self.classes,
+            warnings=list(decoded.warnings),
+        )
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
+        """Validate JSON records (``{feature: value}``) and predict them."""
+        return self.predict(decoding.from_records(self.schema, records))
+
+    def predict_rows(self, rows: Sequence[Sequence[Any]]) -> Prediction:
+        """Validate positional rows (values in schema order) and predict them."""
+        return self.predict(decoding.from_rows(self.schema, rows))
+
+    def predict_text(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Prediction:
+        """Validate a CSV-style table (header + text rows) and predict it."""
+        return self.predict(decoding.from_text(self.schema, header, rows))
+
+    def warm_up(self) -> None:
+        """Pay the first prediction's one-off costs now (sessions, lazy imports, caches)."""
+        # A category seen in training where the schema lists one, else a missing value.
+        columns: Columns = {
+            f.name: np.array([f.categories[0] if f.categories else None], dtype=object)
+            if f.kind == "categorical"
+            else np.zeros(1)
+            for f in self.schema.features
+        }
+        try:
+            self.backend.predict_proba(columns)
+        except InputValidationError:
+            return
+
+
+def load_predictor(
+    model_dir: Path, runtime: str = "auto", *, threads: int | None = None
+) -> Predictor:
+    """Load and verify ``model_dir`` for the ``runtime`` asked for (auto: ONNX if verified).
+
+    ``threads`` caps the runtime's compute threads (None: all cores for ONNX, as loaded
+    for scikit-learn).
+    """
+    if runtime not in RUNTIMES:
+        raise ConfigError(
+            f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}", setting="runtime"
+        )
+    manifest = read_manifest(model_dir)
+    section = manifest.runtime
+    onnx = section.verified_onnx() if section is not None else None
+    why_not = (
+        section.why_not_onnx()
+        if section is not None
+        else "this model folder predates ONNX export (no runtime in model.json)"
+    )
+    if runtime == "onnx" or (runtime == "auto" and manifest.default_runtime() == "onnx"):
+        if onnx is None:
+            raise ConfigError(
+                f"the onnx runtime cannot serve {model_dir}: it has no verified ONNX model "
+                f"({why_not}); use the sklearn or auto runtime",
+                setting="runtime",
+            )
+        from mlcontainer.inference.onnx_runtime import OnnxRuntime
+
+        graph = verify_file(model_dir, manifest, onnx.file)
+        backend = OnnxRuntime(graph, onnx, manifest.input_schema, threads=threads)
+        return Predictor(backend, manifest=manifest, sha256=manifest.sha256(onnx.file))
+    from mlcontainer.inference import sklearn_runtime
+
+    if not sklearn_runtime.available():
+        if runtime == "auto":
+            raise ConfigError(
+                f"{model_dir} has no verified ONNX model ({why_not}), and "
+                f"{sklearn_runtime.NO_SKLEARN}",
+                setting="runtime",
+            )
+        raise ConfigError(sklearn_runtime.NO_SKLEARN, setting="runtime")
+    pipeline = sklearn_runtime.load_pipeline(model_dir, manifest)
+    reason = "scikit-learn runtime asked for" if runtime == "sklearn" else why_not
+    return Predictor(
+        sklearn_runtime.SklearnRuntime(pipeline, manifest.input_schema),
+        manifest=manifest,
+        sha256=manifest.sha256(MODEL_FILE),
+        runtime_reason=reason,
+    )

@@ -1,0 +1,53 @@
+"""Types the inference modules share: typed columns, a prediction, the runtime protocol.
+
+A leaf: it imports nothing of the package but the core, so every inference module may import
+it without a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlcontainer.core.schema import Label
+
+#: One validated array per feature: float64 (NaN = missing) for numeric and boolean features,
+#: object arrays of ``str`` (``None`` = missing) for categorical ones.
+Columns = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Validated columns for a batch of rows, and the warnings validation gave (extra columns)."""
+
+    columns: Columns
+    rows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Labels and per-class probabilities for a batch of rows, plus validation warnings."""
+
+    labels: list[Label]
+    probabilities: np.ndarray
+    classes: tuple[Label, ...]
+    warnings: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return one ``{"prediction": ..., "probabilities": {class: p}}`` per row."""
+        names = [str(c) for c in self.classes]
+        return [
+            {"prediction": label, "probabilities": dict(zip(names, row, strict=True))}
+            for label, row in zip(self.labels, self.probabilities.tolist(), strict=True)
+        ]
+
+
+class Runtime(Protocol):
+    """Scores typed columns: one probability row per input row, classes in schema order."""
+
+    name: str
+
+    def predict_proba(self, columns: Columns) -> np.ndarray: ...

@@ -1,0 +1,57 @@
+"""Describe a trained model as its manifest: data, schema, selection, scores and versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mlcontainer.core.artifacts import (
+    Candidate,
+    DatasetInfo,
+    Manifest,
+    ModelInfo,
+    RuntimeSection,
+    Selection,
+)
+from mlcontainer.training.dataset import Dataset
+from mlcontainer.training.metrics import Evaluation, json_floats
+from mlcontainer.training.models import MODELS
+from mlcontainer.training.selection import TrainingResult
+from mlcontainer.training.versions import library_versions
+
+
+def build_manifest(
+    dataset: Dataset, result: TrainingResult, evaluation: Evaluation, runtime: RuntimeSection
+) -> Manifest:
+    """Describe the model (the files' hashes are added when the set is published)."""
+    spec = MODELS[result.selected]
+    estimator = result.pipeline.named_steps["model"]
+    return Manifest(
+        name=f"{dataset.name}-{result.selected}",
+        model=ModelInfo(
+            name=result.selected,
+            description=spec.description,
+            estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        ),
+        dataset=DatasetInfo(**dataset.summary()),
+        schema=dataset.schema,
+        selection=Selection(
+            model=result.selected,
+            metric=result.metric,
+            cv=result.cv,
+            seed=result.seed,
+            test_size=result.test_size,
+            train_rows=len(result.split.X_train),
+            test_rows=len(result.split.X_test),
+            fit_rows=result.fit_rows,
+            time_budget=result.time_budget,
+            budget=list(result.budget_lines),
+            where=result.where,
+            candidates=[c.name for c in result.leaderboard],
+        ),
+        leaderboard=[Candidate.model_validate(c.to_dict()) for c in result.leaderboard],
+        metrics=json_floats(evaluation.metrics),
+        confusion_matrix=evaluation.confusion_matrix,
+        versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        runtime=runtime,
+    )

@@ -1,0 +1,393 @@
+"""Compile a fitted pipeline to ONNX and verify it against scikit-learn on held-out rows.
+
+skl2onnx, onnx and onnxruntime are imported only when :func:`export_onnx` runs, so that
+importing this module (and ``mlcontainer train`` up to the export) costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcontainer.core.artifacts import (
+    ONNX_FILE,
+    OnnxInput,
+    OnnxSection,
+    OnnxVerification,
+    RuntimeSection,
+)
+from mlcontainer.core.labels import labels_from_proba
+from mlcontainer.core.schema import Schema
+from mlcontainer.core.threads import one_native_thread
+from mlcontainer.training.models import MISSING_CATEGORY
+from mlcontainer.training.versions import package_versions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Opsets of the exported graph: ONNX 17 (onnxruntime >= 1.13 runs it) and ai.onnx.ml 3, the
+#: first to hold tree thresholds as tensors.
+TARGET_OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
+#: Largest difference of any class probability between the runtimes that still counts as equal.
+TOLERANCE = 1e-4
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+_VERSIONED = ("skl2onnx", "onnx", "onnxruntime")
+_MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """The verified ONNX graph (or ``None``) and the manifest's ``runtime`` section."""
+
+    model_bytes: bytes | None
+    runtime_section: RuntimeSection
+
+    @property
+    def reason(self) -> str | None:
+        """Why the model is not served with ONNX, in one line; ``None`` when it is."""
+        return self.runtime_section.reason
+
+
+def export_onnx(
+    pipeline: Any,
+    schema: Schema,
+    X_check: pd.DataFrame,
+    *,
+    tolerance: float = TOLERANCE,
+) -> OnnxExport:
+    """Convert ``pipeline`` to ONNX and keep it only if it agrees with scikit-learn on ``X_check``.
+
+    Never raises for a model that cannot be converted or that disagrees: the result then has no
+    graph, and its runtime section names scikit-learn and says why in one line.
+    """
+    # skl2onnx and onnxruntime raise many unrelated types (RuntimeError, ValueError, TypeError,
+    # NotImplementedError, onnxruntime's Fail/InvalidGraph, which derive from Exception only).
+    # Whatever goes wrong here, the scikit-learn model is still good: fall back, saying why.
+    try:
+        model_bytes, inputs = _convert(pipeline, schema)
+    except ImportError as exc:
+        return _fallback(f"ONNX export needs {exc.name or 'skl2onnx'}, which is missing")
+    except Exception as exc:  # noqa: BLE001
+        return _fallback(f"skl2onnx cannot convert {_final_name(pipeline)}: {_line(exc)}")
+    try:
+        verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
+    except Exception as exc:  # noqa: BLE001
+        return _fallback(
+            f"onnxruntime cannot run the converted {_final_name(pipeline)}: {_line(exc)}"
+        )
+    if isinstance(verification, str):
+        return _fallback(verification)
+    section = RuntimeSection(
+        default="onnx",
+        reason=None,
+        onnx=OnnxSection(
+            file=ONNX_FILE,
+            inputs=[OnnxInput.model_validate(spec) for spec in inputs],
+            label_output=LABEL_OUTPUT,
+            probabilities_output=PROBABILITIES_OUTPUT,
+            missing_category=MISSING_CATEGORY,
+            verification=verification,
+            opset=dict(TARGET_OPSET),
+            versions=package_versions(_VERSIONED),
+        ),
+    )
+    return OnnxExport(model_bytes, section)
+
+
+def _fallback(reason: str) -> OnnxExport:
+    line = " ".join(reason.split())
+    if len(line) > _MAX_REASON:
+        line = line[: _MAX_REASON - 1] + "…"
+    return OnnxExport(None, RuntimeSection(default="sklearn", reason=line, onnx=None))
+
+
+def _final_name(pipeline: Any) -> str:
+    steps = getattr(pipeline, "steps", None)
+    return type(steps[-1][1] if steps else pipeline).__name__
+
+
+def _line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]]:
+    """Return the serialised graph and its inputs (graph name, column, type), in schema order."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import OneHotEncoder
+
+    graph_pipeline = _with_marker_imputer(pipeline)
+    initial_types = [
+        (
+            f.name,
+            StringTensorType([None, 1]) if f.kind == "categorical" else FloatTensorType([None, 1]),
+        )
+        for f in schema.features
+    ]
+    final = graph_pipeline.steps[-1][1]
+    with warnings.catch_warnings():
+        # Converters read attributes scikit-learn 1.9 deprecates (SVC.probA_): not our concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        model = convert_sklearn(
+            graph_pipeline,
+            initial_types=initial_types,
+            target_opset=dict(TARGET_OPSET),
+            options={id(final): {"zipmap": False}},
+            custom_conversion_functions={
+                HistGradientBoostingClassifier: _convert_hgb,
+                OneHotEncoder: _convert_one_hot,
+            },
+            custom_shape_calculators={
+                HistGradientBoostingClassifier: _hgb_shapes(),
+                OneHotEncoder: _one_hot_shapes,
+            },
+        )
+    outputs = [o.name for o in model.graph.output]
+    if outputs != [LABEL_OUTPUT, PROBABILITIES_OUTPUT]:
+        raise ValueError(f"unexpected graph outputs {outputs}")
+    names = [i.name for i in model.graph.input]
+    if len(names) != len(schema.features):
+        raise ValueError(f"graph has {len(names)} inputs for {len(schema.features)} features")
+    inputs = [
+        {"name": name, "column": f.name, "type": "string" if f.kind == "categorical" else "float"}
+        for name, f in zip(names, schema.features, strict=True)
+    ]
+    return model.SerializeToString(), inputs
+
+
+def _with_marker_imputer(pipeline: Any) -> Any:
+    """Return a copy whose categorical imputer reads the missing marker instead of NaN.
+
+    ONNX string tensors cannot hold NaN, so a missing category is fed as the very marker the
+    imputer would write: in the graph the imputer maps the marker to itself. The trained
+    pipeline is left untouched.
+    """
+    clone = copy.deepcopy(pipeline)
+    preprocess = clone.steps[0][1]
+    categorical = getattr(preprocess, "named_transformers_", {}).get("categorical")
+    if categorical is not None:
+        imputer = categorical.named_steps["impute"]
+        if imputer.fill_value != MISSING_CATEGORY:
+            raise ValueError(f"categorical imputer fills {imputer.fill_value!r}")
+        imputer.missing_values = MISSING_CATEGORY
+    return clone
+
+
+def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
+    """Convert a HistGradientBoostingClassifier with skl2onnx's own converter, bools cast to int.
+
+    With scikit-learn 1.9 the converter passes numpy bools in integer attribute lists
+    (``nodes_missing_value_tracks_true``), which onnx refuses ("Expected an int, got a
+    boolean"). Native categorical splits have no ONNX equivalent: refuse them.
+    """
+    from skl2onnx.operator_converters.random_forest import (
+        convert_sklearn_random_forest_classifier,
+    )
+
+    model = operator.raw_operator
+    for predictors in model._predictors:
+        for predictor in predictors:
+            if np.any(predictor.nodes["is_categorical"]):
+                raise NotImplementedError("native categorical splits have no ONNX equivalent")
+    add_node = container.add_node
+
+    def add_node_ints(*args: Any, **attrs: Any) -> Any:
+        for key, value in attrs.items():
+            if isinstance(value, list) and any(isinstance(v, (bool, np.bool_)) for v in value):
+                attrs[key] = [int(v) for v in value]
+        return add_node(*args, **attrs)
+
+    container.add_node = add_node_ints
+    try:
+        convert_sklearn_random_forest_classifier(scope, operator, container)
+    finally:
+        del container.add_node  # back to the class's method
+
+
+def _hgb_shapes() -> Any:
+    from skl2onnx.shape_calculators.ensemble_shapes import calculate_tree_classifier_output_shapes
+
+    return calculate_tree_classifier_output_shapes
+
+
+#: A value no category can equal (strings from data files hold no NUL): asks the fitted
+#: encoder where it puts a category it has never seen.
+_UNSEEN = "\x00unseen"
+
+
+def _one_hot_columns(encoder: Any) -> list[tuple[list[str], list[int], int, int]]:
+    """Ask the fitted encoder, per feature, which output column each category and an unseen
+    value go to: (categories, their columns, the unseen value's column or -1, width).
+
+    skl2onnx's own converter sends an unseen value to an error (``handle_unknown=
+    "infrequent_if_exist"`` becomes ``zeros=0``) where scikit-learn uses the infrequent column
+    or none; asking ``transform`` itself keeps the graph to scikit-learn's rules.
+    """
+    if encoder.drop_idx_ is not None:
+        raise NotImplementedError("OneHotEncoder(drop=...) is not supported")
+    categories = [[str(c) for c in cats] for cats in encoder.categories_]
+    widths = [len(encoder._compute_transformed_categories(i)) for i in range(len(categories))]
+    out = []
+    start = 0
+    for i, cats in enumerate(categories):
+        probe = np.array([[c[0] for c in categories]] * (len(cats) + 1), dtype=object)
+        probe[:, i] = [*cats, _UNSEEN]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "found unknown categories"
+            block = np.asarray(encoder.transform(probe))[:, start : start + widths[i]]
+        if not set(np.unique(block.sum(axis=1))) <= {0.0, 1.0}:
+            raise ValueError(f"OneHotEncoder feature {i} does not encode one column per value")
+        columns = [int(np.argmax(row)) if row.any() else -1 for row in block]
+        out.append((cats, columns[:-1], columns[-1], widths[i]))
+        start += widths[i]
+    return out
+
+
+def _one_hot_shapes(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    width = sum(w for *_, w in _one_hot_columns(operator.raw_operator))
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([rows, width])
+
+
+def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
+    """Convert a OneHotEncoder on string columns, unseen values placed as scikit-learn does.
+
+    Per column: LabelEncoder (category -> output column, unseen -> its column or -1), then
+    the ai.onnx.ml OneHotEncoder over those column numbers (-1 gives all zeros).
+    """
+    from skl2onnx.common.data_types import StringTensorType
+
+    if any(not isinstance(i.type, StringTensorType) for i in operator.inputs):
+        raise NotImplementedError("OneHotEncoder is converted for string inputs only")
+    columns = []
+    for inp in operator.inputs:
+        width = inp.type.shape[1]
+        if not isinstance(width, int):
+            raise RuntimeError("OneHotEncoder input columns must be known")
+        columns += [(inp.full_name, j, width) for j in range(width)]
+    mapping = _one_hot_columns(operator.raw_operator)
+    if len(mapping) != len(columns):
+        raise RuntimeError(f"{len(columns)} input columns for {len(mapping)} encoded features")
+    blocks = []
+    for (name, j, width), (cats, targets, unseen, size) in zip(columns, mapping, strict=True):
+        column = name
+        if width > 1:
+            index = scope.get_unique_variable_name("column_index")
+            container.add_initializer(index, 7, [1], [j])  # 7: INT64
+            column = scope.get_unique_variable_name("column")
+            container.add_node(
+                "Gather",
+                [name, index],
+                column,
+                axis=1,
+                name=scope.get_unique_operator_name("Gather"),
+            )
+        positions = scope.get_unique_variable_name("positions")
+        container.add_node(
+            "LabelEncoder",
+            column,
+            positions,
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_strings=cats,
+            values_int64s=targets,
+            default_int64=unseen,
+            name=scope.get_unique_operator_name("LabelEncoder"),
+        )
+        block = scope.get_unique_variable_name("onehot")
+        container.add_node(
+            "OneHotEncoder",
+            positions,
+            block,
+            op_domain="ai.onnx.ml",
+            cats_int64s=list(range(size)),
+            zeros=1,
+            name=scope.get_unique_operator_name("OneHotEncoder"),
+        )
+        blocks.append(block)
+    joined = blocks[0]
+    if len(blocks) > 1:
+        joined = scope.get_unique_variable_name("onehot_all")
+        container.add_node(
+            "Concat", blocks, joined, axis=-1, name=scope.get_unique_operator_name("Concat")
+        )
+    shape = scope.get_unique_variable_name("shape")
+    container.add_initializer(shape, 7, [2], [-1, sum(m[3] for m in mapping)])
+    container.add_node(
+        "Reshape",
+        [joined, shape],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Reshape"),
+    )
+
+
+def feeds(inputs: list[dict[str, str]], X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Turn a feature frame into the graph's input tensors, as the contract describes."""
+    out: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        column = X[spec["column"]]
+        if spec["type"] == "string":
+            text = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
+            out[spec["name"]] = text.to_numpy(dtype=object).reshape(-1, 1)
+        else:
+            out[spec["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+    return out
+
+
+def _verify(
+    model_bytes: bytes,
+    inputs: list[dict[str, str]],
+    pipeline: Any,
+    schema: Schema,
+    X_check: pd.DataFrame,
+    tolerance: float,
+) -> OnnxVerification | str:
+    """Compare both runtimes on ``X_check``: the verification record, or why it failed."""
+    import onnxruntime
+
+    classes = list(schema.classes)
+    fitted = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
+    if fitted != classes:
+        return f"the model's classes {fitted} differ from the schema's {classes}"
+    rows = len(X_check)
+    if rows == 0:
+        return "no test rows to verify the ONNX model on"
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    (onnx_proba,) = session.run([PROBABILITIES_OUTPUT], feeds(inputs, X_check))
+    with one_native_thread():  # as in training: OpenMP threads spin on a busy machine
+        sk_proba = np.asarray(pipeline.predict_proba(X_check), dtype=np.float64)
+    onnx_proba = np.asarray(onnx_proba, dtype=np.float64)
+    if onnx_proba.shape != sk_proba.shape or not np.isfinite(onnx_proba).all():
+        return f"ONNX gives no valid probabilities (shape {onnx_proba.shape}) on {rows} test rows"
+    mismatches = int(
+        np.sum(labels_from_proba(onnx_proba, classes) != labels_from_proba(sk_proba, classes))
+    )
+    diff = float(np.max(np.abs(onnx_proba - sk_proba)))
+    if mismatches:
+        return f"ONNX disagrees with scikit-learn on {mismatches} of {rows} test rows"
+    if not diff <= tolerance:
+        return (
+            f"ONNX probabilities differ from scikit-learn's by up to {diff:.1e} "
+            f"(tolerance {tolerance:g}) on {rows} test rows"
+        )
+    return OnnxVerification(
+        rows=rows,
+        labels_equal=True,
+        label_mismatches=0,
+        max_abs_probability_diff=float(f"{diff:.3g}"),
+        tolerance=tolerance,
+    )

@@ -1,0 +1,264 @@
+"""What a training run can be asked to do: every option declared once, parsed and checked once.
+
+Each field of :class:`TrainOptions` carries its default, its help text and how its text is
+read (:func:`option`). The command line (``mlcontainer train``) and the image's build-time
+entry (``python -m mlcontainer.training.bake``) generate their options from these fields, so
+both accept the same options with the same defaults, and both build the options with
+:meth:`TrainOptions.from_given`. Constructing a ``TrainOptions`` checks it: an instance is
+always valid, and the functions below it take it whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from mlcontainer.core.config import Settings, check_scheduler
+from mlcontainer.core.errors import ConfigError
+from mlcontainer.training.budget import DEFAULT_TIME_BUDGET
+from mlcontainer.training.metrics import DEFAULT_METRIC, check_metric
+from mlcontainer.training.models import MODELS, parse_model_names
+
+#: The dataset `train` uses when none is given: built in, no download.
+DEFAULT_DATASET = "wine"
+#: Cell values read as missing in CSV files (after surrounding spaces are stripped), unless
+#: ``--na-values`` gives another list. ``?`` is UCI's marker; an empty cell is always missing.
+DEFAULT_NA_VALUES: tuple[str, ...] = (
+    "",
+    "?",
+    "NA",
+    "N/A",
+    "n/a",
+    "NaN",
+    "nan",
+    "NULL",
+    "null",
+    "None",
+    "#N/A",
+)
+
+#: How an option's text is read: as is, a whole number, a number, a path, a comma-separated
+#: list, or a comma-separated list of candidate names.
+Kind = Literal["text", "int", "float", "path", "list", "models"]
+#: Kinds a command line converts while parsing (a bad value is a usage error there); the
+#: others are read by :meth:`TrainOptions.from_given`, which names what would be valid.
+SYNTAX_KINDS: frozenset[str] = frozenset({"int", "float", "path"})
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """How an option looks on a command line: how it is read, its help, a short flag."""
+
+    kind: Kind
+    help: str
+    short: str | None = None
+    #: The default as the help text shows it, when the field's own default would mislead.
+    shown_default: str | None = None
+
+
+def option(
+    default: Any,
+    *,
+    kind: Kind,
+    help: str,
+    short: str | None = None,
+    shown_default: str | None = None,
+) -> Any:
+    """Declare a field of :class:`TrainOptions` that is also a command-line option."""
+    info = OptionInfo(kind, help, short, shown_default)
+    return field(default=default, metadata={"option": info})
+
+
+def convert(kind: Kind, text: str) -> Any:
+    """Read an option's text as its kind says; ``ValueError`` says why it cannot be."""
+    if kind == "int":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid integer") from None
+    if kind == "float":
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid number") from None
+    if kind == "path":
+        return Path(text)
+    if kind == "list":
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if kind == "models":
+        return tuple(parse_model_names(text))
+    return text
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything ``mlcontainer train`` can be asked to do; valid once constructed."""
+
+    dataset: str = option(
+        DEFAULT_DATASET,
+        kind="text",
+        short="-d",
+        help="A built-in dataset name (see `mlcontainer datasets`), a .csv/.parquet file, "
+        "or an http(s) URL (needs --sha256).",
+    )
+    target: str | None = option(
+        None,
+        kind="text",
+        short="-t",
+        help="Column to predict. Required for files and URLs; built-ins know theirs.",
+    )
+    sha256: str | None = option(
+        None,
+        kind="text",
+        help="Expected SHA-256 of the dataset file; required for URLs, checked for files.",
+    )
+    models: tuple[str, ...] = option(
+        tuple(MODELS),
+        kind="models",
+        short="-m",
+        shown_default="all",
+        help="Comma-separated candidates to compare (see `mlcontainer models`).",
+    )
+    metric: str = option(
+        DEFAULT_METRIC,
+        kind="text",
+        help="Cross-validated metric that selects the best model: accuracy, "
+        "balanced_accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, "
+        "roc_auc_ovr, log_loss, ...",
+    )
+    cv: int = option(
+        5, kind="int", help="Number of stratified cross-validation folds on the training split."
+    )
+    test_size: float = option(
+        0.2,
+        kind="float",
+        help="Fraction of rows held out (stratified) to evaluate the selected model once.",
+    )
+    seed: int = option(
+        42,
+        kind="int",
+        help="Random seed for the split, the folds and the models: same seed, same result.",
+    )
+    jobs: int = option(
+        -1,
+        kind="int",
+        short="-j",
+        help="Parallel fits through joblib: threads on this machine, or the --scheduler's "
+        "workers (-1 = all cores, 1 = one at a time). Same result whatever the value.",
+    )
+    output: Path = option(
+        Path("artifacts"),
+        kind="path",
+        short="-o",
+        shown_default="artifacts, or MLCONTAINER_MODEL_DIR",
+        help="Folder for model.skops, model.json, metrics.json, confusion_matrix.png and "
+        "report.html.",
+    )
+    na_values: tuple[str, ...] = option(
+        DEFAULT_NA_VALUES,
+        kind="list",
+        shown_default=",".join(v for v in DEFAULT_NA_VALUES if v),
+        help="Comma-separated cell values that mean 'missing' in CSV files, matched after "
+        "spaces are stripped; an empty cell always does.",
+    )
+    drop: tuple[str, ...] = option(
+        (),
+        kind="list",
+        shown_default="none",
+        help="Comma-separated columns to leave out (IDs, leaks), e.g. --drop alive,who.",
+    )
+    time_budget: float | None = option(
+        DEFAULT_TIME_BUDGET,
+        kind="float",
+        help="Seconds the run should take at most: slow candidates are subsampled or skipped, "
+        "each with a line saying why (0 = no budget).",
+    )
+    scheduler: str | None = option(
+        None,
+        kind="text",
+        shown_default="MLCONTAINER_DASK_SCHEDULER, else local",
+        help="Run the cross-validation on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
+        "mlcontainer[dask]).",
+    )
+    #: Where downloads are cached: a setting (MLCONTAINER_CACHE_DIR), not an option.
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_metric(self.metric)
+        if not self.models:
+            raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            raise ConfigError(
+                f"unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(MODELS)}"
+            )
+        if self.cv < 2:
+            raise ConfigError(f"--cv must be at least 2, got {self.cv}")
+        if not 0 < self.test_size < 1:
+            raise ConfigError(
+                f"--test-size must be between 0 and 1 (exclusive), got {self.test_size}"
+            )
+        if self.jobs == 0:
+            raise ConfigError("--jobs must not be 0: use 1 (no parallelism) or -1 (all cores)")
+        budget = self.time_budget
+        if budget is not None and (not math.isfinite(budget) or budget < 0):
+            raise ConfigError(
+                f"--time-budget must be a number of seconds >= 0 (0 = no budget), got {budget}"
+            )
+        # 0 means no budget: stored as None, so every reader has one case less.
+        object.__setattr__(self, "time_budget", float(budget) if budget else None)
+        object.__setattr__(self, "scheduler", check_scheduler(self.scheduler))
+        if self.output.exists() and not self.output.is_dir():
+            raise ConfigError(
+                f"the output folder {self.output} exists and is not a folder",
+                setting="model_dir",
+            )
+
+    @classmethod
+    def from_given(cls, given: Mapping[str, Any], settings: Settings) -> TrainOptions:
+        """Build the options from those given on a command line (``None``: not given).
+
+        Text is read by :func:`convert` (values already converted are kept); what was not
+        given comes from the settings (the output folder, the scheduler, the cache) or the
+        field's default.
+        """
+        values: dict[str, Any] = {
+            "output": settings.model_dir,
+            "cache_dir": settings.cache_dir,
+            "scheduler": settings.dask_scheduler or None,
+        }
+        for f in option_fields():
+            value = given.get(f.name)
+            if value is None:
+                continue
+            kind = info_of(f).kind
+            values[f.name] = convert(kind, value) if isinstance(value, str) else value
+        return cls(**values)
+
+
+def option_fields() -> list[Field[Any]]:
+    """The fields of :class:`TrainOptions` that are command-line options, in order."""
+    return [f for f in fields(TrainOptions) if "option" in f.metadata]
+
+
+def info_of(f: Field[Any]) -> OptionInfo:
+    """How the option of field ``f`` is read and explained."""
+    info: OptionInfo = f.metadata["option"]
+    return info
+
+
+def flag_of(f: Field[Any]) -> str:
+    """The option's long flag: the field's name with dashes (``--test-size``)."""
+    return "--" + f.name.replace("_", "-")
+
+
+def help_text(f: Field[Any]) -> str:
+    """An option's help with its default, as ``--help`` shows it."""
+    info = info_of(f)
+    shown = info.shown_default
+    if shown is None:
+        shown = "none" if f.default is None else str(f.default)
+    return f"{info.help} [default: {shown}]"

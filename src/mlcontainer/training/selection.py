@@ -1,0 +1,380 @@
+"""Split, cross-validate the candidates, select the best and fit it. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcontainer.core.errors import TrainingError
+from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.schema import Schema
+from mlcontainer.core.threads import one_native_thread
+from mlcontainer.training.budget import COSTS, GUARD_SHARE, Action, estimate, feature_width, plan
+from mlcontainer.training.cluster import fanout
+from mlcontainer.training.dataset import Dataset
+from mlcontainer.training.metrics import METRICS, check_metric, score_all
+from mlcontainer.training.models import MODELS, build_pipeline
+from mlcontainer.training.options import TrainOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Called in the parent process after each (model, fold) fit finishes.
+FoldCallback = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One candidate fitted on one fold's training part and scored on its validation part."""
+
+    model: str
+    fold: int
+    scores: dict[str, float]
+    fit_seconds: float
+    predict_seconds: float
+    rows: int
+    error: str | None = None
+    #: True when the time budget ran out before this fold started: it was not run.
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """A candidate's cross-validated scores (mean and standard deviation over the folds)."""
+
+    name: str
+    means: dict[str, float]
+    stds: dict[str, float]
+    fit_seconds: float
+    predict_ms_per_row: float
+    error: str | None = None
+    #: What the time budget did to this candidate (subsampled or skipped), if anything.
+    budget: Action | None = None
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the candidate has scores to rank (it neither failed nor was skipped)."""
+        return self.error is None and (self.budget is None or self.budget.kind != "skip")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form kept in the manifest's leaderboard."""
+
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return {
+            "name": self.name,
+            "scores": {
+                k: {"mean": clean(self.means[k]), "std": clean(self.stds[k])} for k in self.means
+            },
+            "fit_seconds": round(self.fit_seconds, 4),
+            "predict_ms_per_row": round(self.predict_ms_per_row, 5),
+            "error": self.error,
+            "budget": self.budget.to_dict() if self.budget is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class Split:
+    """The stratified train/test split; the test part is used once, by the selected model."""
+
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The comparison, the selected model's name and its pipeline fitted on the training split."""
+
+    selected: str
+    pipeline: Any
+    leaderboard: list[CandidateResult]
+    split: Split
+    metric: str
+    cv: int
+    seed: int
+    test_size: float
+    #: One line per candidate the time budget subsampled or skipped, saying what and why.
+    budget_lines: tuple[str, ...] = ()
+    time_budget: float | None = None
+    #: Rows the selected pipeline was fitted on (fewer than the training split if subsampled).
+    fit_rows: int = 0
+    where: str = "local"
+
+
+def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: int) -> Split:
+    """Split stratified by class, refusing data too small for the split or the CV folds."""
+    from sklearn.model_selection import train_test_split
+
+    counts = dataset.y.value_counts()
+    n_classes = len(counts)
+    too_few = {str(c): int(n) for c, n in counts.items() if n < 2}
+    if too_few:
+        raise TrainingError(
+            f"too few rows for a stratified test split: class(es) {_fmt_counts(too_few)} of "
+            f"target {dataset.schema.target!r}; every class needs at least 2 rows"
+        )
+    n_test = math.ceil(test_size * len(dataset.y))
+    if n_test < n_classes or len(dataset.y) - n_test < n_classes:
+        raise TrainingError(
+            f"--test-size {test_size} gives {n_test} test rows of {len(dataset.y)} for "
+            f"{n_classes} classes; each side of the split needs a row of every class"
+        )
+    X_train, X_test, y_train, y_test = train_test_split(
+        dataset.X, dataset.y, test_size=test_size, stratify=dataset.y, random_state=random_state
+    )
+    train_counts = y_train.value_counts()
+    short = {str(c): int(n) for c, n in train_counts.items() if n < cv}
+    if short:
+        raise TrainingError(
+            f"too few rows for {cv}-fold cross-validation: class(es) {_fmt_counts(short)} in the "
+            f"training split; every class needs at least {cv} rows. Lower --cv or add rows"
+        )
+    return Split(X_train, X_test, y_train, y_test)
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{c!r} ({n} rows)" for c, n in counts.items())
+
+
+def _fit_and_score(
+    name: str,
+    fold: int,
+    schema: Schema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    random_state: int,
+    fit_rows: int | None = None,
+    deadline: float | None = None,
+) -> FoldResult:
+    if deadline is not None and time.time() > deadline:
+        return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), late=True)
+    if fit_rows is not None:
+        train_idx = subsample(train_idx, y, rows=fit_rows, random_state=random_state + fold)
+    pipeline = build_pipeline(name, schema, random_state=random_state)
+    start = time.perf_counter()
+    try:
+        with one_native_thread():
+            pipeline.fit(X.iloc[train_idx], y[train_idx])
+            fitted = time.perf_counter()
+            proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
+            predicted = time.perf_counter()
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), error=str(exc).split("\n")[0])
+    pred = labels_from_proba(proba, schema.classes)
+    scores = score_all(y[val_idx], pred, proba, schema.classes)
+    return FoldResult(name, fold, scores, fitted - start, predicted - fitted, len(val_idx))
+
+
+def subsample(idx: np.ndarray, y: np.ndarray, *, rows: int, random_state: int) -> np.ndarray:
+    """Return ``rows`` of the positions ``idx``, stratified by class when every class can be."""
+    from sklearn.model_selection import train_test_split
+
+    if rows >= len(idx):
+        return idx
+    try:
+        kept, _ = train_test_split(idx, train_size=rows, stratify=y[idx], random_state=random_state)
+    except ValueError:  # a class too rare to stratify on: a plain random sample
+        kept, _ = train_test_split(idx, train_size=rows, random_state=random_state)
+    return np.sort(np.asarray(kept))
+
+
+def _aligned_proba(pipeline: Any, X: pd.DataFrame, classes: Sequence[Any]) -> np.ndarray:
+    """Return probabilities with one column per class of the dataset, in schema order."""
+    proba = np.asarray(pipeline.predict_proba(X), dtype=float)
+    fitted = list(pipeline.classes_)
+    if fitted == list(classes):
+        return proba
+    out = np.zeros((proba.shape[0], len(classes)))
+    for j, c in enumerate(fitted):
+        out[:, list(classes).index(c)] = proba[:, j]
+    return out
+
+
+def compare(
+    split: Split,
+    schema: Schema,
+    options: TrainOptions,
+    *,
+    on_fold: FoldCallback | None = None,
+    started: float | None = None,
+) -> list[CandidateResult]:
+    """Cross-validate each candidate on the training split; return them best first.
+
+    With a time budget (seconds, counted from ``started``, a ``time.time()``), candidates
+    whose cost grows faster than the rows are subsampled or skipped per :func:`budget.plan`,
+    and folds that would start after the budget's guard share are not run (their candidate
+    is reported as skipped). A scheduler runs the fits on a Dask cluster.
+    """
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import StratifiedKFold
+
+    models, metric, cv = options.models, options.metric, options.cv
+    random_state, time_budget = options.seed, options.time_budget
+    spec = check_metric(metric)
+    folds = list(
+        StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state).split(
+            split.X_train, split.y_train
+        )
+    )
+    y = label_array(split.y_train)
+    fold_rows = len(folds[0][0])
+    width = feature_width(schema)
+    # Candidates whose cost is linear in the rows (never cut by the plan) run first, cheapest
+    # first, and ignore the guard: a run on a machine far slower than estimated still ends
+    # with them fully cross-validated. Without any, the cheapest candidate plays that part.
+    by_cost = sorted(
+        models, key=lambda m: (COSTS[m].superlinear, estimate(m, rows=fold_rows, width=width))
+    )
+    exempt = {m for m in models if not COSTS[m].superlinear} or {by_cost[0]}
+    deadline = None
+    if time_budget is not None:
+        deadline = (started or time.time()) + time_budget * GUARD_SHARE
+    X = split.X_train
+    # On a cluster every argument goes to every worker once (fold indices too: joblib would
+    # otherwise put each on one worker, and losing that worker would lose the fits' inputs).
+    shared = [X, y, schema, *(part for fold in folds for part in fold)]
+    with fanout(options.scheduler, jobs=options.jobs, scatter=shared) as where:
+        actions = plan(
+            models,
+            fit_rows=fold_rows,
+            width=width,
+            cv=cv,
+            budget=time_budget,
+            parallelism=where.workers,
+        )
+        tasks = (
+            delayed(_fit_and_score)(
+                name,
+                k,
+                schema,
+                X,
+                y,
+                tr,
+                va,
+                random_state,
+                actions[name].rows if name in actions else None,
+                None if name in exempt else deadline,
+            )
+            for name in by_cost
+            if name not in actions or actions[name].kind != "skip"
+            for k, (tr, va) in enumerate(folds)
+        )
+        results: list[FoldResult] = []
+        # Threads, not processes, unless a backend is configured (the Dask cluster, or one
+        # a caller sets with joblib.parallel_config): a loky worker re-imports scikit-learn
+        # and pandas (~3 s of CPU each, measured) and is sent the data with every fit, while
+        # tree building and NumPy release the GIL. The outer limit holds BLAS, whose thread
+        # count is process-wide, at one; each fit still limits its own thread's OpenMP.
+        parallel = Parallel(n_jobs=where.n_jobs, prefer="threads", return_as="generator")
+        with one_native_thread():
+            for result in parallel(tasks):
+                results.append(result)
+                if on_fold is not None:
+                    on_fold(result.model, result.fold)
+    candidates = [
+        _summarise(
+            name, [r for r in results if r.model == name], actions.get(name), time_budget, cv
+        )
+        for name in models
+    ]
+    order = {name: i for i, name in enumerate(MODELS)}
+
+    def rank(c: CandidateResult) -> tuple[int, float, float, int]:
+        if not c.ranked:
+            return (1, 0.0, 0.0, order[c.name])
+        mean = c.means[metric]
+        key = -mean if spec.greater_is_better else mean
+        # Ties (to 12 digits) go to the steadier model, then to registry order: deterministic.
+        return (
+            0,
+            round(key, 12) if not math.isnan(key) else math.inf,
+            round(c.stds[metric], 12),
+            order[c.name],
+        )
+
+    return sorted(candidates, key=rank)
+
+
+def _summarise(
+    name: str,
+    folds: list[FoldResult],
+    action: Action | None,
+    time_budget: float | None,
+    cv: int,
+) -> CandidateResult:
+    nan = dict.fromkeys(METRICS, math.nan)
+    if action is not None and action.kind == "skip":
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=action)
+    late = sum(f.late for f in folds)
+    if late:
+        skipped = Action(
+            name,
+            "skip",
+            0,
+            f"skipped: the {time_budget:g} s budget ran out before {late} of its {cv} folds "
+            "started (the machine was slower than estimated)",
+        )
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=skipped)
+    errors = [f.error for f in folds if f.error]
+    if errors:
+        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, error=errors[0], budget=action)
+    means = {k: float(np.mean([f.scores[k] for f in folds])) for k in METRICS}
+    stds = {k: float(np.std([f.scores[k] for f in folds])) for k in METRICS}
+    fit = float(np.mean([f.fit_seconds for f in folds]))
+    per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
+    return CandidateResult(name, means, stds, fit, per_row * 1000, budget=action)
+
+
+def train(
+    dataset: Dataset,
+    options: TrainOptions,
+    *,
+    on_fold: FoldCallback | None = None,
+    started: float | None = None,
+) -> TrainingResult:
+    """Compare the candidates, then fit the best on the training split (as subsampled in CV).
+
+    The test split is never subsampled nor seen before the selected model is evaluated.
+    """
+    started = time.time() if started is None else started
+    cv, random_state = options.cv, options.seed
+    split = split_dataset(dataset, test_size=options.test_size, cv=cv, random_state=random_state)
+    leaderboard = compare(split, dataset.schema, options, on_fold=on_fold, started=started)
+    best = leaderboard[0]
+    if not best.ranked:
+        reasons = "; ".join(
+            f"{c.name}: {c.error or (c.budget.reason if c.budget else '')}" for c in leaderboard
+        )
+        raise TrainingError(f"every candidate model failed to train: {reasons}")
+    y_train = label_array(split.y_train)
+    rows = np.arange(len(y_train))
+    if best.budget is not None:  # fit on as large a share of the rows as each CV fold had
+        share = best.budget.rows / math.ceil(len(y_train) * (cv - 1) / cv)
+        rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
+    pipeline = build_pipeline(best.name, dataset.schema, random_state=random_state)
+    with one_native_thread():
+        pipeline.fit(split.X_train.iloc[rows], y_train[rows])
+    return TrainingResult(
+        selected=best.name,
+        pipeline=pipeline,
+        leaderboard=leaderboard,
+        split=split,
+        metric=options.metric,
+        cv=cv,
+        seed=random_state,
+        test_size=options.test_size,
+        budget_lines=tuple(f"{c.name}: {c.budget.reason}" for c in leaderboard if c.budget),
+        time_budget=options.time_budget,
+        fit_rows=len(rows),
+        where=options.scheduler or "local",
+    )

@@ -1,0 +1,102 @@
+"""The training job end to end: load, compare and fit, evaluate, export, write the model set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlcontainer.core.artifacts import (
+    CONFUSION_MATRIX_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    REPORT_FILE,
+    Manifest,
+    json_bytes,
+    publish,
+)
+from mlcontainer.training.dataset import Dataset, load_dataset
+from mlcontainer.training.manifest import build_manifest
+from mlcontainer.training.metrics import Evaluation, evaluate
+from mlcontainer.training.onnx_export import export_onnx
+from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.plots import confusion_matrix_png
+from mlcontainer.training.report import render_report
+from mlcontainer.training.selection import FoldCallback, TrainingResult, train
+
+
+@dataclass
+class TrainOutcome:
+    """What a training run produced, for the caller to display."""
+
+    dataset: Dataset
+    result: TrainingResult
+    evaluation: Evaluation
+    manifest: Manifest
+    output: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_training(
+    options: TrainOptions,
+    *,
+    progressbar: Any = False,
+    on_fold: FoldCallback | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> TrainOutcome:
+    """Load, compare, select, evaluate and save; nothing is written unless every step succeeds."""
+    stage = on_stage or (lambda _name: None)
+    started = time.time()  # the time budget counts from here: loading the data is part of it
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 3)
+        clock = now
+
+    stage("loading data")
+    dataset = load_dataset(
+        options.dataset,
+        target=options.target,
+        sha256=options.sha256,
+        cache_dir=options.cache_dir,
+        progressbar=progressbar,
+        na_values=options.na_values,
+        drop=options.drop,
+    )
+    lap("load")
+    stage("comparing models")
+    result = train(dataset, options, on_fold=on_fold, started=started)
+    lap("compare_and_fit")
+    stage("evaluating")
+    classes = dataset.schema.classes
+    evaluation = evaluate(result.pipeline, result.split.X_test, result.split.y_test, classes)
+    lap("evaluate")
+    stage("exporting to ONNX")
+    # Verified on the same held-out rows as the metrics; never fails training (see its doc).
+    exported = export_onnx(result.pipeline, dataset.schema, result.split.X_test)
+    lap("onnx")
+    stage("writing report")
+    manifest = build_manifest(dataset, result, evaluation, exported.runtime_section)
+    png = confusion_matrix_png(evaluation.confusion_matrix, classes)
+    html = render_report(manifest, evaluation, classes, png)
+    lap("report")
+    stage("saving model")
+    import skops.io
+
+    files = {
+        MODEL_FILE: skops.io.dumps(result.pipeline),
+        METRICS_FILE: json_bytes(evaluation.to_dict()),
+        CONFUSION_MATRIX_FILE: png,
+        REPORT_FILE: html.encode(),
+    }
+    if exported.model_bytes is not None:
+        files[ONNX_FILE] = exported.model_bytes
+    full = publish(options.output, manifest, files)
+    lap("save")
+    return TrainOutcome(dataset, result, evaluation, full, options.output, seconds)

@@ -1,0 +1,189 @@
+"""Batch prediction of large files: chunked, numbered, complete-or-absent, flat memory."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcontainer.core.errors import InputValidationError
+from mlcontainer.inference.batch import predict_file
+from mlcontainer.inference.predictor import Predictor, load_predictor
+
+
+def _iris_rows(predictor: Predictor, path: Path, rows: int, *, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    names = predictor.schema.names
+    values = rng.uniform(0.5, 7.5, size=(rows, len(names))).round(2)
+    pd.DataFrame(values, columns=names).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_chunked_output_equals_one_chunk_output(
+    iris_predictor: Predictor, tmp_path: Path, fmt: str
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 23)
+    outputs = {}
+    for chunk_rows in (1, 5, 1000):
+        out = tmp_path / f"out-{chunk_rows}.{fmt}"
+        result = predict_file(iris_predictor, source, output=out, fmt=fmt, chunk_rows=chunk_rows)
+        assert result.rows == 23
+        outputs[chunk_rows] = out.read_bytes()
+    if fmt == "csv":
+        assert outputs[1] == outputs[5] == outputs[1000]
+        assert len(outputs[5].decode().splitlines()) == 24
+        return
+    # JSON keeps every digit, and BLAS may round a 1-row product differently from a 5-row one.
+    parsed = {k: json.loads(v) for k, v in outputs.items()}
+    assert len(parsed[5]) == 23
+    for k in (1, 1000):
+        assert [r["prediction"] for r in parsed[k]] == [r["prediction"] for r in parsed[5]]
+        for a, b in zip(parsed[k], parsed[5], strict=True):
+            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
+
+
+def test_stream_output_gets_rows_as_they_come(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 12)
+    sink = io.BytesIO()
+    seen: list[tuple[int, int]] = []
+    predict_file(
+        iris_predictor,
+        source,
+        output=sink,
+        fmt="csv",
+        chunk_rows=5,
+        on_progress=lambda rows, read: seen.append((rows, read)),
+    )
+    assert [rows for rows, _ in seen] == [5, 10, 12]
+    assert seen[-1][1] == source.stat().st_size
+    assert len(sink.getvalue().decode().splitlines()) == 13
+
+
+def test_a_bad_value_in_a_later_chunk_is_numbered_from_the_file_start(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 30)
+    frame = pd.read_csv(source).astype(object)
+    column = iris_predictor.schema.names[1]
+    frame.loc[17, column] = "tall"
+    frame.to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    with pytest.raises(InputValidationError) as info:
+        predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
+    assert f"column {column!r}, row 17: expected a number, got 'tall'" in info.value.message
+    assert info.value.details[0]["row"] == 17
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_row_with_too_many_fields_in_a_later_chunk_is_refused_by_its_file_row(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 12)
+    lines = source.read_text().splitlines()
+    lines[8] += ",9.9"  # line 8 holds data row 7
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    # The same message as in the first chunk, with the row counted from the file's start.
+    message = r"^cannot parse the input CSV: row 7: it has 5 fields, the header 4$"
+    with pytest.raises(InputValidationError, match=message):
+        predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "sklearn"])
+def test_both_runtimes_stream_the_same_rows_whatever_the_chunk_size(
+    iris_model_dir: Path, tmp_path: Path, runtime: str
+) -> None:
+    predictor = load_predictor(iris_model_dir, runtime)
+    source = _iris_rows(predictor, tmp_path / "in.csv", 23)
+    outputs = set()
+    for chunk_rows in (4, 100):
+        out = tmp_path / f"out-{chunk_rows}.csv"
+        result = predict_file(predictor, source, output=out, fmt="csv", chunk_rows=chunk_rows)
+        assert result.rows == 23
+        outputs.add(out.read_bytes())
+    assert len(outputs) == 1
+
+
+def test_an_interrupted_run_leaves_no_output_and_keeps_the_old_one(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 40)
+    out = tmp_path / "out.csv"
+    out.write_text("previous\n")
+
+    def interrupt(rows: int, _read: int) -> None:
+        if rows >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(
+            iris_predictor, source, output=out, fmt="csv", chunk_rows=10, on_progress=interrupt
+        )
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_parquet_input_is_read_in_chunks_like_csv(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 17)
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(source).to_parquet(parquet)
+    from_csv, from_parquet = tmp_path / "a.csv", tmp_path / "b.csv"
+    predict_file(iris_predictor, source, output=from_csv, fmt="csv", chunk_rows=4)
+    predict_file(iris_predictor, parquet, output=from_parquet, fmt="csv", chunk_rows=4)
+    assert from_csv.read_bytes() == from_parquet.read_bytes()
+
+
+def test_a_header_without_rows_is_refused(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(",".join(iris_predictor.schema.names) + "\n")
+    with pytest.raises(InputValidationError, match="no rows to predict"):
+        predict_file(iris_predictor, source, output=tmp_path / "out.csv", fmt="csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
+_MEASURE = """
+import resource, sys
+from mlcontainer.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    if exc.code:
+        raise
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def _peak_kib(model_dir: Path, source: Path, out: Path) -> int:
+    args = ["predict", "--model", str(model_dir), "-i", str(source), "-o", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args, "--chunk-size", "10000"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return int(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_streaming_prediction_memory_stays_flat(
+    iris_predictor: Predictor, iris_model_dir: Path, tmp_path: Path
+) -> None:
+    small = _iris_rows(iris_predictor, tmp_path / "small.csv", 20_000)
+    large = _iris_rows(iris_predictor, tmp_path / "large.csv", 400_000, seed=1)
+    small_peak = _peak_kib(iris_model_dir, small, tmp_path / "small-out.csv")
+    large_peak = _peak_kib(iris_model_dir, large, tmp_path / "large-out.csv")
+    assert len((tmp_path / "large-out.csv").read_text().splitlines()) == 400_001
+    # 20x the rows; reading the whole file at once would add well over 100 MiB.
+    assert large_peak - small_peak < 40 * 1024, (small_peak, large_peak)

@@ -1,0 +1,136 @@
+"""The package map: dependencies point one way, with no cycles, over the real import graph.
+
+core <- training, core <- inference <- serving, and the command line on top; ``training`` and
+``inference`` never import each other; the core imports no subpackage and never Flask or
+click. Every import counts: at the top of a module, inside a function, or for typing only.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "mlcontainer"
+
+#: What each layer may import of the package (a layer may always import itself).
+ALLOWED = {
+    "core": {"core"},
+    "training": {"core", "training"},
+    "inference": {"core", "inference"},
+    "serving": {"core", "inference", "serving"},
+    "cli": {"core", "training", "inference", "serving", "cli"},
+}
+#: Third-party packages a layer must never import.
+FORBIDDEN_LIBRARIES = {
+    "core": {"flask", "click", "werkzeug", "gunicorn", "sklearn", "pandas", "skops"},
+    "training": {"flask", "click", "werkzeug", "gunicorn"},
+    "inference": {"flask", "click", "werkzeug", "gunicorn"},
+    "serving": {"click"},
+    "cli": set(),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in ("__main__", "cli", "console"):
+        return "cli"  # the package's __init__ holds only __version__; it imports nothing
+    return parts[1]
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """Every module ``path`` imports: package modules by name, libraries by top-level name."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            # `from mlcontainer.inference import decoding` names a module, not an attribute.
+            found |= {f"{node.module}.{a.name}" for a in node.names} & modules
+    return found
+
+
+@functools.cache
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    names = set(modules)
+    return {name: _imports(path, names) for name, path in modules.items()}
+
+
+def _package_imports(imports: set[str]) -> set[str]:
+    return {m for m in imports if m == "mlcontainer" or m.startswith("mlcontainer.")}
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_each_module_imports_only_the_layers_below_it(module: str) -> None:
+    layer = _layer(module)
+    imports = _graph()[module]
+    wrong = sorted(
+        m
+        for m in _package_imports(imports)
+        if m != "mlcontainer" and _layer(m) not in ALLOWED[layer]
+    )
+    assert not wrong, f"{module} ({layer}) imports {wrong}"
+    libraries = {m.split(".")[0] for m in imports} & FORBIDDEN_LIBRARIES[layer]
+    assert not libraries, f"{module} ({layer}) imports {sorted(libraries)}"
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = {
+        m: {i for i in _package_imports(deps) if i in _graph()} for m, deps in _graph().items()
+    }
+    # A module depends on its package (importing mlcontainer.x.y runs mlcontainer.x first),
+    # which is fine as long as the package's __init__ imports nothing: checked below.
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_package_inits_import_nothing_of_the_package() -> None:
+    for name, path in _modules().items():
+        if path.name == "__init__.py":
+            assert not _package_imports(_imports(path, set(_modules()))), name
+
+
+def test_the_model_stage_copies_the_core_and_training_as_folders() -> None:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stage = re.search(r"^FROM \S+ AS model$(.*?)^FROM ", text, re.MULTILINE | re.DOTALL)
+    assert stage is not None, "the Dockerfile has no `model` stage"
+    copied = set(re.findall(r"src/mlcontainer/(\S+)", stage.group(1)))
+    assert copied == {"__init__.py", "core", "training"}, copied
+    # The baked model then depends on nothing above training: no CLI, inference or serving.
+    for module, imports in _graph().items():
+        if _layer(module) in ("core", "training"):
+            assert {_layer(m) for m in _package_imports(imports) if m != "mlcontainer"} <= {
+                "core",
+                "training",
+            }

@@ -1,0 +1,292 @@
+"""Datasets: built-ins, local CSV/Parquet files, checksummed URLs, and every way they can fail."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from support import FileServer
+
+from mlcontainer.core.errors import DatasetError
+from mlcontainer.training.dataset import load_dataset
+from mlcontainer.training.intake import read_table
+from mlcontainer.training.sources import BUILTIN_DATASETS, looks_like_path
+
+TITANIC_SHA256 = "81787d320d7f7b03df935e91de8bd19e11d45c5bbcab86ef4d4a76dc91b7d4f2"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _small_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "size": [1.0, 2.5, None, 4.0, 5.5, 6.0, 7.5, 8.0],
+            "colour": ["red", "blue", "red", None, "blue", "red", "blue", "green"],
+            "flag": [True, False, True, False, True, False, True, False],
+            "label": ["a", "b", "a", "b", "a", "b", "a", "b"],
+        }
+    )
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_DATASETS))
+def test_builtin_dataset_loads_with_schema_matching_its_columns(name: str) -> None:
+    ds = load_dataset(name)
+    assert ds.schema.names == list(ds.X.columns)
+    assert len(ds.X) == len(ds.y) > 100
+    assert set(ds.y.unique()) == set(ds.schema.classes)
+    assert len(ds.schema.classes) >= 2
+    assert len(ds.fingerprint) == 64
+    assert ds.source == f"builtin:{name}"
+
+
+def test_penguins_has_categorical_and_nullable_features() -> None:
+    ds = load_dataset("penguins")
+    kinds = {f.name: f for f in ds.schema.features}
+    assert kinds["island"].kind == "categorical"
+    assert kinds["island"].categories == ("Biscoe", "Dream", "Torgersen")
+    assert kinds["bill_length_mm"].kind == "numeric"
+    assert kinds["bill_length_mm"].nullable
+    assert ds.schema.classes == ("Adelie", "Chinstrap", "Gentoo")
+
+
+def test_digits_labels_are_integers() -> None:
+    ds = load_dataset("digits")
+    assert ds.schema.classes == tuple(range(10))
+    assert all(type(c) is int for c in ds.schema.classes)
+
+
+def test_fingerprint_is_stable_and_content_based(tmp_path: Path) -> None:
+    frame = _small_frame()
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    changed = frame.copy()
+    changed.loc[0, "size"] = 99.0
+    changed.to_csv(tmp_path / "three.csv", index=False)
+    one = load_dataset(str(tmp_path / "one.csv"), target="label")
+    two = load_dataset(str(tmp_path / "two.csv"), target="label")
+    three = load_dataset(str(tmp_path / "three.csv"), target="label")
+    assert one.fingerprint == two.fingerprint != three.fingerprint
+
+
+def test_local_csv_is_typed_by_column(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv"
+    _small_frame().to_csv(path, index=False)
+    ds = load_dataset(str(path), target="label")
+    kinds = {f.name: f.kind for f in ds.schema.features}
+    assert kinds == {"size": "numeric", "colour": "categorical", "flag": "boolean"}
+    assert ds.schema.target == "label"
+    assert ds.schema.classes == ("a", "b")
+    assert ds.name == "small"
+
+
+def test_local_parquet_gives_the_same_data_as_csv(tmp_path: Path) -> None:
+    frame = _small_frame()
+    frame.to_csv(tmp_path / "small.csv", index=False)
+    frame.to_parquet(tmp_path / "small.parquet", index=False)
+    from_csv = load_dataset(str(tmp_path / "small.csv"), target="label")
+    from_parquet = load_dataset(str(tmp_path / "small.parquet"), target="label")
+    assert from_parquet.schema == from_csv.schema
+    assert from_parquet.fingerprint == from_csv.fingerprint
+
+
+def test_rows_without_a_target_are_dropped_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("x,y\n1,a\n2,\n3,b\n4,a\n5,b\n")
+    ds = load_dataset(str(path), target="y")
+    assert len(ds.X) == 4
+    assert ds.dropped_rows == 1
+    assert "dropped 1 rows" in ds.notes[0]
+
+
+def test_local_file_with_matching_sha256_loads_and_wrong_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv"
+    _small_frame().to_csv(path, index=False)
+    assert load_dataset(str(path), target="label", sha256=_sha256(path)).schema.target == "label"
+    with pytest.raises(DatasetError, match="expected 0000"):
+        load_dataset(str(path), target="label", sha256="0" * 64)
+
+
+def test_unknown_dataset_name_lists_the_builtins() -> None:
+    with pytest.raises(DatasetError) as info:
+        load_dataset("winez")
+    message = info.value.message
+    assert "'winez'" in message
+    for name in BUILTIN_DATASETS:
+        assert name in message
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DatasetError, match=r"not found: .*nope\.csv"):
+        load_dataset(str(path), target="y")
+
+
+def test_folder_instead_of_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "looks_like.csv"
+    folder.mkdir()
+    with pytest.raises(DatasetError, match="is a folder"):
+        load_dataset(str(folder), target="y")
+
+
+def test_file_of_invalid_bytes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01garbage\n\x80\x81\n")
+    with pytest.raises(DatasetError, match=r"cannot read .*binary\.csv"):
+        load_dataset(str(path), target="y")
+
+
+def test_invalid_parquet_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fake.parquet"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match=r"not a valid Parquet file"):
+        load_dataset(str(path), target="b")
+
+
+def test_unsupported_suffix_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match=r"unsupported file type '\.xlsx'.*\.csv"):
+        read_table(path)
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DatasetError, match="the file is empty"):
+        load_dataset(str(path), target="y")
+
+
+def test_header_only_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("a,b,y\n")
+    with pytest.raises(DatasetError, match="header but no data rows"):
+        load_dataset(str(path), target="y")
+
+
+def test_unknown_target_lists_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv"
+    _small_frame().to_csv(path, index=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(path), target="lable")
+    assert "'lable'" in info.value.message
+    for column in ("size", "colour", "flag", "label"):
+        assert repr(column) in info.value.message
+
+
+def test_file_without_target_asks_for_one_and_lists_columns(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv"
+    _small_frame().to_csv(path, index=False)
+    with pytest.raises(DatasetError, match=r"--target is required.*'colour'"):
+        load_dataset(str(path))
+
+
+def test_one_class_target_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("x,y\n1,a\n2,a\n3,a\n")
+    with pytest.raises(DatasetError, match=r"single class \('a'\)"):
+        load_dataset(str(path), target="y")
+
+
+def test_continuous_target_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "reg.csv"
+    path.write_text("x,y\n1,0.5\n2,1.5\n3,2.25\n")
+    with pytest.raises(DatasetError, match="non-integer numbers"):
+        load_dataset(str(path), target="y")
+
+
+def test_target_as_only_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "only.csv"
+    path.write_text("y\na\nb\n")
+    with pytest.raises(DatasetError, match="no feature columns"):
+        load_dataset(str(path), target="y")
+
+
+@pytest.mark.parametrize(
+    ("spec", "is_path"),
+    [("iris", False), ("data/x.csv", True), ("x.parquet", True), ("X.CSV", True), ("wine", False)],
+)
+def test_looks_like_path_tells_files_from_names(spec: str, is_path: bool) -> None:
+    assert looks_like_path(spec) is is_path
+
+
+# --- URLs, served by a real HTTP server on 127.0.0.1 -------------------------------------------
+
+
+def test_url_with_right_sha256_is_downloaded_once(file_server: FileServer, tmp_path: Path) -> None:
+    path = file_server.root / "small.csv"
+    _small_frame().to_csv(path, index=False)
+    cache = tmp_path / "cache"
+    url = file_server.url("small.csv")
+    first = load_dataset(url, target="label", sha256=_sha256(path), cache_dir=cache)
+    second = load_dataset(url, target="label", sha256=_sha256(path), cache_dir=cache)
+    assert file_server.hits == {"/small.csv": 1}
+    assert first.fingerprint == second.fingerprint
+    assert first.source == url
+    assert [p.name for p in cache.iterdir()] == [f"{_sha256(path)[:12]}-small.csv"]
+
+
+def test_url_with_wrong_sha256_is_refused_and_not_kept(
+    file_server: FileServer, tmp_path: Path
+) -> None:
+    _small_frame().to_csv(file_server.root / "small.csv", index=False)
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=r"download of .*small\.csv was refused"):
+        load_dataset(
+            file_server.url("small.csv"), target="label", sha256="ab" * 32, cache_dir=cache
+        )
+    assert file_server.hits == {"/small.csv": 1}
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_url_without_sha256_is_refused_before_downloading(
+    file_server: FileServer, tmp_path: Path
+) -> None:
+    _small_frame().to_csv(file_server.root / "small.csv", index=False)
+    with pytest.raises(DatasetError, match="--sha256 is required"):
+        load_dataset(file_server.url("small.csv"), target="label", cache_dir=tmp_path / "c")
+    assert file_server.hits == {}
+
+
+def test_malformed_sha256_is_refused(file_server: FileServer, tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="64 hexadecimal characters"):
+        load_dataset(
+            file_server.url("x.csv"), target="y", sha256="not-a-hash", cache_dir=tmp_path / "c"
+        )
+    assert file_server.hits == {}
+
+
+def test_url_that_is_not_found_is_a_clear_error(file_server: FileServer, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=r"could not download .*missing\.csv.*404"):
+        load_dataset(file_server.url("missing.csv"), target="y", sha256="ab" * 32, cache_dir=cache)
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_real_titanic_over_http_with_its_published_checksum(
+    shared_datasets: Path, file_server: FileServer, tmp_path: Path
+) -> None:
+    (file_server.root / "titanic.csv").write_bytes((shared_datasets / "titanic.csv").read_bytes())
+    ds = load_dataset(
+        file_server.url("titanic.csv"),
+        target="survived",
+        sha256=TITANIC_SHA256,
+        cache_dir=tmp_path / "cache",
+    )
+    assert len(ds.X) == 891
+    assert ds.schema.classes == (0, 1)
+    kinds = {f.name: f.kind for f in ds.schema.features}
+    assert kinds["age"] == "numeric"
+    assert kinds["embarked"] == "categorical"
+    assert kinds["adult_male"] == "boolean"
+    assert {f.name for f in ds.schema.features if f.nullable} >= {"age", "deck", "embarked"}
+
+
+def test_sha256_with_a_builtin_dataset_is_refused_not_ignored() -> None:
+    with pytest.raises(
+        DatasetError, match=r"--sha256 applies to a downloaded or local file.*'iris'"
+    ):
+        load_dataset("iris", sha256="0" * 64)

@@ -1,0 +1,228 @@
+"""Real-world CSV intake: spaces, missing-value markers, dropped columns, suspicious columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+
+from mlcontainer.core.artifacts import TRUSTED_TYPES
+from mlcontainer.core.errors import DatasetError
+from mlcontainer.core.labels import label_array
+from mlcontainer.training.dataset import load_dataset, prepare
+from mlcontainer.training.intake import read_table
+from mlcontainer.training.models import MAX_CATEGORIES, build_pipeline
+from mlcontainer.training.options import DEFAULT_NA_VALUES
+
+
+def _write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_read_table_strips_spaces_and_reads_question_mark_as_missing(tmp_path: Path) -> None:
+    path = _write(tmp_path, "age , job,label\n39, Clerk ,a\n ?, ?,b\n50,  Chef,a\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["age", "job", "label"]
+    assert frame["age"].isna().tolist() == [False, True, False]
+    assert pd.api.types.is_numeric_dtype(frame["age"])
+    assert frame["job"].tolist()[0] == "Clerk"
+    assert pd.isna(frame["job"].iloc[1])
+    assert frame["job"].iloc[2] == "Chef"
+
+
+def test_read_table_tolerates_a_trailing_blank_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x,label\n1,a\n2,b\n\n")
+    assert len(read_table(path)) == 2
+
+
+def test_na_values_replace_the_default_list(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x,y,label\n-,?,a\n1,2,b\n")
+    frame = read_table(path, na_values=("-",))
+    assert pd.isna(frame["x"].iloc[0])
+    assert frame["y"].iloc[0] == "?"
+    assert "?" in DEFAULT_NA_VALUES
+
+
+def test_drop_removes_the_named_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, "id,x,label\n1,5,a\n2,6,b\n3,7,a\n4,8,b\n")
+    ds = load_dataset(str(path), target="label", drop=("id",))
+    assert ds.schema.names == ["x"]
+    assert ds.summary()["dropped_columns"] == ["id"]
+
+
+def test_drop_of_an_unknown_column_names_the_valid_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path, "id,x,label\n1,5,a\n2,6,b\n")
+    with pytest.raises(DatasetError, match=r"'nope'.*columns: 'id', 'x', 'label'"):
+        load_dataset(str(path), target="label", drop=("nope",))
+
+
+def test_drop_refuses_the_target(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x,label\n5,a\n6,b\n")
+    with pytest.raises(DatasetError, match="target column 'label'"):
+        load_dataset(str(path), target="label", drop=("label",))
+
+
+def _frame(n: int = 200, *, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.choice(["yes", "no"], size=n)
+    return pd.DataFrame(
+        {
+            "noise": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], size=n),
+            "label": label,
+        }
+    )
+
+
+def test_a_column_restating_the_target_is_warned_as_a_leak() -> None:
+    frame = _frame()
+    frame["verdict"] = frame["label"].map({"yes": "Y", "no": "N"})
+    ds = prepare(frame, target="label", name="t", source="t")
+    leaks = [w for w in ds.warnings if "likely leak" in w]
+    assert len(leaks) == 1
+    assert "'verdict'" in leaks[0]
+    assert "--drop verdict" in leaks[0]
+
+
+def test_a_numeric_column_that_thresholds_the_target_is_warned_as_a_leak() -> None:
+    frame = _frame(400)
+    frame["score"] = np.where(frame["label"] == "yes", 1.0, -1.0) + np.linspace(0, 0.5, 400)
+    ds = prepare(frame, target="label", name="t", source="t")
+    assert any("'score'" in w and "likely leak" in w for w in ds.warnings)
+
+
+def test_id_like_and_constant_columns_are_warned() -> None:
+    frame = _frame()
+    frame["row_id"] = np.arange(len(frame))
+    frame["name"] = [f"person {i}" for i in range(len(frame))]
+    frame["source"] = "survey"
+    ds = prepare(frame, target="label", name="t", source="t")
+    text = "\n".join(ds.warnings)
+    assert "'row_id' looks like an ID" in text
+    assert "'name' looks like an ID" in text
+    assert "'source' is constant ('survey' in every row)" in text
+    assert "'noise'" not in text
+    assert "'colour'" not in text
+
+
+def test_ordinary_features_raise_no_warning() -> None:
+    for name in ("wine", "iris", "breast_cancer", "penguins"):
+        assert load_dataset(name).warnings == (), name
+
+
+def test_many_valued_text_column_is_one_hot_encoded_within_max_categories() -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "ticket": [f"T{int(v)}" for v in rng.integers(0, 300, size=n)],
+            "label": rng.choice(["a", "b"], size=n),
+        }
+    )
+    ds = prepare(frame, target="label", name="t", source="t")
+    pipeline = build_pipeline("logistic_regression", ds.schema, random_state=0)
+    pipeline.fit(ds.X, label_array(ds.y))
+    width = pipeline.named_steps["preprocess"].transform(ds.X.head()).shape[1]
+    assert width <= MAX_CATEGORIES
+    # An unseen ticket goes to the shared "infrequent" column instead of failing.
+    unseen = pd.DataFrame({"ticket": ["never seen"]})
+    assert pipeline.predict_proba(unseen).shape == (1, 2)
+
+
+@pytest.mark.parametrize("model", ["logistic_regression", "random_forest", "k_nearest_neighbors"])
+def test_bounded_one_hot_pipelines_round_trip_through_skops_with_the_allowlist(
+    model: str,
+) -> None:
+    rng = np.random.default_rng(2)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "city": [f"c{int(v)}" for v in rng.integers(0, 80, size=n)],
+            "x": rng.normal(size=n),
+            "label": rng.choice(["a", "b"], size=n),
+        }
+    )
+    ds = prepare(frame, target="label", name="t", source="t")
+    pipeline = build_pipeline(model, ds.schema, random_state=0).fit(ds.X, label_array(ds.y))
+    data = skops.io.dumps(pipeline)
+    untrusted = set(skops.io.get_untrusted_types(data=data))
+    assert untrusted <= TRUSTED_TYPES
+    loaded = skops.io.loads(data, trusted=sorted(untrusted))
+    np.testing.assert_array_equal(loaded.predict_proba(ds.X), pipeline.predict_proba(ds.X))
+
+
+def test_titanic_alive_column_is_warned_as_a_leak(shared_datasets: Path) -> None:
+    ds = load_dataset(str(shared_datasets / "titanic.csv"), target="survived")
+    leaks = [w for w in ds.warnings if "likely leak" in w]
+    assert [w.split("'")[1] for w in leaks] == ["alive"]
+    assert ds.X["age"].isna().sum() == 177
+
+
+def test_titanic_without_alive_has_no_leak_warning(shared_datasets: Path) -> None:
+    ds = load_dataset(str(shared_datasets / "titanic.csv"), target="survived", drop=("alive",))
+    assert "alive" not in ds.schema.names
+    assert not [w for w in ds.warnings if "likely leak" in w]
+
+
+def test_adult_question_marks_are_missing_and_spaces_stripped(shared_datasets: Path) -> None:
+    ds = load_dataset(str(shared_datasets / "adult.csv"), target="income")
+    assert len(ds.X) == 32_561  # the trailing blank line is not a row
+    missing = ds.X[["workclass", "occupation", "native_country"]].isna().sum().to_dict()
+    assert missing == {"workclass": 1836, "occupation": 1843, "native_country": 583}
+    assert ds.schema.classes == ("<=50K", ">50K")
+    assert "Private" in set(ds.X["workclass"].dropna())
+    assert not any(str(v).startswith(" ") for v in ds.X["workclass"].dropna().unique())
+    assert pd.api.types.is_numeric_dtype(ds.X["age"])
+
+
+def test_train_cli_shows_and_stores_the_leak_warning(shared_datasets: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlcontainer.cli import main
+
+    out = tmp_path / "model"
+    args = ["train", "-d", str(shared_datasets / "titanic.csv"), "-t", "survived"]
+    args += ["-m", "naive_bayes", "--cv", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Warning: column 'alive' alone predicts the target 'survived'" in " ".join(
+        result.output.split()
+    )
+    manifest = json.loads((out / "model.json").read_text())
+    assert any("'alive'" in w for w in manifest["dataset"]["warnings"])
+
+
+def test_train_cli_drop_and_na_values_options(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlcontainer.cli import main
+
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "x": [("-" if i % 10 == 0 else f"{v:.3f}") for i, v in enumerate(rng.normal(size=n))],
+            "label": rng.choice(["a", "b"], size=n),
+        }
+    )
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "model"
+    args = ["train", "-d", str(path), "-t", "label", "--drop", "id", "--na-values", "-"]
+    args += ["-m", "naive_bayes", "--cv", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "model.json").read_text())
+    assert [f["name"] for f in manifest["schema"]["features"]] == ["x"]
+    assert manifest["schema"]["features"][0]["type"] == "numeric"
+    assert manifest["schema"]["features"][0]["nullable"] is True

@@ -1,0 +1,124 @@
+"""Metrics: the comparison's scores equal scikit-learn's, and the test split is scored once."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlcontainer.core.errors import ConfigError
+from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.training.metrics import (
+    METRICS,
+    check_metric,
+    evaluate,
+    json_floats,
+    score_all,
+)
+from mlcontainer.training.workflow import TrainOutcome
+
+
+def test_check_metric_lists_the_valid_ones() -> None:
+    assert check_metric("log_loss").greater_is_better is False
+    with pytest.raises(ConfigError, match="unknown metric 'f2'; valid: accuracy, balanced"):
+        check_metric("f2")
+
+
+def test_perfect_predictions_score_one_and_no_log_loss() -> None:
+    truth = ["a", "b", "c", "a"]
+    proba = np.eye(3)[[0, 1, 2, 0]]
+    scores = score_all(truth, truth, proba, ["a", "b", "c"])
+    assert set(scores) == set(METRICS)
+    for name, value in scores.items():
+        expected = 0.0 if name == "log_loss" else 1.0
+        assert value == pytest.approx(expected, abs=1e-9), name
+
+
+def test_auc_is_nan_when_a_class_is_absent_from_the_truth() -> None:
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    scores = score_all(["a", "b"], ["a", "b"], proba, ["a", "b", "c"])
+    assert math.isnan(scores["roc_auc_ovr"])
+    assert scores["balanced_accuracy"] == 1.0
+    assert json_floats(scores)["roc_auc_ovr"] is None
+
+
+def test_binary_auc_uses_the_second_class_probability() -> None:
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]])
+    scores = score_all([0, 1, 0, 1], [0, 1, 0, 1], proba, [0, 1])
+    assert scores["roc_auc_ovr"] == 1.0
+
+
+def test_evaluation_of_the_fixture_model(iris_outcome: TrainOutcome) -> None:
+    ev = iris_outcome.evaluation
+    assert ev.test_rows == 30
+    assert np.asarray(ev.confusion_matrix).sum() == 30
+    assert set(ev.per_class) == {"setosa", "versicolor", "virginica"}
+    assert len(ev.samples) == 5
+    for sample in ev.samples:
+        assert sample["true"] in ev.per_class
+        assert sample["predicted"] in ev.per_class
+        assert 1 / 3 <= sample["probability"] <= 1.0
+    assert 0.0 <= ev.metrics["accuracy"] <= 1.0
+    assert ev.to_dict()["test_rows"] == 30
+
+
+def test_evaluate_is_deterministic(iris_outcome: TrainOutcome) -> None:
+    split = iris_outcome.result.split
+    classes = iris_outcome.dataset.schema.classes
+    again = evaluate(iris_outcome.result.pipeline, split.X_test, split.y_test, classes)
+    assert again == iris_outcome.evaluation
+
+
+def _sklearn_scores(
+    truth: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[Any]
+) -> dict[str, float]:
+    """The reference: scikit-learn's own metric functions, one call per metric."""
+    from sklearn import metrics as skm
+
+    out = {"accuracy": skm.accuracy_score(truth, pred)}
+    present = [c for c in labels if np.any(truth == c)]
+    recalls = skm.recall_score(truth, pred, labels=present, average=None, zero_division=0)
+    out["balanced_accuracy"] = float(np.mean(recalls))
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            truth, pred, labels=labels, average=avg, zero_division=0
+        )
+        out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
+    if len(present) < len(labels):
+        out["roc_auc_ovr"] = math.nan
+    elif len(labels) == 2:
+        out["roc_auc_ovr"] = skm.roc_auc_score(truth == labels[1], proba[:, 1])
+    else:
+        out["roc_auc_ovr"] = skm.roc_auc_score(truth, proba, multi_class="ovr", labels=labels)
+    out["log_loss"] = skm.log_loss(truth, proba, labels=labels)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
+    k = data.draw(st.integers(2, 5))
+    labels: list[Any] = data.draw(
+        st.sampled_from([list(range(k)), [f"c{i}" for i in range(k)], list(range(10, 10 + k))])
+    )
+    n = data.draw(st.integers(2, 30))
+    truth_idx = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    # Probabilities with ties (coarse grid) as trees and k-NN produce them.
+    weights = data.draw(
+        st.lists(st.lists(st.integers(1, 4), min_size=k, max_size=k), min_size=n, max_size=n)
+    )
+    proba = np.asarray(weights, dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)
+    truth = label_array([labels[i] for i in truth_idx])
+    pred = labels_from_proba(proba, labels)
+    ours = score_all(truth, pred, proba, labels)
+    reference = _sklearn_scores(truth, pred, proba, labels)
+    for name in METRICS:
+        if math.isnan(reference[name]):
+            assert math.isnan(ours[name]), name
+        else:
+            assert ours[name] == pytest.approx(reference[name], abs=1e-9), name

@@ -1,0 +1,82 @@
+"""The candidate registry: every name builds a full, unfitted pipeline for any schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcontainer.core.errors import ConfigError
+from mlcontainer.core.labels import label_array
+from mlcontainer.training.dataset import load_dataset, prepare
+from mlcontainer.training.models import MISSING_CATEGORY, MODELS, build_pipeline, parse_model_names
+
+
+def test_registry_has_at_least_six_candidates_with_descriptions() -> None:
+    assert len(MODELS) >= 6
+    assert {"logistic_regression", "decision_tree", "random_forest", "svm"} <= set(MODELS)
+    assert {"hist_gradient_boosting", "k_nearest_neighbors"} <= set(MODELS)
+    assert all(spec.description and spec.name == name for name, spec in MODELS.items())
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (None, list(MODELS)),
+        ("", list(MODELS)),
+        ("svm", ["svm"]),
+        (" svm , naive_bayes ,svm", ["svm", "naive_bayes"]),
+    ],
+)
+def test_parse_model_names(text: str | None, names: list[str]) -> None:
+    assert parse_model_names(text) == names
+
+
+@pytest.mark.parametrize("text", ["svc", "svm,forest", ",", " , "])
+def test_parse_model_names_refuses_unknown_or_no_names(text: str) -> None:
+    with pytest.raises(ConfigError, match="valid: logistic_regression, decision_tree"):
+        parse_model_names(text)
+
+
+def test_build_pipeline_refuses_an_unknown_name() -> None:
+    with pytest.raises(ConfigError, match="unknown model 'gpt'"):
+        build_pipeline("gpt", load_dataset("iris").schema, random_state=0)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_has_preprocessing_then_model_and_is_unfitted(name: str) -> None:
+    pipeline = build_pipeline(name, load_dataset("penguins").schema, random_state=3)
+    assert [step for step, _ in pipeline.steps] == ["preprocess", "model"]
+    assert not hasattr(pipeline, "classes_")
+    params = pipeline.get_params()
+    for key, value in params.items():
+        if key.endswith("random_state"):
+            assert value in (3, None), key
+
+
+def test_scaling_follows_the_registry_flag() -> None:
+    schema = load_dataset("iris").schema
+    for name, spec in MODELS.items():
+        numeric = build_pipeline(name, schema, random_state=0).named_steps["preprocess"]
+        steps = dict(numeric.transformers[0][1].steps)
+        assert ("scale" in steps) is spec.scale, name
+
+
+def test_pipeline_accepts_raw_rows_with_missing_and_unseen_values() -> None:
+    frame = pd.DataFrame(
+        {
+            "size": [1.0, 2.0, None, 4.0, 5.0, 6.0, 7.0, 8.0] * 3,
+            "colour": ["red", "blue", None, "red", "blue", "red", "blue", "red"] * 3,
+            "y": ["a", "b"] * 12,
+        }
+    )
+    ds = prepare(frame, target="y", name="t", source="test")
+    pipeline = build_pipeline("logistic_regression", ds.schema, random_state=0)
+    pipeline.fit(ds.X, label_array(ds.y))
+    raw = pd.DataFrame({"size": [np.nan, 3.0], "colour": ["purple", np.nan]}, dtype=object)
+    raw["size"] = raw["size"].astype(float)
+    proba = pipeline.predict_proba(raw)
+    assert proba.shape == (2, 2)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"]
+    assert MISSING_CATEGORY in encoder.named_steps["onehot"].categories_[0]

@@ -1,0 +1,292 @@
+"""ONNX export: every candidate converts and agrees with scikit-learn, or falls back saying why."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.semi_supervised import LabelSpreading
+
+from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.schema import Feature, Schema
+from mlcontainer.core.threads import one_native_thread
+from mlcontainer.training import onnx_export
+from mlcontainer.training.dataset import Dataset, load_dataset
+from mlcontainer.training.models import (
+    MAX_CATEGORIES,
+    MIN_FREQUENCY,
+    MISSING_CATEGORY,
+    MODELS,
+    build_pipeline,
+    build_preprocessor,
+)
+from mlcontainer.training.onnx_export import TOLERANCE, export_onnx, feeds
+from mlcontainer.training.selection import Split, split_dataset
+from mlcontainer.training.sources import BUILTIN_DATASETS
+
+#: Gaussian naive Bayes on digits: near-zero pixel variances make the joint log-likelihoods
+#: huge, and float32 arithmetic in the graph moves probabilities by ~1e-2: a fallback case.
+MAY_FALL_BACK = {("naive_bayes", "digits")}
+#: Conversion of these takes seconds (hundreds of trees, written node by node in Python).
+SLOW_MODELS = {"random_forest", "extra_trees", "hist_gradient_boosting"}
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict[str, tuple[Dataset, Split]]:
+    out = {}
+    for name in BUILTIN_DATASETS:
+        ds = load_dataset(name)
+        out[name] = (ds, split_dataset(ds, test_size=0.2, cv=3, random_state=0))
+    return out
+
+
+def _fitted(model: str, ds: Dataset, split: Split) -> Pipeline:
+    pipeline = build_pipeline(model, ds.schema, random_state=0)
+    with one_native_thread():  # HistGradientBoosting's OpenMP threads spin on a busy machine
+        pipeline.fit(split.X_train, label_array(split.y_train))
+    return pipeline
+
+
+def _session(model_bytes: bytes) -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+def _matrix() -> list[Any]:
+    return [
+        pytest.param(model, dataset, marks=[pytest.mark.slow] if model in SLOW_MODELS else [])
+        for dataset in BUILTIN_DATASETS
+        for model in MODELS
+    ]
+
+
+@pytest.mark.parametrize(("model", "dataset"), _matrix())
+def test_every_candidate_on_every_builtin_converts_and_agrees(
+    model: str, dataset: str, splits: dict[str, tuple[Dataset, Split]]
+) -> None:
+    ds, split = splits[dataset]
+    pipeline = _fitted(model, ds, split)
+    exported = export_onnx(pipeline, ds.schema, split.X_test)
+    if (model, dataset) in MAY_FALL_BACK and exported.reason is not None:
+        assert exported.model_bytes is None
+        assert re.fullmatch(r"ONNX probabilities differ .* on \d+ test rows", exported.reason)
+        return
+    assert exported.reason is None
+    assert exported.model_bytes is not None
+    section = exported.runtime_section.model_dump(mode="json")
+    assert section["default"] == "onnx"
+    check = section["onnx"]["verification"]
+    assert check["rows"] == len(split.X_test)
+    assert check["labels_equal"] is True
+    assert check["label_mismatches"] == 0
+    assert 0 <= check["max_abs_probability_diff"] <= TOLERANCE
+    # Independently of the verification: the graph's own probabilities give sklearn's labels.
+    (proba,) = _session(exported.model_bytes).run(
+        ["probabilities"], feeds(section["onnx"]["inputs"], split.X_test)
+    )
+    with one_native_thread():
+        expected = pipeline.predict_proba(split.X_test)
+    np.testing.assert_allclose(proba, expected, atol=TOLERANCE)
+    classes = list(ds.schema.classes)
+    assert (labels_from_proba(proba, classes) == labels_from_proba(expected, classes)).all()
+
+
+def test_runtime_section_describes_inputs_outputs_and_versions(
+    splits: dict[str, tuple[Dataset, Split]],
+) -> None:
+    ds, split = splits["penguins"]
+    section = export_onnx(_fitted("naive_bayes", ds, split), ds.schema, split.X_test)
+    runtime = section.runtime_section.model_dump(mode="json")
+    json.dumps(runtime, allow_nan=False)  # goes into model.json as it is
+    onnx = runtime["onnx"]
+    assert runtime["reason"] is None
+    assert onnx["file"] == "model.onnx"
+    assert [i["column"] for i in onnx["inputs"]] == ds.schema.names
+    kinds = {f.name: f.kind for f in ds.schema.features}
+    for spec in onnx["inputs"]:
+        assert spec["type"] == ("string" if kinds[spec["column"]] == "categorical" else "float")
+    assert onnx["label_output"] == "label"
+    assert onnx["probabilities_output"] == "probabilities"
+    assert onnx["missing_category"] == MISSING_CATEGORY
+    assert onnx["opset"] == {"": 17, "ai.onnx.ml": 3}
+    assert set(onnx["versions"]) == {"skl2onnx", "onnx", "onnxruntime"}
+    session = _session(section.model_bytes or b"")
+    assert [i.name for i in session.get_inputs()] == [i["name"] for i in onnx["inputs"]]
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    assert session.get_outputs()[1].shape[1] == len(ds.schema.classes)
+
+
+def test_input_names_that_are_not_identifiers_are_sanitised_and_mapped(
+    splits: dict[str, tuple[Dataset, Split]],
+) -> None:
+    ds, split = splits["iris"]  # columns like "sepal length (cm)"
+    exported = export_onnx(_fitted("logistic_regression", ds, split), ds.schema, split.X_test)
+    inputs = exported.runtime_section.model_dump(mode="json")["onnx"]["inputs"]
+    assert inputs[0]["column"] == "sepal length (cm)"
+    assert inputs[0]["name"].isidentifier()
+
+
+@pytest.mark.parametrize("model", ["logistic_regression", "decision_tree", "k_nearest_neighbors"])
+def test_missing_and_unseen_values_agree_with_sklearn(
+    model: str, splits: dict[str, tuple[Dataset, Split]]
+) -> None:
+    ds, split = splits["penguins"]
+    pipeline = _fitted(model, ds, split)
+    exported = export_onnx(pipeline, ds.schema, split.X_test)
+    assert exported.model_bytes is not None
+    rows = split.X_test.head(6).copy()
+    rows.loc[rows.index[0], "island"] = np.nan  # missing category
+    rows.loc[rows.index[1], "island"] = "Atlantis"  # never seen in training
+    rows.loc[rows.index[2], "sex"] = np.nan
+    rows.loc[rows.index[3], "bill_length_mm"] = np.nan  # missing number
+    rows.loc[rows.index[4], ["island", "sex", "body_mass_g"]] = [np.nan, "unknown", np.nan]
+    (proba,) = _session(exported.model_bytes).run(
+        ["probabilities"],
+        feeds(exported.runtime_section.model_dump(mode="json")["onnx"]["inputs"], rows),
+    )
+    np.testing.assert_allclose(proba, pipeline.predict_proba(rows), atol=TOLERANCE)
+
+
+def test_rare_many_and_unseen_categories_are_encoded_as_sklearn_does() -> None:
+    # "shade": frequent values, rare ones (the infrequent column) and unseen ones at predict time.
+    # "code": more distinct values than MAX_CATEGORIES, so the rarest share one column.
+    # "flag": every value frequent, so an unseen value encodes as all zeros.
+    rng = np.random.default_rng(0)
+    n = 400
+    shade = rng.choice(["red", "green", "blue"], n).astype(object)
+    shade[: 3 * (MIN_FREQUENCY - 1)] = ["teal", "plum", "sand"] * (MIN_FREQUENCY - 1)
+    code = np.array([f"c{v}" for v in rng.integers(0, MAX_CATEGORIES + 20, n)], dtype=object)
+    flag = rng.choice(["yes", "no"], n).astype(object)
+    X = pd.DataFrame({"shade": shade, "code": code, "flag": flag, "x": rng.normal(size=n)})
+    X.loc[rng.choice(n, 30, replace=False), "shade"] = np.nan
+    y = np.where((X["shade"] == "red") | (X["x"] > 0.5), "a", "b").astype(object)
+    schema = Schema(
+        features=(
+            Feature("shade", "categorical"),
+            Feature("code", "categorical"),
+            Feature("flag", "categorical"),
+            Feature("x", "numeric"),
+        ),
+        target="y",
+        classes=("a", "b"),
+    )
+    pipeline = build_pipeline("logistic_regression", schema, random_state=0)
+    pipeline.fit(X, y)
+    encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"]["onehot"]
+    assert encoder.infrequent_categories_[0] is not None  # the case under test exists
+    exported = export_onnx(pipeline, schema, X.iloc[:50])
+    assert exported.model_bytes is not None
+    rows = pd.DataFrame(
+        {
+            "shade": ["red", "teal", "violet", np.nan, "plum", "", "__missing__"],
+            "code": ["c0", f"c{MAX_CATEGORIES + 19}", "c999", "c1", np.nan, "c2", "c3"],
+            "flag": ["yes", "no", "maybe", np.nan, "yes", "no", "yes"],
+            "x": [0.0, 1.0, -1.0, np.nan, 0.3, 0.6, -0.2],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # sklearn: "found unknown categories"
+        expected = pipeline.predict_proba(rows)
+    (proba,) = _session(exported.model_bytes).run(
+        ["probabilities"],
+        feeds(exported.runtime_section.model_dump(mode="json")["onnx"]["inputs"], rows),
+    )
+    np.testing.assert_allclose(proba, expected, atol=TOLERANCE)
+
+
+def test_export_leaves_the_trained_pipeline_unchanged(
+    splits: dict[str, tuple[Dataset, Split]],
+) -> None:
+    ds, split = splits["penguins"]
+    pipeline = _fitted("logistic_regression", ds, split)
+    before = pipeline.predict_proba(split.X_test)
+    export_onnx(pipeline, ds.schema, split.X_test)
+    imputer = pipeline.named_steps["preprocess"].named_transformers_["categorical"]["impute"]
+    assert isinstance(imputer.missing_values, float)
+    assert np.isnan(imputer.missing_values)
+    rows = split.X_test.copy()
+    rows["island"] = np.nan
+    assert (pipeline.predict_proba(rows) >= 0).all()  # NaN still means missing to sklearn
+    np.testing.assert_array_equal(pipeline.predict_proba(split.X_test), before)
+
+
+def test_an_unconvertible_model_falls_back_with_a_one_line_reason() -> None:
+    ds = load_dataset("iris")
+    pipeline = Pipeline(
+        [("preprocess", build_preprocessor(ds.schema, scale=True)), ("model", LabelSpreading())]
+    )
+    pipeline.fit(ds.X, label_array(ds.y))
+    exported = export_onnx(pipeline, ds.schema, ds.X.iloc[:30])
+    assert exported.model_bytes is None
+    assert exported.runtime_section.model_dump(mode="json") == {
+        "default": "sklearn",
+        "reason": exported.reason,
+        "onnx": None,
+    }
+    assert exported.reason is not None
+    assert exported.reason.startswith("skl2onnx cannot convert LabelSpreading: ")
+    assert "\n" not in exported.reason
+
+
+def test_a_graph_that_disagrees_falls_back(
+    splits: dict[str, tuple[Dataset, Split]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds, split = splits["wine"]
+    pipeline = _fitted("logistic_regression", ds, split)
+    # The graph of another model (trained on shuffled labels) stands in for a wrong conversion.
+    shuffled = build_pipeline("logistic_regression", ds.schema, random_state=0)
+    labels = label_array(split.y_train)
+    shuffled.fit(split.X_train, np.random.default_rng(0).permutation(labels))
+    wrong = onnx_export._convert(shuffled, ds.schema)
+    monkeypatch.setattr(onnx_export, "_convert", lambda _pipeline, _schema: wrong)
+    exported = export_onnx(pipeline, ds.schema, split.X_test)
+    assert exported.model_bytes is None
+    assert exported.runtime_section.model_dump(mode="json")["default"] == "sklearn"
+    assert exported.reason is not None
+    assert exported.reason.startswith("ONNX disagrees with scikit-learn on ")
+    assert exported.reason.endswith(f" of {len(split.X_test)} test rows")
+
+
+def test_probabilities_beyond_the_tolerance_fall_back(
+    splits: dict[str, tuple[Dataset, Split]],
+) -> None:
+    ds, split = splits["wine"]
+    pipeline = _fitted("logistic_regression", ds, split)  # float32 graph: |Δp| ~ 1e-7, not 0
+    exported = export_onnx(pipeline, ds.schema, split.X_test, tolerance=1e-12)
+    assert exported.model_bytes is None
+    assert exported.reason is not None
+    assert "probabilities differ from scikit-learn's by up to" in exported.reason
+    assert "tolerance 1e-12" in exported.reason
+
+
+def test_a_graph_onnxruntime_cannot_load_falls_back(
+    splits: dict[str, tuple[Dataset, Split]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds, split = splits["iris"]
+    pipeline = _fitted("naive_bayes", ds, split)
+    inputs = onnx_export._convert(pipeline, ds.schema)[1]
+    monkeypatch.setattr(onnx_export, "_convert", lambda _p, _s: (b"not a graph", inputs))
+    exported = export_onnx(pipeline, ds.schema, split.X_test)
+    assert exported.model_bytes is None
+    assert exported.reason is not None
+    assert exported.reason.startswith("onnxruntime cannot run the converted GaussianNB: ")
+    assert "\n" not in exported.reason
+
+
+def test_feeds_follow_the_contract() -> None:
+    inputs = [
+        {"name": "island_in", "column": "island", "type": "string"},
+        {"name": "mass_in", "column": "body_mass_g", "type": "float"},
+    ]
+    X = pd.DataFrame({"island": ["Dream", np.nan], "body_mass_g": [3500.0, np.nan]})
+    out = feeds(inputs, X)
+    assert out["island_in"].tolist() == [["Dream"], [MISSING_CATEGORY]]
+    assert out["mass_in"].dtype == np.float32
+    assert out["mass_in"].shape == (2, 1)
+    assert np.isnan(out["mass_in"][1, 0])
