@@ -11,18 +11,8 @@ from support import FileServer, serve_folder
 from mlcontainer.prediction import Predictor
 from mlcontainer.workflow import TrainOptions, TrainOutcome, run_training
 
-#: ../shared/datasets beside the project, or the workplace's copy for a clone made elsewhere.
-SHARED_DATASETS = next(
-    (
-        d
-        for d in (
-            Path(__file__).resolve().parents[2] / "shared" / "datasets",
-            Path("/work/shared/datasets"),
-        )
-        if d.is_dir()
-    ),
-    Path(__file__).resolve().parents[2] / "shared" / "datasets",
-)
+#: The real public datasets in ../shared/datasets, beside the clone (the project root's parent).
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, name: str, **options: object) -> TrainOutcome:
