@@ -13,18 +13,8 @@ from mlcontainer.inference.predictor import Predictor, load_predictor
 from mlcontainer.training.options import TrainOptions
 from mlcontainer.training.workflow import TrainOutcome, run_training
 
-#: ../shared/datasets beside the project, or the workplace's copy for a clone made elsewhere.
-SHARED_DATASETS = next(
-    (
-        d
-        for d in (
-            Path(__file__).resolve().parents[2] / "shared" / "datasets",
-            Path("/work/shared/datasets"),
-        )
-        if d.is_dir()
-    ),
-    Path(__file__).resolve().parents[2] / "shared" / "datasets",
-)
+#: The real public datasets in ../shared/datasets, beside the clone (the project root's parent).
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, name: str, **options: object) -> TrainOutcome:
