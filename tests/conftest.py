@@ -34,6 +34,41 @@ def penguins_outcome(tmp_path_factory: pytest.TempPathFactory) -> TrainOutcome:
     return _train(tmp_path_factory, "penguins", dataset="penguins", models=("random_forest",), cv=3)
 
 
+def uci_text(rows: int = 120, *, seed: int = 5) -> str:
+    """A file as UCI publishes them: no header line, `?` for missing numbers, categories in
+    single quotes (as ARFF exports write), the class in the last column."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(rows):
+        a, b, c = rng.normal(size=3)
+        cat = "'hi'" if a + rng.normal(scale=0.3) > 0 else "'lo'"
+        label = "R" if a + 0.5 * b > 0 else "M"
+        cells = [f"{a:.4f}", "?" if i % 9 == 4 else f"{b:.4f}", f"{c:.4f}", f"{i % 13}", cat, label]
+        lines.append(",".join(cells))
+    return "\n".join(lines)  # no final newline, as pima and auto_imports end
+
+
+@pytest.fixture(scope="session")
+def uci_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("uci") / "uci.csv"
+    path.write_text(uci_text())
+    return path
+
+
+@pytest.fixture(scope="session")
+def uci_model_dir(tmp_path_factory: pytest.TempPathFactory, uci_file: Path) -> Path:
+    """A logistic regression trained on the headerless UCI-like file, untouched."""
+    output = tmp_path_factory.mktemp("uci-model") / "artifacts"
+    options = TrainOptions(
+        dataset=str(uci_file), target="column_6", models=("logistic_regression",), cv=3,
+        output=output,
+    )  # fmt: skip
+    run_training(options)
+    return output
+
+
 @pytest.fixture(scope="session")
 def iris_model_dir(iris_outcome: TrainOutcome) -> Path:
     return iris_outcome.output

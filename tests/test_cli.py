@@ -263,9 +263,17 @@ BAD_TRAIN = [
     (["-d", "{one_class}", "-t", "zz"], 1, "target column 'zz' is not in"),
     (["-d", "{one_class}", "-t", "y"], 1, "single class ('x')"),
     (["-d", "{one_class}"], 1, "--target is required"),
-    (["-d", "{tiny_class}", "-t", "y"], 1, "too few rows for a stratified test split"),
-    (["-d", "{few_for_cv}", "-t", "y", "--cv", "5"], 1, "too few rows for 5-fold"),
-    (["-d", "iris", "--cv", "50"], 1, "too few rows for 50-fold cross-validation"),
+    # A class too small to split and fold is left out; with one class left, nothing trains.
+    (["-d", "{tiny_class}", "-t", "y"], 1, "'z' (1 rows)), too few to split off test rows"),
+    (["-d", "{tiny_class}", "-t", "y"], 1, "every class needs at least 2 rows"),
+    (["-d", "{few_for_cv}", "-t", "y", "--cv", "5"], 1, "--cv 3 keeps a second class"),
+    (["-d", "iris", "--cv", "50"], 1, "--cv 40 keeps a second class"),
+    (
+        ["-d", "{few_for_cv}", "-t", "y", "--cv", "5", "--min-class-rows", "2"],
+        1,
+        "too few rows for 5-fold cross-validation: class(es) 'z' (3 rows) in the training split",
+    ),
+    (["-d", "{few_for_cv}", "-t", "y", "--cv", "5", "--min-class-rows", "2"], 1, "--cv 3 works"),
     (["--metric", "f2"], 1, "unknown metric 'f2'; valid: accuracy"),
     (["--models", "svm,forest"], 1, "unknown model 'forest'; valid: logistic_regression"),
     (["--models", " , "], 1, "--models names no model; valid: logistic_regression"),
@@ -401,7 +409,8 @@ def test_predict_wrong_type_names_column_and_row(iris_dir: Path, tmp_path: Path)
     frame.to_csv(tmp_path / "bad.csv", index=False)
     result = run("predict", "--model", iris_dir, "-i", tmp_path / "bad.csv")
     assert result.exit_code == 1
-    assert "column 'petal length (cm)', row 3: expected a number, got 'long'" in result.stderr
+    # Data row 3 is line 5: the header is line 1.
+    assert "column 'petal length (cm)', line 5: expected a number, got 'long'" in result.stderr
 
 
 @pytest.mark.parametrize("content", [b"", b"sepal length (cm),sepal width (cm)\n"])

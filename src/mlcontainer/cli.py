@@ -126,10 +126,17 @@ def _train_options(command: Any) -> Any:
 
     for f in reversed(option_fields()):
         info = info_of(f)
-        decls = [flag_of(f), *([info.short] if info.short else []), f.name]
-        command = click.option(
-            *decls, type=_OptionType(info.kind), default=None, help=help_text(f)
-        )(command)
+        if info.kind == "flag":  # --header / --no-header, None when neither is given
+            flag = flag_of(f)
+            option = click.option(
+                f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text(f)
+            )
+        else:
+            decls = [flag_of(f), *([info.short] if info.short else []), f.name]
+            option = click.option(
+                *decls, type=_OptionType(info.kind), default=None, help=help_text(f)
+            )
+        command = option(command)
     return command
 
 
@@ -193,6 +200,18 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     help="CSV parser: pyarrow's (fast; `mlcontainer[parquet]`) or Python's csv module; "
     "auto picks arrow when pyarrow is installed. Both give the same rows and errors.",
 )
+@click.option(
+    "--header/--no-header",
+    default=None,
+    help="Whether the input's first line names the columns. [default: a first line that names "
+    "every feature, or is no row of data, is a header]",
+)
+@click.option(
+    "--columns",
+    default=None,
+    help="Comma-separated names of the input's columns, for rows without a header line. "
+    "[default: the training file's columns, by position]",
+)
 @_runtime_option
 @click.pass_context
 def predict(
@@ -203,6 +222,8 @@ def predict(
     fmt: str | None,
     chunk_size: int,
     csv_reader: str,
+    header: bool | None,
+    columns: str | None,
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
@@ -230,6 +251,8 @@ def predict(
             chunk_rows=chunk_size,
             on_progress=on_progress,
             csv_reader=csv_reader,
+            header=header,
+            columns=_names(columns),
         )
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -330,6 +353,11 @@ def models() -> None:
     from mlcontainer.training.models import MODELS
 
     console.show_list("Candidate models", [(n, s.description) for n, s in MODELS.items()])
+
+
+def _names(text: str | None) -> list[str] | None:
+    """Turn ``"a, b"`` into ``["a", "b"]``; ``None`` stays ``None``."""
+    return None if text is None else [part.strip() for part in text.split(",")]
 
 
 def train_main(argv: Sequence[str] | None = None) -> None:

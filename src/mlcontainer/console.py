@@ -178,7 +178,7 @@ def show_training(outcome: TrainOutcome) -> None:
     ds = manifest.dataset
     for note in outcome.dataset.notes:
         out.print(f"[yellow]Note:[/] {note}")
-    for warning in outcome.dataset.warnings:
+    for warning in (*outcome.dataset.warnings, *outcome.evaluation.warnings):
         out.print(f"[bold yellow]Warning:[/] {warning}")
     out.print(
         f"Dataset [bold]{ds.name}[/]: {ds.rows} rows, {ds.features} features, "

@@ -23,6 +23,7 @@ from mlcontainer.core.errors import ConfigError, InputValidationError
 from mlcontainer.core.schema import Feature, Schema
 from mlcontainer.inference import arrowreader as arrowcsv
 from mlcontainer.inference.batch import predict_file
+from mlcontainer.inference.csvreader import TextChunk
 from mlcontainer.inference.predictor import Predictor, load_predictor
 from mlcontainer.inference.types import Columns
 
@@ -167,7 +168,7 @@ def test_arrow_and_stdlib_readers_agree_whatever_the_chunk_size(
     [
         (b"num,cat,flag\n1,x,true\n2,y,no\n", "ok"),
         (b"num,cat,flag\n1,x,true\n2,y\n", "ok"),  # a short row: padded with missing cells
-        (b"num,cat,flag\n1,x,true\n2,y,no,9\n", "row 1: it has 4 fields"),
+        (b"num,cat,flag\n1,x,true\n2,y,no,9\n", "line 3: it has 4 fields"),
         (b"num,cat,flag\n1,x,true\nabc,y,no\n", "expected a number, got 'abc'"),
         (b"num,cat,flag\n1,x,true\nnan,y,no\n", "expected a number, got 'nan'"),
         (b"num,cat,flag\n1,x,perhaps\n", "expected true or false, got 'perhaps'"),
@@ -194,15 +195,16 @@ def test_both_readers_agree_on_typical_and_bad_files(data: bytes, expected: str)
         assert arrow[0] == "ok" if expected == "ok" else expected in arrow[1]
 
 
-def test_a_later_bad_chunk_names_its_row_from_the_file_start() -> None:
+def test_a_later_bad_chunk_names_its_file_line() -> None:
     rows = [f"{i},x,true" for i in range(10)]
     rows[7] = "seven,x,true"
     data = ("num,cat,flag\n" + "\n".join(rows) + "\n").encode()
     for reader in ("arrow", "stdlib"):
         kind, message, details = outcome(data, reader, chunk_rows=3)
         assert kind == "error"
-        assert message == "column 'num', row 7: expected a number, got 'seven'"
-        assert details[0]["row"] == 7
+        # Data row 7 is line 9 of the file: the header is line 1.
+        assert message == "column 'num', line 9: expected a number, got 'seven'"
+        assert details[0]["line"] == 9
 
 
 def test_quotes_hand_the_rest_of_the_file_to_the_stdlib_reader() -> None:
@@ -211,7 +213,7 @@ def test_quotes_hand_the_rest_of_the_file_to_the_stdlib_reader() -> None:
     data = ("num,cat,flag\n" + "\n".join([*plain, *quoted, *plain]) + "\n").encode()
     chunks = list(arrowcsv.iter_chunks(io.BytesIO(data), chunk_rows=4))
     assert isinstance(chunks[0], arrowcsv.ArrowChunk)  # rows 0-3: no quote, pyarrow
-    assert all(isinstance(c, tuple) for c in chunks[1:])  # from the first quote on: stdlib
+    assert all(isinstance(c, TextChunk) for c in chunks[1:])  # from the first quote on: stdlib
     assert outcome(data, "arrow", chunk_rows=4) == outcome(data, "stdlib", chunk_rows=4)
 
 
@@ -295,7 +297,7 @@ def test_a_failed_run_leaves_no_reading_or_predicting_thread(tmp_path: Path) -> 
     source = tmp_path / "rows.csv"
     source.write_text("num,cat,flag\n" + "\n".join(rows) + "\n")
     before = threading.active_count()
-    with pytest.raises(InputValidationError, match="row 2000"):
+    with pytest.raises(InputValidationError, match="line 2002"):
         predict_file(predictor, source, output=tmp_path / "out.csv", fmt="csv", chunk_rows=100)
     assert threading.active_count() == before
     assert not list(tmp_path.glob("*out.csv*"))

@@ -66,7 +66,7 @@ def test_stream_output_gets_rows_as_they_come(iris_predictor: Predictor, tmp_pat
     assert len(sink.getvalue().decode().splitlines()) == 13
 
 
-def test_a_bad_value_in_a_later_chunk_is_numbered_from_the_file_start(
+def test_a_bad_value_in_a_later_chunk_is_named_by_its_file_line(
     iris_predictor: Predictor, tmp_path: Path
 ) -> None:
     source = _iris_rows(iris_predictor, tmp_path / "in.csv", 30)
@@ -77,8 +77,9 @@ def test_a_bad_value_in_a_later_chunk_is_numbered_from_the_file_start(
     out = tmp_path / "out.csv"
     with pytest.raises(InputValidationError) as info:
         predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
-    assert f"column {column!r}, row 17: expected a number, got 'tall'" in info.value.message
-    assert info.value.details[0]["row"] == 17
+    # Data row 17 is line 19 of the file (the header is line 1).
+    assert f"column {column!r}, line 19: expected a number, got 'tall'" in info.value.message
+    assert info.value.details[0]["line"] == 19
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
@@ -88,11 +89,11 @@ def test_a_row_with_too_many_fields_in_a_later_chunk_is_refused_by_its_file_row(
 ) -> None:
     source = _iris_rows(iris_predictor, tmp_path / "in.csv", 12)
     lines = source.read_text().splitlines()
-    lines[8] += ",9.9"  # line 8 holds data row 7
+    lines[8] += ",9.9"  # the file's line 9 holds data row 7
     source.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.csv"
-    # The same message as in the first chunk, with the row counted from the file's start.
-    message = r"^cannot parse the input CSV: row 7: it has 5 fields, the header 4$"
+    # The same message as in the first chunk, naming the file's line.
+    message = r"^cannot parse the input CSV: line 9: it has 5 fields, the header 4$"
     with pytest.raises(InputValidationError, match=message):
         predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
     assert not out.exists()

@@ -16,8 +16,8 @@ IRIS_HEADER = "sepal length (cm),sepal width (cm),petal length (cm),petal width 
 
 def _csv(text: str, predictor: Predictor) -> Decoded:
     """Decode CSV text as `/invocations` and `predict` do: read it, then validate it."""
-    header, rows = read_csv_text(text.encode())
-    return decoding.from_text(predictor.schema, header, rows)
+    chunk = read_csv_text(text.encode())
+    return decoding.from_text(predictor.schema, chunk.names, chunk.rows, lines=chunk.lines)
 
 
 def test_csv_input_is_parsed_per_schema(penguins_predictor: Predictor) -> None:
@@ -40,7 +40,7 @@ def test_csv_input_with_a_bad_number_names_column_and_row(penguins_predictor: Pr
         "Biscoe,48.0,15,220,heavy,male,2008\n"
     )
     with pytest.raises(
-        InputValidationError, match=r"column 'body_mass_g', row 1: expected a number, got 'heavy'"
+        InputValidationError, match=r"column 'body_mass_g', line 3: expected a number, got 'heavy'"
     ):
         _csv(text, penguins_predictor)
 

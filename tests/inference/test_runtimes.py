@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from mlcontainer.cli import main
 from mlcontainer.core.errors import ArtifactError, ConfigError, InputValidationError
 from mlcontainer.inference import sklearn_runtime
-from mlcontainer.inference.csvreader import read_csv_text
 from mlcontainer.inference.predictor import Predictor, load_predictor
 
 TRAINING_STACK = ("sklearn", "scipy", "pandas", "matplotlib")
@@ -218,21 +217,6 @@ def test_warm_up_runs_with_both_runtimes(penguins_model_dir: Path) -> None:
         predictor.warm_up()
 
 
-def test_read_csv_text_reads_header_and_rows(tmp_path: Path) -> None:
-    header, rows = read_csv_text(b"\xef\xbb\xbfa, b\n1, x\n\n2,\n")
-    assert header == ["a", "b"]
-    assert rows == [["1", "x"], ["2", ""]]
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [(b"", "the input is empty"), (b"\n\n", "the input is empty"), (b"a\n\xff\n", "not UTF-8")],
-)
-def test_read_csv_text_refuses_empty_or_undecodable_input(data: bytes, message: str) -> None:
-    with pytest.raises(InputValidationError, match=message):
-        read_csv_text(data)
-
-
 _FRESH = """
 import sys
 {body}
@@ -261,8 +245,8 @@ p = load_predictor(Path({str(iris_model_dir)!r}), "onnx")
 p.warm_up()
 p.predict_records([dict(zip(p.schema.names, [5.1, 3.5, 1.4, 0.2]))])
 p.predict_rows([[5.1, 3.5, 1.4, 0.2]])
-header, rows = read_csv_text(",".join(p.schema.names).encode() + b"\\n5.1,3.5,1.4,0.2\\n")
-write_predictions(p.predict_text(header, rows), "csv")
+chunk = read_csv_text(",".join(p.schema.names).encode() + b"\\n5.1,3.5,1.4,0.2\\n")
+write_predictions(p.predict_text(chunk.names, chunk.rows), "csv")
 """
     assert _fresh(body) == "LOADED="
 

@@ -290,3 +290,29 @@ def test_sha256_with_a_builtin_dataset_is_refused_not_ignored() -> None:
         DatasetError, match=r"--sha256 applies to a downloaded or local file.*'iris'"
     ):
         load_dataset("iris", sha256="0" * 64)
+
+
+def test_classes_too_small_to_split_and_fold_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    from mlcontainer.training.dataset import ClassRule
+
+    counts = {"a": 40, "b": 30, "tiny": 3, "one": 1}
+    rows = [f"{i},{c}\n" for c, n in counts.items() for i in range(n)]
+    path = tmp_path / "rare.csv"
+    path.write_text("x,y\n" + "".join(rows))
+    ds = load_dataset(str(path), target="y", class_rule=ClassRule(cv=5, test_size=0.2))
+    assert ds.schema.classes == ("a", "b")
+    assert ds.excluded_classes == {"tiny": 3, "one": 1}
+    assert ds.summary()["excluded_classes"] == {"tiny": 3, "one": 1}
+    note = next(n for n in ds.notes if "left out" in n)
+    assert "'tiny' (3 rows), 'one' (1 rows)" in note
+    assert "fewer than 7 rows each" in note
+    assert "--min-class-rows" in note
+    assert len(ds.X) == 70
+
+
+def test_the_row_threshold_follows_cv_and_test_size_unless_given() -> None:
+    from mlcontainer.training.dataset import ClassRule
+
+    assert ClassRule(cv=5, test_size=0.2).needed() == 7
+    assert ClassRule(cv=3, test_size=0.25).needed() == 4
+    assert ClassRule(cv=5, test_size=0.2, min_rows=3).needed() == 3

@@ -12,10 +12,10 @@ import skops.io
 from mlcontainer.core.artifacts import TRUSTED_TYPES
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.labels import label_array
+from mlcontainer.core.recipe import DEFAULT_NA_VALUES
 from mlcontainer.training.dataset import load_dataset, prepare
 from mlcontainer.training.intake import read_table
 from mlcontainer.training.models import MAX_CATEGORIES, build_pipeline
-from mlcontainer.training.options import DEFAULT_NA_VALUES
 
 
 def _write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
@@ -26,7 +26,7 @@ def _write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
 
 def test_read_table_strips_spaces_and_reads_question_mark_as_missing(tmp_path: Path) -> None:
     path = _write(tmp_path, "age , job,label\n39, Clerk ,a\n ?, ?,b\n50,  Chef,a\n")
-    frame = read_table(path)
+    frame = read_table(path).frame
     assert list(frame.columns) == ["age", "job", "label"]
     assert frame["age"].isna().tolist() == [False, True, False]
     assert pd.api.types.is_numeric_dtype(frame["age"])
@@ -37,12 +37,12 @@ def test_read_table_strips_spaces_and_reads_question_mark_as_missing(tmp_path: P
 
 def test_read_table_tolerates_a_trailing_blank_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "x,label\n1,a\n2,b\n\n")
-    assert len(read_table(path)) == 2
+    assert len(read_table(path).frame) == 2
 
 
 def test_na_values_replace_the_default_list(tmp_path: Path) -> None:
     path = _write(tmp_path, "x,y,label\n-,?,a\n1,2,b\n")
-    frame = read_table(path, na_values=("-",))
+    frame = read_table(path, na_values=("-",)).frame
     assert pd.isna(frame["x"].iloc[0])
     assert frame["y"].iloc[0] == "?"
     assert "?" in DEFAULT_NA_VALUES
@@ -226,3 +226,134 @@ def test_train_cli_drop_and_na_values_options(tmp_path: Path) -> None:
     assert [f["name"] for f in manifest["schema"]["features"]] == ["x"]
     assert manifest["schema"]["features"][0]["type"] == "numeric"
     assert manifest["schema"]["features"][0]["nullable"] is True
+
+
+# --- Headerless files, the header rules and the recipe ------------------------------------
+
+
+def _numbers(rows: int = 40, *, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(rows):
+        x, z = rng.normal(size=2)
+        lines.append(f"{x:.3f},{z:.3f},{i % 7},{'up' if x > 0 else 'down'}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_first_row_of_numbers_over_numeric_columns_is_data_named_column_1_on(
+    tmp_path: Path,
+) -> None:
+    table = read_table(_write(tmp_path, _numbers()))
+    assert list(table.frame.columns) == ["column_1", "column_2", "column_3", "column_4"]
+    assert len(table.frame) == 40  # the first row is data, not names
+    assert table.recipe.header is False
+    assert len(table.notes) == 1
+    assert "has no header line" in table.notes[0]
+    assert "column_1 … column_4" in table.notes[0]
+    assert "--header" in table.notes[0]
+
+
+def test_a_header_over_numeric_columns_is_read_as_names(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path, "x,z,n,label\n" + _numbers()))
+    assert list(table.frame.columns) == ["x", "z", "n", "label"]
+    assert len(table.frame) == 40
+    assert table.recipe.header is True
+    assert table.notes == []
+
+
+def test_a_text_first_row_repeating_a_value_below_is_data(tmp_path: Path) -> None:
+    rows = "".join(f"{c},{s}\n" for c in ("red", "blue") for s in ("small", "big"))
+    table = read_table(_write(tmp_path, "red,small\n" + rows * 3))
+    assert table.recipe.header is False
+    assert len(table.frame) == 13
+
+
+@pytest.mark.parametrize(("header", "rows"), [(True, 39), (False, 40)])
+def test_header_options_override_the_guess(tmp_path: Path, header: bool, rows: int) -> None:
+    table = read_table(_write(tmp_path, _numbers()), header=header)
+    assert len(table.frame) == rows
+    assert table.recipe.header is header
+
+
+def test_columns_name_a_headerless_file_and_the_target_can_be_one_of_them(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, _numbers())
+    ds = load_dataset(str(path), target="side", columns=["x", "z", "n", "side"])
+    assert ds.schema.names == ["x", "z", "n"]
+    assert ds.schema.classes == ("down", "up")
+    assert len(ds.X) == 40
+    assert ds.recipe.columns == ["x", "z", "n", "side"]
+    positional = load_dataset(str(path), target="column_4")
+    assert positional.schema.names == ["column_1", "column_2", "column_3"]
+
+
+def test_columns_of_the_wrong_count_are_refused_giving_both_counts(tmp_path: Path) -> None:
+    path = _write(tmp_path, _numbers())
+    with pytest.raises(DatasetError, match=r"--columns gives 3 names, but the input has 4 columns"):
+        read_table(path, columns=["x", "z", "side"])
+
+
+def test_a_header_with_repeated_and_empty_names_is_reported_not_silently_renamed(
+    tmp_path: Path,
+) -> None:
+    table = read_table(_write(tmp_path, "x,x,,label\n" + _numbers()))
+    assert list(table.frame.columns) == ["x", "x_2", "column_3", "label"]
+    assert "the header names 'x' more than once: column 2 is 'x_2'" in table.notes
+    assert "column 3 has no name in the header: it is called 'column_3'" in table.notes
+
+
+def test_a_semicolon_file_is_read_with_its_delimiter(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path, "x;label\n1;a\n2;b\n3;a\n"))
+    assert list(table.frame.columns) == ["x", "label"]
+    assert table.recipe.delimiter == ";"
+    assert table.frame["x"].tolist() == [1, 2, 3]
+
+
+def test_single_quoted_values_are_unwrapped_with_a_note(tmp_path: Path) -> None:
+    text = "a,colour,label\n" + "".join(
+        f"{i},'{c}','{lab}'\n" for i, (c, lab) in enumerate([("red", -1), ("blue", 1)] * 10)
+    )
+    path = _write(tmp_path, text)
+    ds = load_dataset(str(path), target="label")
+    assert ds.schema.classes == (-1, 1)  # '-1' as ARFF writes it: the number -1
+    assert sorted(set(ds.X["colour"])) == ["blue", "red"]
+    assert sorted(ds.recipe.unquote) == ["colour", "label"]
+    assert any("single quotes" in n for n in ds.notes)
+
+
+def test_an_unterminated_quote_in_a_training_file_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'x,label\n1,a\n2,"b\n3,a\n4,b\n')
+    with pytest.raises(DatasetError, match=r"line 3: a quoted field starts on this line"):
+        load_dataset(str(path), target="label")
+
+
+def test_a_whole_number_id_with_a_few_repeats_is_flagged_like_unique_ones() -> None:
+    frame = _frame()
+    n = len(frame)
+    ids = np.arange(1, n + 1)
+    ids[5:8] = ids[4]  # 3 repeats: not unique, still an ID
+    frame["patient"] = np.random.default_rng(0).permutation(ids)
+    ds = prepare(frame, target="label", name="t", source="t")
+    assert any("'patient' looks like an ID" in w for w in ds.warnings)
+
+
+def test_the_recipe_is_kept_in_the_manifest(tmp_path: Path) -> None:
+    import json
+
+    from mlcontainer.training.options import TrainOptions
+    from mlcontainer.training.workflow import run_training
+
+    path = _write(tmp_path, _numbers(60))
+    out = tmp_path / "model"
+    run_training(
+        TrainOptions(
+            dataset=str(path), target="column_4", models=("naive_bayes",), cv=2, output=out
+        )
+    )
+    intake = json.loads((out / "model.json").read_text())["intake"]
+    assert intake["header"] is False
+    assert intake["delimiter"] == ","
+    assert intake["columns"] == ["column_1", "column_2", "column_3", "column_4"]
+    assert intake["target"] == "column_4"
+    assert "?" in intake["na_values"]

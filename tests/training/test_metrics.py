@@ -84,8 +84,9 @@ def _sklearn_scores(
     recalls = skm.recall_score(truth, pred, labels=present, average=None, zero_division=0)
     out["balanced_accuracy"] = float(np.mean(recalls))
     for avg in ("macro", "weighted"):
+        # Macro over the classes present in the truth: an absent one is not a zero.
         p, r, f, _ = skm.precision_recall_fscore_support(
-            truth, pred, labels=labels, average=avg, zero_division=0
+            truth, pred, labels=present, average=avg, zero_division=0
         )
         out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
     if len(present) < len(labels):
@@ -122,3 +123,22 @@ def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
             assert math.isnan(ours[name]), name
         else:
             assert ours[name] == pytest.approx(reference[name], abs=1e-9), name
+
+
+def test_a_class_absent_from_the_test_rows_is_named_and_not_averaged_in_as_zero() -> None:
+    from mlcontainer.training.dataset import load_dataset
+    from mlcontainer.training.models import build_pipeline
+
+    ds = load_dataset("iris")
+    y = label_array(ds.y)
+    pipeline = build_pipeline("logistic_regression", ds.schema, random_state=0).fit(ds.X, y)
+    present = ds.y != "virginica"
+    evaluation = evaluate(pipeline, ds.X[present], ds.y[present], ds.schema.classes)
+    assert evaluation.warnings == [
+        "class(es) 'virginica' have no rows in the test split: their precision, recall and F1 "
+        "are left out of the macro averages, not counted as zero"
+    ]
+    # The mean over the two classes there (averaging in the absent one gave 2/3 of it).
+    recalls = [evaluation.per_class[c]["recall"] for c in ("setosa", "versicolor")]
+    assert evaluation.metrics["recall_macro"] == pytest.approx(np.mean(recalls))
+    assert evaluation.metrics["recall_macro"] > 0.9

@@ -80,3 +80,26 @@ def test_pipeline_accepts_raw_rows_with_missing_and_unseen_values() -> None:
     assert np.allclose(proba.sum(axis=1), 1.0)
     encoder = pipeline.named_steps["preprocess"].named_transformers_["categorical"]
     assert MISSING_CATEGORY in encoder.named_steps["onehot"].categories_[0]
+
+
+def test_the_calibrated_svm_calibrates_on_fewer_folds_when_a_class_is_small() -> None:
+    import numpy as np
+
+    from mlcontainer.training.models import fit_ready
+
+    ds = load_dataset("iris")
+    pipeline = build_pipeline("svm", ds.schema, random_state=0)
+    y = np.array(["a"] * 10 + ["b"] * 2)
+    assert fit_ready(pipeline, y).named_steps["model"].cv == 2
+
+
+def test_the_calibrated_svm_refuses_a_class_of_one_row_in_its_own_words() -> None:
+    import numpy as np
+
+    from mlcontainer.training.models import CandidateUnfitError, fit_ready
+
+    pipeline = build_pipeline("svm", load_dataset("iris").schema, random_state=0)
+    with pytest.raises(
+        CandidateUnfitError, match=r"needs 2 rows of every class, and class 'b' has 1"
+    ):
+        fit_ready(pipeline, np.array(["a"] * 10 + ["b"]))

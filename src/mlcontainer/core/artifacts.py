@@ -32,11 +32,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from mlcontainer.core.atomic import write_atomic
 from mlcontainer.core.errors import ArtifactError
+from mlcontainer.core.recipe import LEGACY, IntakeRecipe
 from mlcontainer.core.schema import Schema
 
 FORMAT = "mlcontainer.model"
-FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+#: 2 added ``intake`` (how inputs are read: markers, single quotes, header, columns): a
+#: version-1 reader ignoring it would read a quoted category differently.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 #: The fitted scikit-learn pipeline, saved with skops.
 MODEL_FILE = "model.skops"
@@ -91,6 +94,10 @@ class DatasetInfo(_Section):
     dropped_rows: int = 0
     dropped_columns: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: Classes left out of training for having too few rows, with their row counts.
+    excluded_classes: dict[str, int] = Field(default_factory=dict)
+    #: What intake said (no header line, renamed columns, rows without a target ...).
+    notes: list[str] = Field(default_factory=list)
 
 
 class Selection(_Section):
@@ -225,6 +232,8 @@ class Manifest(_Section):
     confusion_matrix: list[list[int]]
     versions: dict[str, str]
     created: str
+    #: How the training file was read; absent before format version 2 (see ``recipe``).
+    intake: IntakeRecipe | None = None
     #: Absent in folders written before ONNX export: they are served with scikit-learn.
     runtime: RuntimeSection | None = None
     format: str = FORMAT
@@ -232,6 +241,11 @@ class Manifest(_Section):
     files: dict[str, FileEntry] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    @property
+    def recipe(self) -> IntakeRecipe:
+        """How inputs are read: the training file's recipe, or the legacy one (version 1)."""
+        return self.intake if self.intake is not None else LEGACY
 
     @property
     def input_schema(self) -> Schema:

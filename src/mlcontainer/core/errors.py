@@ -45,23 +45,30 @@ class Problem:
 
     reason: Reason
     message: str
+    #: The row's position in a batch (a JSON list), counted from 0.
     row: int | None = None
     column: str | None = None
     #: Where in a JSON request body (``instances.0.x``), for request-shape problems.
     location: str | None = None
+    #: The file line (counted from 1, header included) of a row read from a CSV file.
+    line: int | None = None
 
     def where(self) -> str:
-        """``column 'x', row 3`` (or either part alone, or ``""``)."""
+        """``column 'x', row 3`` or ``column 'x', line 5`` (or either part alone, or ``""``)."""
         parts = []
         if self.column is not None:
             parts.append(f"column {self.column!r}")
-        if self.row is not None:
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        elif self.row is not None:
             parts.append(f"row {self.row}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form of one error detail."""
         out: dict[str, Any] = {"row": self.row, "column": self.column}
+        if self.line is not None:
+            out["line"] = self.line
         if self.location is not None:
             out["location"] = self.location
         out["reason"] = str(self.reason)
@@ -179,6 +186,19 @@ class InputValidationError(MlcontainerError):
         more = f" (and {total - 1} more problem(s))" if total > 1 else ""
         text = f"{prefix}{where}: {first.message}{more}" if where else f"{prefix}{first.message}"
         return cls(text, problems=problems, total=total, prefix=prefix)
+
+    def at_lines(self, lines: Sequence[int]) -> InputValidationError:
+        """Return the same error with each row named by its file line: row ``r`` is the row
+        that starts on ``lines[r]``."""
+        problems = [
+            replace(p, row=None, line=lines[p.row])
+            if p.row is not None and 0 <= p.row < len(lines)
+            else p
+            for p in self.problems
+        ]
+        if self.prefix is None or not problems:
+            return InputValidationError(self.message, problems=problems, total=self.total)
+        return InputValidationError.of(problems, total=self.total, prefix=self.prefix)
 
     def renumbered(self, row: Callable[[int], int]) -> InputValidationError:
         """Return the same error with every row number ``r`` replaced by ``row(r)``.

@@ -7,10 +7,10 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -21,6 +21,7 @@ from mlcontainer.core.threads import one_native_thread
 from mlcontainer.inference import arrowreader, decoding, parquetreader
 from mlcontainer.inference.arrowreader import ArrowChunk
 from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_input
+from mlcontainer.inference.layout import Resolver
 from mlcontainer.inference.output import OUTPUT_FORMATS, write_predictions
 from mlcontainer.inference.predictor import Predictor
 from mlcontainer.inference.types import Decoded
@@ -53,6 +54,8 @@ def predict_file(
     on_progress: ProgressCallback | None = None,
     csv_reader: str = "auto",
     workers: int | None = None,
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
 ) -> BatchResult:
     """Validate and predict ``source`` chunk by chunk, writing each chunk's rows as it goes.
 
@@ -80,7 +83,8 @@ def predict_file(
     # ONNX sessions run concurrently (onnxruntime releases the GIL): one chunk per core.
     # scikit-learn holds the GIL and its thread limits are process-wide: one chunk at a time.
     workers = max(1, workers or (os.cpu_count() or 1)) if predictor.runtime == "onnx" else 1
-    chunks = _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast))
+    resolve = predictor.resolver(header=header, columns=columns)
+    chunks = _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast, resolve=resolve))
     try:
         if isinstance(output, Path):
             try:
@@ -141,11 +145,14 @@ def _stream(
 
 
 def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> bytes:
-    """Predict one chunk and render it; errors name rows counted from the file's start."""
+    """Predict one chunk and render it; errors name file lines (or rows counted from the
+    file's start, for Parquet)."""
     try:
         with _native_threads(predictor):
             prediction = predictor.predict(decoded)
     except InputValidationError as exc:
+        if decoded.lines is not None:
+            raise
         raise exc.renumbered(partial(operator.add, start)) from None
     return write_predictions(prediction, fmt)
 
@@ -170,45 +177,53 @@ def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
 
 
 def _chunks(
-    predictor: Predictor, source: Path | IO[bytes], chunk_rows: int, *, fast_csv: bool
+    predictor: Predictor,
+    source: Path | IO[bytes],
+    chunk_rows: int,
+    *,
+    fast_csv: bool,
+    resolve: Resolver,
 ) -> Iterator[tuple[Decoded, int]]:
     """Yield (validated chunk, input bytes read so far), chunk by chunk.
 
-    Validation errors name rows counted from the start of the file, not of the chunk.
+    Validation errors name file lines (Parquet: rows counted from the start of the file).
     """
-    schema = predictor.schema
+    schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
     done = 0
     if isinstance(source, Path) and source.suffix.lower() in parquetreader.SUFFIXES:
+        # Parquet has no lines: errors name rows counted from the file's first, from 0.
         for part in parquetreader.iter_chunks(source, chunk_rows):
             try:
-                warnings = decoding.check_columns(schema, part.names, part.rows)
-                columns = decoding.from_cells(schema, part.cells, typed=part.typed)
+                warnings = decoding.check_columns(schema, part.names, part.rows, ignored)
+                columns = decoding.from_cells(schema, part.cells, typed=part.typed, rules=rules)
             except InputValidationError as exc:
                 raise exc.renumbered(partial(operator.add, done)) from None
             yield Decoded(columns, part.rows, warnings), part.bytes_read
             done += part.rows
         return
     handle = open_input(source)
+    delimiter = predictor.recipe.delimiter
     chunks: Generator[ArrowChunk | TextChunk, None, None] = (
-        arrowreader.iter_chunks(handle, chunk_rows=chunk_rows)
+        arrowreader.iter_chunks(handle, chunk_rows=chunk_rows, delimiter=delimiter, resolve=resolve)
         if fast_csv
-        else iter_csv_chunks(handle, chunk_rows=chunk_rows)
+        else iter_csv_chunks(handle, chunk_rows=chunk_rows, delimiter=delimiter, resolve=resolve)
     )
+    notes: list[str] = []
     try:
         for chunk in chunks:
             if isinstance(chunk, ArrowChunk):
                 n_rows = chunk.num_rows
-                validate = partial(arrowreader.decode, schema, chunk)
+                decoded = arrowreader.decode(schema, chunk, rules, ignored)
             else:
-                header, rows = chunk
-                n_rows = len(rows)
-                validate = partial(decoding.from_text, schema, header, rows)
-            if not n_rows and done == 0:
-                break  # a header and no rows: refused by the consumer
-            try:
-                decoded = validate()
-            except InputValidationError as exc:
-                raise exc.renumbered(partial(operator.add, done)) from None
+                notes += chunk.notes
+                n_rows = len(chunk.rows)
+                if not n_rows:
+                    continue
+                decoded = decoding.from_text(
+                    schema, chunk.names, chunk.rows, rules, ignored, lines=chunk.lines
+                )
+                decoded = replace(decoded, warnings=[*notes, *decoded.warnings])
+            notes = []
             yield decoded, _position(handle)
             done += n_rows
     finally:

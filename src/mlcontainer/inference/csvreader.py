@@ -1,47 +1,73 @@
-"""Read CSV with Python's csv module: the reference reader, chunk by chunk, with clear errors.
+"""Read CSV to predict with Python's csv module: the reference reader, chunk by chunk.
 
-Blank lines are skipped and spaces after a delimiter ignored (as ``pandas.read_csv`` did);
-the first non-blank row is the header. :mod:`.arrowreader` must give the same rows and errors.
+Rows come from the shared parser (:func:`mlcontainer.core.csvtext.iter_rows`: blank lines
+skipped, strict quoting, the line each row starts on); the first row is laid out by a
+:data:`~mlcontainer.inference.layout.Resolver` (a header line, or data of the training
+file's columns). :mod:`.arrowreader` must give the same rows and errors.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from mlcontainer.core.csvtext import CsvError, Row, iter_rows, unique_names
 from mlcontainer.core.errors import InputValidationError
-
-#: A (header, text rows) pair: one chunk of a CSV file.
-TextChunk = tuple[list[str], list[list[str]]]
+from mlcontainer.inference.layout import Layout, Resolver
 
 
-def read_csv_text(source: Path | IO[bytes] | bytes) -> TextChunk:
-    """Read a whole CSV (path, byte stream or bytes) into a header and rows of text cells."""
+@dataclass(frozen=True)
+class TextChunk:
+    """Rows of a CSV as text cells, their column names and the line each row starts on."""
+
+    names: list[str]
+    rows: list[list[str]]
+    lines: Sequence[int]
+    #: What the layout said about the input (no header line), on the first chunk only.
+    notes: list[str] = field(default_factory=list)
+
+
+def header_layout(first: Row) -> Layout:
+    """The layout of an input whose first row is always a header line."""
+    return Layout(unique_names(first.cells)[0], first_is_data=False)
+
+
+def read_csv_text(
+    source: Path | IO[bytes] | bytes, *, delimiter: str = ",", resolve: Resolver = header_layout
+) -> TextChunk:
+    """Read a whole CSV (path, byte stream or bytes) into names and rows of text cells."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    rows: list[list[str]] = []
-    header: list[str] | None = None
-    for chunk_header, chunk in iter_csv_chunks(source, chunk_rows=1 << 30):
-        header = chunk_header
-        rows.extend(chunk)
-    if header is None:
-        raise InputValidationError("the input is empty: expected a CSV header line and rows")
-    return header, rows
+    chunks = list(iter_csv_chunks(source, chunk_rows=1 << 30, delimiter=delimiter, resolve=resolve))
+    if len(chunks) == 1:
+        return chunks[0]
+    return TextChunk(
+        chunks[0].names,
+        [r for c in chunks for r in c.rows],
+        [n for c in chunks for n in c.lines],
+        chunks[0].notes,
+    )
 
 
 def iter_csv_chunks(
-    source: Path | IO[bytes], *, chunk_rows: int
+    source: Path | IO[bytes],
+    *,
+    chunk_rows: int,
+    delimiter: str = ",",
+    resolve: Resolver = header_layout,
 ) -> Generator[TextChunk, None, None]:
-    """Yield (header, up to ``chunk_rows`` text rows) from a CSV, with clear errors.
+    """Yield up to ``chunk_rows`` rows at a time from a CSV, with clear errors.
 
     A header-only CSV yields one empty chunk; an empty input raises.
     """
     handle = open_input(source)
     try:
-        yield from csv_text_chunks(handle, chunk_rows=chunk_rows)
+        yield from csv_text_chunks(
+            handle, chunk_rows=chunk_rows, delimiter=delimiter, resolve=resolve
+        )
     finally:
         if isinstance(source, Path):
             handle.close()
@@ -51,48 +77,42 @@ def csv_text_chunks(
     handle: IO[bytes],
     *,
     chunk_rows: int,
-    header: list[str] | None = None,
+    delimiter: str = ",",
+    resolve: Resolver = header_layout,
+    layout: Layout | None = None,
     first_line: int = 1,
 ) -> Iterator[TextChunk]:
     """The chunks of :func:`iter_csv_chunks`, from an open byte stream.
 
-    With ``header`` given, ``handle`` holds only data rows (the rest of a file whose
+    With ``layout`` given, ``handle`` holds only data rows (the rest of a file whose
     ``first_line - 1`` lines were read already), and no empty chunk is yielded.
     """
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig" if header is None else "utf-8", newline="")
-    reader = csv.reader(text, skipinitialspace=True, strict=False)
+    rows = iter_rows(handle, delimiter=delimiter, first_line=first_line, bom=layout is None)
     try:
-        if header is None:
-            header = next((r for r in reader if r), None)
-            if header is None:
+        chunk: list[list[str]] = []
+        lines: list[int] = []
+        notes: list[str] = []
+        yielded = layout is not None
+        if layout is None:
+            first = next(rows, None)
+            if first is None:
                 raise InputValidationError(
                     "the input is empty: expected a CSV header line and rows"
                 )
-            yielded = False
-        else:
-            yielded = True
-        chunk: list[list[str]] = []
-        for row in reader:
-            if not row:
-                continue
-            chunk.append(row)
+            layout = resolve(first)
+            notes = [layout.note] if layout.note else []
+            if layout.first_is_data:
+                chunk, lines = [first.cells], [first.line]
+        for row in rows:
+            chunk.append(row.cells)
+            lines.append(row.line)
             if len(chunk) >= chunk_rows:
-                yield header, chunk
-                yielded = True
-                chunk = []
+                yield TextChunk(layout.names, chunk, lines, notes)
+                yielded, chunk, lines, notes = True, [], [], []
         if chunk or not yielded:
-            yield header, chunk
-    except UnicodeDecodeError as exc:
-        raise InputValidationError(
-            f"cannot parse the input CSV: it is not UTF-8 text ({exc.reason} at byte "
-            f"{exc.start} of a block)"
-        ) from None
-    except csv.Error as exc:
-        raise InputValidationError(
-            f"cannot parse the input CSV: {exc} (line {reader.line_num + first_line - 1})"
-        ) from None
-    finally:
-        text.detach()
+            yield TextChunk(layout.names, chunk, lines, notes)
+    except CsvError as exc:
+        raise InputValidationError(f"cannot parse the input CSV: {exc.describe()}") from None
 
 
 def open_input(source: Path | IO[bytes]) -> IO[bytes]:

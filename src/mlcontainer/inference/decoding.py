@@ -12,13 +12,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mlcontainer.core.errors import InputValidationError, Problem, Problems, Reason
+from mlcontainer.core.recipe import CellRules
 from mlcontainer.core.schema import Schema
-from mlcontainer.inference.coercion import coerce_text, coerce_typed, describe
+from mlcontainer.inference.coercion import PLAIN, coerce_text, coerce_typed, describe
 from mlcontainer.inference.types import Columns, Decoded
 
 
-def check_columns(schema: Schema, present: Iterable[str], n_rows: int) -> list[str]:
-    """Refuse an empty batch or missing features; return a warning for unknown columns."""
+def check_columns(
+    schema: Schema,
+    present: Iterable[str],
+    n_rows: int,
+    ignored: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Refuse an empty batch or missing features; return notes for the columns not used.
+
+    ``ignored`` names columns the model knows it does not use (the target, dropped ones)
+    with why; any other column is unknown.
+    """
     if n_rows == 0:
         raise InputValidationError("no rows to predict: the batch is empty")
     present = list(present)
@@ -32,11 +42,20 @@ def check_columns(schema: Schema, present: Iterable[str], n_rows: int) -> list[s
                 Problem(Reason.MISSING_FEATURE, "missing feature", column=m) for m in missing
             ],
         )
-    extra = [c for c in present if c not in names]
-    return [f"ignored unknown column(s) {', '.join(map(repr, extra))}"] if extra else []
+    known = ignored or {}
+    notes = [f"ignored column {c!r} ({known[c]})" for c in present if c in known]
+    extra = [c for c in present if c not in names and c not in known]
+    if extra:
+        notes.append(f"ignored unknown column(s) {', '.join(map(repr, extra))}")
+    return notes
 
 
-def from_records(schema: Schema, records: Sequence[Mapping[str, Any]]) -> Decoded:
+def from_records(
+    schema: Schema,
+    records: Sequence[Mapping[str, Any]],
+    rules: CellRules = PLAIN,
+    ignored: Mapping[str, str] | None = None,
+) -> Decoded:
     """Validate JSON-style records (``{feature: value}``) into typed columns."""
     seen: dict[str, None] = {}
     for i, rec in enumerate(records):
@@ -46,7 +65,7 @@ def from_records(schema: Schema, records: Sequence[Mapping[str, Any]]) -> Decode
                          f"{describe(rec)}", row=i)]
             )  # fmt: skip
         seen.update(dict.fromkeys(rec))
-    warnings = check_columns(schema, seen, len(records))
+    warnings = check_columns(schema, seen, len(records), ignored)
     missing = Problems()
     for i, rec in enumerate(records):
         for n in schema.names:
@@ -55,13 +74,14 @@ def from_records(schema: Schema, records: Sequence[Mapping[str, Any]]) -> Decode
     missing.raise_if_any()
     problems = Problems()
     columns = {
-        f.name: coerce_typed(f, [rec[f.name] for rec in records], problems) for f in schema.features
+        f.name: coerce_typed(f, [rec[f.name] for rec in records], problems, rules)
+        for f in schema.features
     }
     problems.raise_if_any()
     return Decoded(columns, len(records), warnings)
 
 
-def from_rows(schema: Schema, rows: Sequence[Sequence[Any]]) -> Decoded:
+def from_rows(schema: Schema, rows: Sequence[Sequence[Any]], rules: CellRules = PLAIN) -> Decoded:
     """Validate positional rows (values in schema order) into typed columns."""
     if len(rows) == 0:
         raise InputValidationError("no rows to predict: the batch is empty")
@@ -79,7 +99,7 @@ def from_rows(schema: Schema, rows: Sequence[Sequence[Any]]) -> Decoded:
             )
     problems.raise_if_any()
     columns = {
-        f.name: coerce_typed(f, [row[j] for row in rows], problems)
+        f.name: coerce_typed(f, [row[j] for row in rows], problems, rules)
         for j, f in enumerate(schema.features)
     }
     problems.raise_if_any()
@@ -95,28 +115,47 @@ def positions(header: Sequence[str]) -> tuple[list[str], dict[str, int]]:
     return names, position
 
 
-def from_text(schema: Schema, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Decoded:
-    """Validate a CSV-style table (text cells, parsed per the schema) into typed columns."""
-    names, position = positions(header)
-    warnings = check_columns(schema, names, len(rows))
-    width = len(names)
-    if any(len(r) != width for r in rows):
-        rows = [pad_row(r, width, i) for i, r in enumerate(rows)]
-    cells = list(zip(*rows, strict=True)) if rows else []
-    text = {f.name: cells[position[f.name]] for f in schema.features}
-    return Decoded(from_cells(schema, text), len(rows), warnings)
+def from_text(
+    schema: Schema,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    rules: CellRules = PLAIN,
+    ignored: Mapping[str, str] | None = None,
+    *,
+    lines: Sequence[int] | None = None,
+) -> Decoded:
+    """Validate a CSV-style table (text cells, parsed per the schema) into typed columns.
+
+    ``lines`` (the file line of each row) turns the rows of errors into lines.
+    """
+    try:
+        names, position = positions(header)
+        warnings = check_columns(schema, names, len(rows), ignored)
+        width = len(names)
+        if any(len(r) != width for r in rows):
+            rows = [pad_row(r, width, i) for i, r in enumerate(rows)]
+        cells = list(zip(*rows, strict=True)) if rows else []
+        text = {f.name: cells[position[f.name]] for f in schema.features}
+        columns = from_cells(schema, text, rules=rules)
+    except InputValidationError as exc:
+        raise exc.at_lines(lines) if lines is not None else exc from None
+    return Decoded(columns, len(rows), warnings, lines=lines)
 
 
 def from_cells(
-    schema: Schema, cells: Mapping[str, Sequence[Any]], *, typed: Iterable[str] = ()
+    schema: Schema,
+    cells: Mapping[str, Sequence[Any]],
+    *,
+    typed: Iterable[str] = (),
+    rules: CellRules = PLAIN,
 ) -> Columns:
     """Validate one sequence of cells per feature: text cells unless named in ``typed``."""
     as_typed = set(typed)
     problems = Problems()
     columns = {
-        f.name: coerce_typed(f, cells[f.name], problems)
+        f.name: coerce_typed(f, cells[f.name], problems, rules)
         if f.name in as_typed
-        else coerce_text(f, cells[f.name], problems)
+        else coerce_text(f, cells[f.name], problems, rules)
         for f in schema.features
     }
     problems.raise_if_any()

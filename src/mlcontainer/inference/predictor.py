@@ -23,7 +23,8 @@ from mlcontainer.core.errors import (
 )
 from mlcontainer.core.labels import labels_from_proba
 from mlcontainer.core.schema import Label, Schema
-from mlcontainer.inference import decoding
+from mlcontainer.inference import decoding, layout
+from mlcontainer.inference.layout import Resolver
 from mlcontainer.inference.types import Columns, Decoded, Prediction, Runtime
 
 
@@ -44,27 +45,46 @@ class Predictor:
         self.runtime_reason = runtime_reason
         self.manifest = manifest
         self.schema: Schema = manifest.input_schema
+        #: How the training file was read, applied to every input.
+        self.recipe = manifest.recipe
+        self.rules = self.recipe.cell_rules()
+        #: Columns an input may hold that the model ignores (the target, dropped ones).
+        self.ignored = self.recipe.ignored()
         self.classes: tuple[Label, ...] = self.schema.classes
         self.name = manifest.name
         #: The SHA-256 of the file the runtime reads (model.onnx or model.skops).
         self.sha256 = sha256
 
+    def resolver(
+        self, *, header: bool | None = None, columns: Sequence[str] | None = None
+    ) -> Resolver:
+        """How a CSV input's first row is laid out (a header, or data of the training file)."""
+        return layout.resolver(self.schema, self.recipe, header=header, columns=columns)
+
     def predict(self, decoded: Decoded) -> Prediction:
-        """Predict columns validated by one of the :mod:`.decoding` functions."""
-        proba = self.backend.predict_proba(decoded.columns)
+        """Predict columns validated by one of the :mod:`.decoding` functions.
+
+        Errors name rows by file line where the rows came from a file.
+        """
+        try:
+            proba = self.backend.predict_proba(decoded.columns)
+        except InputValidationError as exc:
+            raise decoded.locate(exc) from None
         unscored = np.flatnonzero(~np.isfinite(proba).all(axis=1))
         if unscored.size:
-            raise InputValidationError.of(
-                [
-                    Problem(
-                        Reason.UNSCORABLE,
-                        "the model cannot score it (its probabilities overflow); "
-                        "check for values far outside the range seen in training",
-                        row=int(r),
-                    )
-                    for r in unscored[:20]
-                ],
-                total=int(unscored.size),
+            raise decoded.locate(
+                InputValidationError.of(
+                    [
+                        Problem(
+                            Reason.UNSCORABLE,
+                            "the model cannot score it (its probabilities overflow); "
+                            "check for values far outside the range seen in training",
+                            row=int(r),
+                        )
+                        for r in unscored[:20]
+                    ],
+                    total=int(unscored.size),
+                )
             )
         labels = labels_from_proba(proba, self.classes).tolist()
         return Prediction(
@@ -76,15 +96,23 @@ class Predictor:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
         """Validate JSON records (``{feature: value}``) and predict them."""
-        return self.predict(decoding.from_records(self.schema, records))
+        return self.predict(decoding.from_records(self.schema, records, self.rules, self.ignored))
 
     def predict_rows(self, rows: Sequence[Sequence[Any]]) -> Prediction:
         """Validate positional rows (values in schema order) and predict them."""
-        return self.predict(decoding.from_rows(self.schema, rows))
+        return self.predict(decoding.from_rows(self.schema, rows, self.rules))
 
-    def predict_text(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Prediction:
+    def predict_text(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        lines: Sequence[int] | None = None,
+    ) -> Prediction:
         """Validate a CSV-style table (header + text rows) and predict it."""
-        return self.predict(decoding.from_text(self.schema, header, rows))
+        return self.predict(
+            decoding.from_text(self.schema, header, rows, self.rules, self.ignored, lines=lines)
+        )
 
     def warm_up(self) -> None:
         """Pay the first prediction's one-off costs now (sessions, lazy imports, caches)."""

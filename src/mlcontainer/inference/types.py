@@ -6,11 +6,13 @@ it without a cycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from mlcontainer.core.errors import InputValidationError
 from mlcontainer.core.schema import Label
 
 #: One validated array per feature: float64 (NaN = missing) for numeric and boolean features,
@@ -25,6 +27,12 @@ class Decoded:
     columns: Columns
     rows: int
     warnings: list[str] = field(default_factory=list)
+    #: The file line each row starts on (counted from 1), for input read from CSV.
+    lines: Sequence[int] | None = None
+
+    def locate(self, exc: InputValidationError) -> InputValidationError:
+        """The error with its rows named by file line, where the rows came from a file."""
+        return exc.at_lines(self.lines) if self.lines is not None else exc
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,14 @@ def invocations() -> Response:
     """Predict from any MLflow input format; answer ``{"predictions": [...]}``."""
     state = serving_state()
     if request.mimetype == CSV:
-        header, rows = read_csv_text(request.get_data(cache=False))
-        state.check_batch(len(rows))
-        prediction = state.predictor.predict_text(header, rows)
+        predictor = state.predictor
+        chunk = read_csv_text(
+            request.get_data(cache=False),
+            delimiter=predictor.recipe.delimiter,
+            resolve=predictor.resolver(),
+        )
+        state.check_batch(len(chunk.rows))
+        prediction = predictor.predict_text(chunk.names, chunk.rows, lines=chunk.lines)
         state.metrics.count_predictions(prediction.labels)
     elif request.mimetype == JSON:
         body = schemas.MlflowRequest.model_validate(parse_json(request.get_data(cache=False)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify, render_template, request
 
 from mlcontainer.core.errors import MlcontainerError
@@ -54,11 +56,16 @@ def predict() -> Response:
     prediction = state.predict(body.instances)
     names = [str(c) for c in prediction.classes]
     model = state.predictor
-    return jsonify(
-        predictions=prediction.labels,
-        probabilities=[dict(zip(names, p, strict=True)) for p in prediction.probabilities.tolist()],
-        model={"name": model.name, "sha256": model.sha256},
-    )
+    answer: dict[str, Any] = {
+        "predictions": prediction.labels,
+        "probabilities": [
+            dict(zip(names, p, strict=True)) for p in prediction.probabilities.tolist()
+        ],
+        "model": {"name": model.name, "sha256": model.sha256},
+    }
+    if prediction.warnings:  # e.g. the target column, sent along and ignored
+        answer["warnings"] = prediction.warnings
+    return jsonify(answer)
 
 
 def model_manifest() -> Response:

@@ -34,6 +34,8 @@ class PredictResponse(BaseModel):
     predictions: list[str | int | float | bool]
     probabilities: list[dict[str, float]]
     model: ModelRef
+    #: Notes on the input, e.g. a target column that was sent along and ignored.
+    warnings: list[str] | None = None
 
 
 class Health(BaseModel):

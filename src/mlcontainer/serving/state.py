@@ -48,7 +48,8 @@ class ServingState:
         """Predict records (``{feature: value}``) or positional rows, counting the labels.
 
         ``unknown="error"`` refuses features the model does not know; ``"ignore"`` drops them
-        (MLflow's behaviour, for clients that send extra columns).
+        (MLflow's behaviour, for clients that send extra columns). The target and columns left
+        out of training are ignored either way, with a note in the prediction's warnings.
         """
         self.check_batch(len(instances))
         predictor = self.predictor
@@ -68,7 +69,7 @@ class ServingState:
         for rec in records:
             if isinstance(rec, Mapping):
                 seen.update(rec.keys())
-        extra = sorted(seen.difference(known))
+        extra = sorted(seen.difference(known).difference(self.predictor.ignored))
         if extra:
             raise InputValidationError(
                 f"unknown feature(s) {', '.join(map(repr, extra))}; the model expects "

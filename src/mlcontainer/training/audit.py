@@ -21,6 +21,10 @@ MAX_GROUPS = 20
 MIN_ROWS_PER_GROUP = 25
 #: A text column with distinct values in at least this share of rows is ID-like.
 ID_LIKE_SHARE = 0.95
+#: Whole numbers distinct in this share of rows, numbered in order or within a range about
+#: as wide as the rows are many (at most ``ID_SPAN_PER_ROW`` values per row), are ID-like.
+NUMBERED_ID_SHARE = 0.9
+ID_SPAN_PER_ROW = 1.5
 #: Columns checked for ID-likeness need this many rows: on 5 rows everything is unique.
 MIN_ROWS = 20
 
@@ -72,9 +76,19 @@ def _id_like(col: pd.Series, *, categorical: bool) -> bool:
     distinct = values.nunique()
     if categorical:
         return distinct >= ID_LIKE_SHARE * len(col)
-    # A measured quantity can be unique per row too; only whole numbers count as IDs.
+    # A measured quantity can be unique per row too; only whole numbers count as IDs: unique
+    # in every row, or nearly unique (a few repeats) and numbered like IDs are, in order or
+    # packed into a range about as wide as the rows are many.
     numbers = values.to_numpy(dtype=float)
-    return distinct == len(col) and bool(np.all(numbers == np.round(numbers)))
+    if not np.all(numbers == np.round(numbers)):
+        return False
+    if distinct == len(col):
+        return True
+    span = float(numbers.max() - numbers.min()) + 1
+    numbered = values.is_monotonic_increasing or values.is_monotonic_decreasing
+    return distinct >= NUMBERED_ID_SHARE * len(col) and (
+        numbered or span <= ID_SPAN_PER_ROW * len(col)
+    )
 
 
 def _single_column_accuracy(col: pd.Series, codes: np.ndarray, *, numeric: bool) -> float:

@@ -50,6 +50,11 @@ def parse_options(argv: Sequence[str], *, settings: Settings | None = None) -> T
         prog="python -m mlcontainer.training.bake", description=__doc__
     )
     for f in option_fields():
+        if info_of(f).kind == "flag":
+            parser.add_argument(
+                flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, help=help_text(f)
+            )
+            continue
         parser.add_argument(
             flag_of(f), dest=f.name, type=_reader(f), metavar="VALUE", help=help_text(f)
         )

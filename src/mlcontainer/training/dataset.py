@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from mlcontainer.core.errors import DatasetError
+from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema
 from mlcontainer.training.audit import column_warnings
 from mlcontainer.training.intake import read_table
-from mlcontainer.training.options import DEFAULT_NA_VALUES
 from mlcontainer.training.sources import (
     BUILTIN_DATASETS,
     FILE_SUFFIXES,
@@ -23,6 +24,30 @@ from mlcontainer.training.sources import (
     looks_like_path,
     verify_sha256,
 )
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    """Which classes training keeps: those with enough rows to split and cross-validate."""
+
+    cv: int
+    test_size: float
+    #: Rows a class needs, as given (``--min-class-rows``); None: what the split needs.
+    min_rows: int | None = None
+
+    def needed(self, cv: int | None = None) -> int:
+        """Rows a class needs: after the test split, ``cv`` rows to fill every fold."""
+        if self.min_rows is not None and cv is None:
+            return self.min_rows
+        return max(2, math.ceil((cv or self.cv) / (1 - self.test_size)))
+
+    def advice(self, counts: Sequence[int]) -> str:
+        """What would keep two classes: the largest ``--cv`` that does, or more rows."""
+        second = sorted(counts, reverse=True)[1] if len(counts) > 1 else 0
+        cv = max((k for k in range(2, self.cv) if self.needed(k) <= second), default=None)
+        if cv is not None:
+            return f"--cv {cv} keeps a second class (or set --min-class-rows)"
+        return "every class needs at least 2 rows, one to train on and one to test; add rows"
 
 
 @dataclass(frozen=True)
@@ -40,6 +65,10 @@ class Dataset:
     #: Suspicious feature columns (likely leaks, IDs, constants), one line each.
     warnings: tuple[str, ...] = field(default=())
     dropped_columns: tuple[str, ...] = field(default=())
+    #: How the file was read: what prediction applies to its rows.
+    recipe: IntakeRecipe = field(default_factory=IntakeRecipe)
+    #: Classes left out for having too few rows, with their row counts.
+    excluded_classes: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return a short JSON description for the manifest and report."""
@@ -55,6 +84,8 @@ class Dataset:
             "dropped_rows": self.dropped_rows,
             "dropped_columns": list(self.dropped_columns),
             "warnings": list(self.warnings),
+            "excluded_classes": dict(self.excluded_classes),
+            "notes": list(self.notes),
         }
 
 
@@ -67,8 +98,15 @@ def load_dataset(
     progressbar: Any = False,
     na_values: Sequence[str] = DEFAULT_NA_VALUES,
     drop: Sequence[str] = (),
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
+    class_rule: ClassRule | None = None,
 ) -> Dataset:
-    """Load a built-in dataset by name, a local CSV/Parquet file, or an http(s) URL."""
+    """Load a built-in dataset by name, a local CSV/Parquet file, or an http(s) URL.
+
+    ``header`` and ``columns`` say how to read a CSV's first line (default: guessed);
+    classes with too few rows for ``class_rule`` are left out, with a warning.
+    """
     if spec in BUILTIN_DATASETS:
         if sha256 is not None:
             raise DatasetError(
@@ -76,12 +114,19 @@ def load_dataset(
                 f"{spec!r} (it ships inside an installed package): drop --sha256"
             )
         frame, default_target = BUILTIN_DATASETS[spec].loader()
+        recipe = IntakeRecipe(
+            source_format="builtin",
+            columns=[str(c) for c in frame.columns],
+            na_values=list(dict.fromkeys(("", *na_values))),
+        )
         return prepare(
             frame,
             target=target or default_target,
             name=spec,
             source=f"builtin:{spec}",
             drop=drop,
+            recipe=recipe,
+            class_rule=class_rule,
         )
     if spec.startswith(("http://", "https://")):
         path = download(spec, sha256=sha256, cache_dir=cache_dir, progressbar=progressbar)
@@ -96,28 +141,50 @@ def load_dataset(
             f"unknown dataset {spec!r}: valid built-in names are {', '.join(BUILTIN_DATASETS)}; "
             f"or give a path to a {'/'.join(FILE_SUFFIXES)} file or an http(s) URL"
         )
-    frame = read_table(path, na_values=na_values)
+    table = read_table(path, na_values=na_values, header=header, columns=columns)
+    frame = table.frame
     if target is None:
         raise DatasetError(
             f"--target is required for {source}: name the column to predict; "
             f"columns: {_list(frame.columns)}"
         )
-    return prepare(frame, target=target, name=path.stem, source=source, drop=drop)
+    return prepare(
+        frame,
+        target=target,
+        name=path.stem,
+        source=source,
+        drop=drop,
+        recipe=table.recipe,
+        notes=table.notes,
+        class_rule=class_rule,
+    )
 
 
 def prepare(
-    frame: pd.DataFrame, *, target: str, name: str, source: str, drop: Sequence[str] = ()
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    name: str,
+    source: str,
+    drop: Sequence[str] = (),
+    recipe: IntakeRecipe | None = None,
+    notes: Sequence[str] = (),
+    class_rule: ClassRule | None = None,
 ) -> Dataset:
     """Split a table into typed features and a class target, and derive its input schema."""
     frame = frame.rename(columns=str)
+    recipe = recipe or IntakeRecipe(source_format="frame", columns=list(frame.columns))
     if target not in frame.columns:
+        hint = ""
+        if not recipe.header and recipe.source_format == "csv":
+            hint = " (the file has no header line: its columns are named column_1, ...)"
         raise DatasetError(
-            f"target column {target!r} is not in {source}; columns: {_list(frame.columns)}"
+            f"target column {target!r} is not in {source}{hint}; columns: {_list(frame.columns)}"
         )
     frame = _drop_columns(frame, drop, target=target, source=source)
     missing_target = frame[target].isna()
     dropped = int(missing_target.sum())
-    notes: list[str] = []
+    notes = list(notes)
     if dropped:
         notes.append(f"dropped {dropped} rows with no value in target column {target!r}")
         frame = frame.loc[~missing_target]
@@ -127,6 +194,23 @@ def prepare(
     if features.shape[1] == 0:
         raise DatasetError(f"{source} has no feature columns besides the target {target!r}")
     y = _to_labels(frame[target], target=target, source=source)
+    excluded = _rare_classes(y, class_rule.needed()) if class_rule is not None else {}
+    if class_rule is not None and excluded:
+        keep = ~y.isin(list(excluded))
+        kept = y[keep]
+        if kept.nunique() < 2:
+            raise DatasetError(
+                f"target column {target!r} of {source} has fewer than {class_rule.needed()} rows "
+                f"in all its classes but one ({_counts(y)}), too few to split off test rows "
+                f"and fill {class_rule.cv} cross-validation folds: "
+                f"{class_rule.advice(y.value_counts().tolist())}"
+            )
+        notes.append(
+            f"left out class(es) {_counts(y[~keep])} of target {target!r}: fewer than "
+            f"{class_rule.needed()} rows each, too few to split off test rows and fill "
+            f"{class_rule.cv} cross-validation folds (--min-class-rows sets the threshold)"
+        )
+        features, y = features.loc[keep], kept
     X, schema_features = _type_features(features, source=source)
     classes = tuple(sorted(y.unique().tolist()))
     if len(classes) < 2:
@@ -148,7 +232,19 @@ def prepare(
         fingerprint=fingerprint(X, y),
         dropped_rows=dropped,
         notes=tuple(notes),
+        recipe=recipe.model_copy(update={"target": target, "dropped": list(dict.fromkeys(drop))}),
+        excluded_classes={str(c): n for c, n in excluded.items()},
     )
+
+
+def _rare_classes(y: pd.Series, min_rows: int) -> dict[Any, int]:
+    """Classes with fewer than ``min_rows`` rows, and their counts (largest first)."""
+    counts = y.value_counts()
+    return {c: int(n) for c, n in counts.items() if n < min_rows}
+
+
+def _counts(y: pd.Series) -> str:
+    return ", ".join(f"{str(c)!r} ({n} rows)" for c, n in y.value_counts().items())
 
 
 def _drop_columns(
@@ -226,7 +322,3 @@ def fingerprint(X: pd.DataFrame, y: pd.Series) -> str:
 
 def _list(values: Sequence[Any] | pd.Index) -> str:
     return ", ".join(repr(str(v)) for v in values)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -53,5 +53,6 @@ def build_manifest(
         confusion_matrix=evaluation.confusion_matrix,
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        intake=dataset.recipe,
         runtime=runtime,
     )

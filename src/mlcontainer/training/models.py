@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mlcontainer.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,6 +22,8 @@ MISSING_CATEGORY = "__missing__"
 MAX_CATEGORIES = 32
 #: Values seen in fewer training rows than this join the shared "infrequent" column.
 MIN_FREQUENCY = 5
+#: Internal folds the calibrated SVM calibrates on (fewer when a class has fewer rows).
+CALIBRATION_FOLDS = 3
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,9 @@ def _svm(seed: int) -> Any:
     from sklearn.svm import SVC
 
     # SVC(probability=True) is deprecated in scikit-learn 1.9; this is its documented replacement.
-    return CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed), ensemble=False, cv=3)
+    return CalibratedClassifierCV(
+        SVC(kernel="rbf", random_state=seed), ensemble=False, cv=CALIBRATION_FOLDS
+    )
 
 
 def _k_nearest_neighbors(seed: int) -> Any:
@@ -131,6 +137,32 @@ def build_pipeline(name: str, schema: Schema, *, random_state: int) -> Pipeline:
             ("model", spec.build(random_state)),
         ]
     )
+
+
+class CandidateUnfitError(ValueError):
+    """A candidate that cannot be fitted on these rows, in mlcontainer's words."""
+
+
+def fit_ready(pipeline: Any, y: Any) -> Any:
+    """Fit ``pipeline``'s inner cross-validation to the rows it gets, or refuse in one line.
+
+    The calibrated SVM calibrates on 3 internal folds; a class with fewer rows than that in
+    these rows gets fewer folds (2 at least), or the candidate is refused for them.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+
+    model = pipeline.named_steps["model"]
+    if isinstance(model, CalibratedClassifierCV) and isinstance(model.cv, int):
+        labels, counts = np.unique(np.asarray(y), return_counts=True)
+        smallest = int(counts.min())
+        if smallest < 2:
+            rare = labels[int(counts.argmin())]
+            raise CandidateUnfitError(
+                f"calibrating the SVM's probabilities needs 2 rows of every class, and class "
+                f"{rare.item() if hasattr(rare, 'item') else rare!r} has {smallest} here"
+            )
+        model.set_params(cv=min(CALIBRATION_FOLDS, smallest))
+    return pipeline
 
 
 def build_preprocessor(schema: Schema, *, scale: bool) -> Any:

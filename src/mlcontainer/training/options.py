@@ -18,34 +18,20 @@ from typing import Any, Literal
 
 from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError
+from mlcontainer.core.recipe import DEFAULT_NA_VALUES
 from mlcontainer.training.budget import DEFAULT_TIME_BUDGET
 from mlcontainer.training.metrics import DEFAULT_METRIC, check_metric
 from mlcontainer.training.models import MODELS, parse_model_names
 
 #: The dataset `train` uses when none is given: built in, no download.
 DEFAULT_DATASET = "wine"
-#: Cell values read as missing in CSV files (after surrounding spaces are stripped), unless
-#: ``--na-values`` gives another list. ``?`` is UCI's marker; an empty cell is always missing.
-DEFAULT_NA_VALUES: tuple[str, ...] = (
-    "",
-    "?",
-    "NA",
-    "N/A",
-    "n/a",
-    "NaN",
-    "nan",
-    "NULL",
-    "null",
-    "None",
-    "#N/A",
-)
-
 #: How an option's text is read: as is, a whole number, a number, a path, a comma-separated
 #: list, or a comma-separated list of candidate names.
-Kind = Literal["text", "int", "float", "path", "list", "models"]
+Kind = Literal["text", "int", "float", "path", "list", "models", "flag"]
 #: Kinds a command line converts while parsing (a bad value is a usage error there); the
 #: others are read by :meth:`TrainOptions.from_given`, which names what would be valid.
 SYNTAX_KINDS: frozenset[str] = frozenset({"int", "float", "path"})
+#: ``flag`` options are yes / no / not given: ``--header`` and ``--no-header``.
 
 
 @dataclass(frozen=True)
@@ -72,25 +58,44 @@ def option(
     return field(default=default, metadata={"option": info})
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid integer") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid number") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _yes_no(text: str) -> bool:
+    answer = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.strip().lower() not in answer:
+        raise ValueError(f"{text!r} is not yes or no")
+    return answer[text.strip().lower()]
+
+
+_READERS: dict[str, Any] = {
+    "int": _whole,
+    "float": _number,
+    "path": Path,
+    "list": _names,
+    "models": lambda text: tuple(parse_model_names(text)),
+    "flag": _yes_no,
+}
+
+
 def convert(kind: Kind, text: str) -> Any:
     """Read an option's text as its kind says; ``ValueError`` says why it cannot be."""
-    if kind == "int":
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ValueError(f"{text!r} is not a valid integer") from None
-    if kind == "float":
-        try:
-            return float(text.strip())
-        except ValueError:
-            raise ValueError(f"{text!r} is not a valid number") from None
-    if kind == "path":
-        return Path(text)
-    if kind == "list":
-        return tuple(part.strip() for part in text.split(",") if part.strip())
-    if kind == "models":
-        return tuple(parse_model_names(text))
-    return text
+    return _READERS.get(kind, str)(text)
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,26 @@ class TrainOptions:
         shown_default="none",
         help="Comma-separated columns to leave out (IDs, leaks), e.g. --drop alive,who.",
     )
+    header: bool | None = option(
+        None,
+        kind="flag",
+        shown_default="guessed: a first row of numbers over numeric columns is data",
+        help="Whether the CSV's first line names the columns (--header) or is data "
+        "(--no-header, columns named column_1, column_2, ...).",
+    )
+    columns: tuple[str, ...] | None = option(
+        None,
+        kind="list",
+        shown_default="the header line, or column_1, column_2, ...",
+        help="Comma-separated names for the columns of a CSV without a header line, one per "
+        "column.",
+    )
+    min_class_rows: int | None = option(
+        None,
+        kind="int",
+        shown_default="enough for --test-size and --cv, 7 for the defaults",
+        help="Classes with fewer rows are left out, with a warning naming them.",
+    )
     time_budget: float | None = option(
         DEFAULT_TIME_BUDGET,
         kind="float",
@@ -211,6 +236,13 @@ class TrainOptions:
         # 0 means no budget: stored as None, so every reader has one case less.
         object.__setattr__(self, "time_budget", float(budget) if budget else None)
         object.__setattr__(self, "scheduler", check_scheduler(self.scheduler))
+        if self.min_class_rows is not None and self.min_class_rows < 2:
+            raise ConfigError(
+                f"--min-class-rows must be at least 2 (a class needs a training and a test "
+                f"row), got {self.min_class_rows}"
+            )
+        if self.columns is not None and not self.columns:
+            raise ConfigError("--columns names no column: give one name per column, a,b,c")
         if self.output.exists() and not self.output.is_dir():
             raise ConfigError(
                 f"the output folder {self.output} exists and is not a folder",

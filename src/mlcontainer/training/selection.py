@@ -18,7 +18,7 @@ from mlcontainer.training.budget import COSTS, GUARD_SHARE, Action, estimate, fe
 from mlcontainer.training.cluster import fanout
 from mlcontainer.training.dataset import Dataset
 from mlcontainer.training.metrics import METRICS, check_metric, score_all
-from mlcontainer.training.models import MODELS, build_pipeline
+from mlcontainer.training.models import MODELS, build_pipeline, fit_ready
 from mlcontainer.training.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -133,9 +133,12 @@ def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: 
     train_counts = y_train.value_counts()
     short = {str(c): int(n) for c, n in train_counts.items() if n < cv}
     if short:
+        smallest = min(short.values())
+        fix = f"--cv {smallest} works" if smallest >= 2 else "add rows of that class"
         raise TrainingError(
             f"too few rows for {cv}-fold cross-validation: class(es) {_fmt_counts(short)} in the "
-            f"training split; every class needs at least {cv} rows. Lower --cv or add rows"
+            f"training split; every class needs at least {cv} rows: {fix} (or leave such "
+            "classes out with a higher --min-class-rows)"
         )
     return Split(X_train, X_test, y_train, y_test)
 
@@ -164,7 +167,7 @@ def _fit_and_score(
     start = time.perf_counter()
     try:
         with one_native_thread():
-            pipeline.fit(X.iloc[train_idx], y[train_idx])
+            fit_ready(pipeline, y[train_idx]).fit(X.iloc[train_idx], y[train_idx])
             fitted = time.perf_counter()
             proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
             predicted = time.perf_counter()
@@ -363,7 +366,7 @@ def train(
         rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
     pipeline = build_pipeline(best.name, dataset.schema, random_state=random_state)
     with one_native_thread():
-        pipeline.fit(split.X_train.iloc[rows], y_train[rows])
+        fit_ready(pipeline, y_train[rows]).fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
         selected=best.name,
         pipeline=pipeline,

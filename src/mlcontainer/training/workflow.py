@@ -18,7 +18,8 @@ from mlcontainer.core.artifacts import (
     json_bytes,
     publish,
 )
-from mlcontainer.training.dataset import Dataset, load_dataset
+from mlcontainer.core.memory import release_memory
+from mlcontainer.training.dataset import ClassRule, Dataset, load_dataset
 from mlcontainer.training.manifest import build_manifest
 from mlcontainer.training.metrics import Evaluation, evaluate
 from mlcontainer.training.onnx_export import export_onnx
@@ -55,6 +56,7 @@ def run_training(
 
     def lap(name: str) -> None:
         nonlocal clock
+        release_memory()  # each stage's peak starts from what is alive, not the last peak
         now = time.perf_counter()
         seconds[name] = round(now - clock, 3)
         clock = now
@@ -68,6 +70,9 @@ def run_training(
         progressbar=progressbar,
         na_values=options.na_values,
         drop=options.drop,
+        header=options.header,
+        columns=options.columns,
+        class_rule=ClassRule(options.cv, options.test_size, options.min_class_rows),
     )
     lap("load")
     stage("comparing models")
