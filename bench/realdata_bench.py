@@ -43,8 +43,13 @@ sys.exit(code)
 """
 
 
-def run_cli(args: list[str], *, timeout: float = 3600) -> dict[str, Any]:
-    """Run `mlcontainer ARGS` in a child; return wall seconds and peak memory."""
+def run_cli(
+    args: list[str], *, timeout: float = 3600, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run `mlcontainer ARGS` in a child; return wall seconds and peak memory.
+
+    ``env`` replaces the child's environment (e.g. PYTHONPATH to another revision's src/).
+    """
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, *args],
@@ -52,6 +57,7 @@ def run_cli(args: list[str], *, timeout: float = 3600) -> dict[str, Any]:
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:

@@ -175,7 +175,7 @@ def _chunks(
                 yield chunk
         else:
             if table.num_rows:
-                yield ArrowChunk(layout.names, table, _row_lines(lines, line), notes)
+                yield ArrowChunk(layout.names, table, _row_lines(data, lines, line), notes)
                 notes = []
         line += len(lines)
     if notes:  # a header line alone, or only blank lines after it: the notes still count
@@ -187,11 +187,11 @@ def _with_notes(chunks: Iterator[TextChunk], notes: list[str]) -> Generator[Text
         yield replace(chunk, notes=notes + chunk.notes) if i == 0 and notes else chunk
 
 
-def _row_lines(raw: list[bytes], start: int) -> Sequence[int]:
+def _row_lines(data: bytes, raw: list[bytes], start: int) -> Sequence[int]:
     """The line each non-blank raw line starts on (pyarrow skips blank lines, as csv does)."""
+    if not (data.startswith((b"\n", b"\r")) or b"\n\n" in data or b"\n\r" in data):
+        return range(start, start + len(raw))  # no blank line: looked for in C, not per line
     blank = [i for i, b in enumerate(raw) if not b.strip(b"\r\n")]
-    if not blank:
-        return range(start, start + len(raw))
     skip = set(blank)
     return [start + i for i in range(len(raw)) if i not in skip]
 

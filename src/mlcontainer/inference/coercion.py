@@ -117,8 +117,12 @@ def coerce_text(
             cells: np.ndarray = np.array(stripped, dtype=object)
         except TypeError:  # a None among the cells (Parquet null, an unwrapped marker)
             return typed_array(feature, rules.texts(feature.name, values))
+        # Only the markers the cells hold are blanked: one substring search per marker over the
+        # joined cells (C speed) instead of comparing every cell with each of a dozen markers.
+        joined = "\x1f" + "\x1f".join(stripped) + "\x1f"
         for marker in rules.markers:
-            cells[cells == marker] = None
+            if f"\x1f{marker}\x1f" in joined:
+                cells[cells == marker] = None
         return cells
     if feature.kind == "numeric":
         return _parse_numbers(feature, values, problems, rules)

@@ -94,18 +94,19 @@ def csv_text_chunks(
         notes: list[str] = []
         yielded = layout is not None
         if layout is None:
-            first = next(rows, None)
-            if first is None:
+            pair = next(rows, None)
+            if pair is None:
                 raise InputValidationError(
                     "the input is empty: expected a CSV header line and rows"
                 )
+            first = Row(*pair)
             layout = resolve(first)
             notes = [layout.note] if layout.note else []
             if layout.first_is_data:
                 chunk, lines = [first.cells], [first.line]
-        for row in rows:
-            chunk.append(row.cells)
-            lines.append(row.line)
+        for line, cells in rows:
+            chunk.append(cells)
+            lines.append(line)
             if len(chunk) >= chunk_rows:
                 yield TextChunk(layout.names, chunk, lines, notes)
                 yielded, chunk, lines, notes = True, [], [], []

@@ -112,7 +112,7 @@ def _read_csv(
     with path.open("rb") as handle:
         rows = iter_rows(handle, delimiter=delimiter)
         try:
-            head = [row for _, row in zip(range(SAMPLE_LINES), rows, strict=False)]
+            head = [Row(*row) for _, row in zip(range(SAMPLE_LINES), rows, strict=False)]
             if not head:
                 raise DatasetError(f"cannot read {path}: the file is empty")
             first = head[0]
@@ -139,7 +139,9 @@ def _read_csv(
     return frame, recipe, notes
 
 
-def _chain(head: list[Row], rest: Iterator[Row]) -> Iterator[Row]:
+def _chain(
+    head: list[Row], rest: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
     yield from head
     yield from rest
 
@@ -193,20 +195,19 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _frame(path: Path, names: list[str], rows: Iterator[Row]) -> pd.DataFrame:
+def _frame(path: Path, names: list[str], rows: Iterator[tuple[int, list[str]]]) -> pd.DataFrame:
     """Build a frame of text cells, ``CHUNK_ROWS`` rows at a time; short rows are padded."""
     width = len(names)
     parts: list[pd.DataFrame] = []
     chunk: list[list[str]] = []
-    for row in rows:
-        cells = row.cells
+    for line, cells in rows:
         if len(cells) != width:
             if len(cells) > width:
                 raise DatasetError(
-                    f"cannot read {path}: line {row.line} has {len(cells)} fields, the header "
+                    f"cannot read {path}: line {line} has {len(cells)} fields, the header "
                     f"{width}; quote a field that holds the delimiter"
                 )
-            cells = [*cells, *[""] * (width - len(cells))]
+            cells.extend([""] * (width - len(cells)))  # a short row: missing at the end
         chunk.append(cells)
         if len(chunk) >= CHUNK_ROWS:
             parts.append(pd.DataFrame(chunk, columns=names, dtype=object))
