@@ -48,8 +48,13 @@ for lib in "$site"/scipy.libs/*; do
 done
 
 # Every shared library left must still load (a bad strip fails the build, not a request).
+# os._exit: extension modules loaded as plain libraries were never initialised, and the C++
+# static destructors of some (matplotlib's, kiwisolver's pybind11 ones) abort Python's
+# finalisation ("PyThreadState_Get: the GIL is released"); loading them is the whole check.
 find "$site" -type f -name '*.so*' | "$venv/bin/python" -c '
-import ctypes, sys
+import ctypes, os, sys
 for path in sys.stdin.read().splitlines():
     ctypes.CDLL(path)
+sys.stdout.flush()
+os._exit(0)
 '
