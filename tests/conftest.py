@@ -34,6 +34,30 @@ def penguins_outcome(tmp_path_factory: pytest.TempPathFactory) -> TrainOutcome:
     return _train(tmp_path_factory, "penguins", dataset="penguins", models=("random_forest",), cv=3)
 
 
+@pytest.fixture(scope="session")
+def diabetes_outcome(tmp_path_factory: pytest.TempPathFactory) -> TrainOutcome:
+    """A ridge regression on scikit-learn's diabetes data (numeric features, a number)."""
+    return _train(tmp_path_factory, "diabetes", dataset="diabetes", models=("ridge",), cv=3)
+
+
+@pytest.fixture(scope="session")
+def diabetes_model_dir(diabetes_outcome: TrainOutcome) -> Path:
+    return diabetes_outcome.output
+
+
+@pytest.fixture(scope="session")
+def auto_imports_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random forest on the headerless UCI auto_imports file, price (column_26) as target:
+    text columns, `?` markers, a whole-number target taken as a quantity."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"real datasets folder {SHARED_DATASETS} is absent")
+    outcome = _train(
+        tmp_path_factory, "auto_imports", dataset=str(SHARED_DATASETS / "auto_imports.csv"),
+        target="column_26", models=("random_forest",), cv=3,
+    )  # fmt: skip
+    return outcome.output
+
+
 def uci_text(rows: int = 120, *, seed: int = 5) -> str:
     """A file as UCI publishes them: no header line, `?` for missing numbers, categories in
     single quotes (as ARFF exports write), the class in the last column."""

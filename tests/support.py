@@ -137,3 +137,26 @@ def options(**given: Any) -> Any:
     given.setdefault("jobs", 1)
     given.setdefault("time_budget", None)
     return TrainOptions(**given)
+
+
+#: The task of each built-in dataset (diabetes is the regression one).
+BUILTIN_TASKS = {
+    "iris": "classification",
+    "wine": "classification",
+    "breast_cancer": "classification",
+    "digits": "classification",
+    "diabetes": "regression",
+    "penguins": "classification",
+}
+
+
+def candidate_pairs(*, baseline: bool = True) -> list[tuple[str, str]]:
+    """(candidate, built-in dataset) for every candidate that serves the dataset's task."""
+    from mlcontainer.training.models import BASELINE, MODELS
+
+    return [
+        (model, dataset)
+        for dataset, task in BUILTIN_TASKS.items()
+        for model, spec in MODELS.items()
+        if task in spec.tasks and (baseline or model != BASELINE)
+    ]

@@ -15,7 +15,7 @@ import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from support import FileServer, tree_snapshot
+from support import BUILTIN_TASKS, FileServer, tree_snapshot
 
 from mlcontainer.cli import main
 from mlcontainer.training.dataset import load_dataset
@@ -37,12 +37,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MLCONTAINER_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def run(*args: str | Path, stdin: bytes | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], input=stdin)
+def run(*args: str | Path, stdin: bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], input=stdin, env=env)
 
 
-def run_ok(*args: str | Path, stdin: bytes | None = None) -> Result:
-    result = run(*args, stdin=stdin)
+def run_ok(
+    *args: str | Path, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> Result:
+    result = run(*args, stdin=stdin, env=env)
     assert result.exit_code == 0, result.output
     return result
 
@@ -81,7 +83,7 @@ def good_output(iris_dir: Path, tmp_path: Path) -> Path:
 # --- train: every built-in dataset, files, URLs --------------------------------------------
 
 
-@pytest.mark.parametrize("dataset", list(BUILTIN_DATASETS))
+@pytest.mark.parametrize("dataset", [d for d, t in BUILTIN_TASKS.items() if t == "classification"])
 def test_train_then_predict_on_every_builtin_dataset(dataset: str, tmp_path: Path) -> None:
     output = tmp_path / "out"
     result = run_ok("train", "--dataset", dataset, *FAST, "--output", output)
@@ -98,6 +100,53 @@ def test_train_then_predict_on_every_builtin_dataset(dataset: str, tmp_path: Pat
     assert len(records) == 8
     assert {str(r["prediction"]) for r in records} <= classes
     assert all(set(r["probabilities"]) == classes for r in records)
+
+
+def test_train_then_predict_on_the_builtin_regression_dataset(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    fast = ["--models", "ridge,decision_tree", "--cv", "3"]
+    result = run_ok("train", "--dataset", "diabetes", *fast, "--output", output)
+    words = " ".join(result.stdout.split())  # rich wraps titles at the terminal's width
+    assert "Task: regression" in words
+    assert "(rmse: lower is better)" in words
+    assert "Confusion matrix" not in result.stdout
+    names = {p.name for p in output.iterdir()}
+    assert "confusion_matrix.png" not in names
+    assert names == _set_files(output) - {"confusion_matrix.png"}  # pictures are in the report
+    report = (output / "report.html").read_text()
+    assert "Predicted vs actual" in report
+    assert report.count("data:image/png;base64,") == 3
+    manifest = _manifest(output)
+    assert manifest["schema"]["task"] == "regression"  # type: ignore[index]
+    assert manifest["schema"]["classes"] == []  # type: ignore[index]
+    assert manifest["selection"]["metric"] == "rmse"  # type: ignore[index]
+    # the ridge line beats predicting the mean of the training targets on held-out rows
+    scored = json.loads((output / "metrics.json").read_text())
+    assert set(scored) == {"task", "test_rows", "metrics", "warnings"}
+    assert scored["test_rows"] == 89
+    assert set(scored["metrics"]) == {"rmse", "mae", "r2", "median_ae", "mape"}
+    assert 0.3 < scored["metrics"]["r2"] < 1
+    rows = _features_csv("diabetes", tmp_path / "rows.csv")
+    predicted = run_ok("predict", "--model", output, "--input", rows, "--format", "json")
+    answer = json.loads(predicted.stdout)
+    assert set(answer) == {"predictions"}
+    values = answer["predictions"]
+    assert len(values) == 8
+    assert all(isinstance(v, float) for v in values)
+    # diabetes progression scores run from 25 to 346: predictions stay in a plausible range
+    assert all(0 < v < 400 for v in values)
+    as_csv = run_ok("predict", "--model", output, "--input", rows).stdout.splitlines()
+    assert as_csv[0] == "prediction"
+    assert [float(v) for v in as_csv[1:]] == pytest.approx(values, rel=1e-5)
+
+
+def test_a_model_for_the_other_task_is_refused_naming_the_valid_ones(tmp_path: Path) -> None:
+    result = run("train", "-d", "diabetes", "-m", "logistic_regression", "-o", tmp_path / "o")
+    assert result.exit_code != 0
+    assert "--models names 'logistic_regression', which is not for regression" in result.output
+    assert "valid for regression: " in result.output
+    assert "ridge" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_train_on_a_local_csv_with_target(tmp_path: Path) -> None:
@@ -218,12 +267,13 @@ def test_default_train_runs_every_candidate_with_five_folds(tmp_path: Path) -> N
     done = _process([BIN / "mlcontainer", "train"], tmp_path)
     assert done.returncode == 0, done.stderr
     manifest = _manifest(tmp_path / "artifacts")
-    from mlcontainer.training.models import MODELS
+    from mlcontainer.training.models import models_for
 
     assert manifest["dataset"]["name"] == "wine"  # type: ignore[index]
     assert manifest["selection"]["cv"] == 5  # type: ignore[index]
     assert manifest["selection"]["metric"] == "f1_macro"  # type: ignore[index]
-    assert sorted(c["name"] for c in manifest["leaderboard"]) == sorted(MODELS)  # type: ignore[attr-defined]
+    classifiers = sorted(models_for("classification", None))  # the baseline included
+    assert sorted(c["name"] for c in manifest["leaderboard"]) == classifiers  # type: ignore[attr-defined]
     assert all(c["error"] is None for c in manifest["leaderboard"])  # type: ignore[attr-defined]
     assert "report.html" in done.stdout
 
@@ -442,12 +492,24 @@ def test_datasets_lists_every_builtin_and_marks_the_default() -> None:
     assert "wine (default)" in result.stdout
 
 
-def test_models_lists_every_candidate() -> None:
+def test_models_lists_every_candidate_and_the_tasks_it_serves() -> None:
     from mlcontainer.training.models import MODELS
 
-    result = run_ok("models")
-    for name in MODELS:
-        assert name in result.stdout
+    result = run_ok("models", env={"COLUMNS": "200"})
+    rows = {
+        cells[0]: cells[1:]
+        for line in result.stdout.splitlines()
+        if (cells := [c.strip() for c in line.strip("│ ").split("│")]) and cells[0] in MODELS
+    }
+    assert set(rows) == set(MODELS)
+    assert rows["logistic_regression"] == ["Logistic regression (L2, lbfgs)", "-"]
+    assert rows["naive_bayes"][1] == "-"
+    assert rows["ridge"][0] == "-"
+    assert rows["svm"][1].startswith("Support vector regression")
+    assert rows["baseline"] == [
+        "Baseline: the training split's class frequencies, whatever the features",
+        "Baseline: the training split's mean, whatever the features",
+    ]
 
 
 @pytest.mark.parametrize("command", ["train", "predict", "datasets", "models"])

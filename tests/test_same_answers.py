@@ -1,6 +1,6 @@
 """Same answers everywhere: every candidate model on every built-in dataset gives the same
-labels and probabilities through /predict, /invocations, V2 infer and `mlcontainer predict`,
-whether ONNX or scikit-learn computes them."""
+labels and probabilities (a regressor: the same numbers) through /predict, /invocations, V2
+infer and `mlcontainer predict`, whether ONNX or scikit-learn computes them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
-from support import save_set
+from support import candidate_pairs, save_set
 
 from mlcontainer.cli import main
 from mlcontainer.core.config import Settings
@@ -28,14 +28,11 @@ from mlcontainer.core.threads import one_native_thread
 from mlcontainer.serving.app import create_app
 from mlcontainer.training.dataset import Dataset, load_dataset
 from mlcontainer.training.models import MODELS, build_pipeline
-from mlcontainer.training.onnx_export import export_onnx
-from mlcontainer.training.selection import Split, split_dataset
-from mlcontainer.training.sources import BUILTIN_DATASETS
+from mlcontainer.training.onnx_export import RELATIVE_TOLERANCE, export_onnx
+from mlcontainer.training.selection import Split, split_dataset, target_array, target_scale
 
 pytestmark = pytest.mark.slow
 
-DATASETS = tuple(BUILTIN_DATASETS)
-CANDIDATES = tuple(MODELS)
 RUNTIMES = ("onnx", "sklearn")
 #: Test-split rows sent per model (plus one with missing values).
 ROWS = 8
@@ -58,6 +55,9 @@ class Case:
     probabilities: np.ndarray
     classes: list[Any]
     onnx_reason: str | None
+    #: A regressor's: the predicted numbers, and how far ONNX may be from them.
+    values: np.ndarray | None = None
+    value_tolerance: float = 0.0
 
 
 def _json_value(value: Any) -> Any:
@@ -83,13 +83,15 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
                 split_dataset(dataset, test_size=0.25, cv=2, random_state=0),
             )
         dataset, split = data[dataset_name]
-        pipeline = build_pipeline(model, dataset.schema, random_state=0)
+        y = target_array(split.y_train, dataset.schema)
+        scale = target_scale(y, dataset.schema)
+        pipeline = build_pipeline(model, dataset.schema, random_state=0, target_scale=scale)
         # Fewer trees than the registry's: the same converters, a quarter of the time.
         pipeline.set_params(**FEWER_TREES.get(model, {}))
         # One native thread, as training does: OpenMP pools spin for seconds on a busy machine.
         with one_native_thread():
-            pipeline.fit(split.X_train, split.y_train)
-            export = export_onnx(pipeline, dataset.schema, split.X_test)
+            pipeline.fit(split.X_train, y)
+            export = export_onnx(pipeline, dataset.schema, split.X_test, target_scale=scale)
         X = split.X_test.head(ROWS).copy()
         missing = X.iloc[[0]].copy()
         missing.iloc[0, 0] = None  # the first feature missing: imputed by both runtimes
@@ -102,7 +104,13 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
             frame[column] = (
                 frame[column].astype(float) if dtype.kind == "f" else frame[column].fillna(np.nan)
             )
-        proba = np.asarray(pipeline.predict_proba(frame), dtype=float)
+        regression = dataset.schema.is_regression
+        values = np.asarray(pipeline.predict(frame), dtype=float) if regression else None
+        proba = (
+            np.empty((len(frame), 0))
+            if regression
+            else np.asarray(pipeline.predict_proba(frame), dtype=float)
+        )
         classes = list(dataset.schema.classes)
         name = f"{dataset_name}-{model}"
         folder = root / name
@@ -113,16 +121,25 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
             name,
             onnx_bytes=export.model_bytes,
             runtime=export.runtime_section,
-            model={"name": model, "description": MODELS[model].description, "estimator": model},
+            model={
+                "name": model,
+                "description": MODELS[model].describe(dataset.schema.task),
+                "estimator": model,
+            },
         )
+        labels = [] if regression else labels_from_proba(proba, tuple(classes))
         cases[(dataset_name, model)] = Case(
             folder=folder,
             name=name,
             records=records,
-            labels=[_json_value(c) for c in labels_from_proba(proba, tuple(classes))],
+            labels=[_json_value(c) for c in labels],
             probabilities=proba,
             classes=classes,
             onnx_reason=export.reason,
+            values=values,
+            # float32 graphs: RELATIVE_TOLERANCE of the spread; scikit-learn: exact up to
+            # float64 rounding in the text round trip
+            value_tolerance=RELATIVE_TOLERANCE * scale,
         )
         return cases[(dataset_name, model)]
 
@@ -141,6 +158,11 @@ def _csv_text(records: list[dict[str, Any]]) -> str:
 
 
 def _check(case: Case, where: str, labels: list[Any], proba: Any = None) -> None:
+    if case.values is not None:  # a regressor: numbers, within the verified tolerance
+        diff = np.abs(np.asarray(labels, dtype=float) - case.values).max()
+        assert diff <= case.value_tolerance, f"{case.name} {where}: values differ by {diff:.2e}"
+        assert all(isinstance(v, float) for v in labels), f"{case.name} {where}: not numbers"
+        return
     assert labels == case.labels, f"{case.name} {where}: labels differ"
     if proba is not None:
         diff = np.abs(np.asarray(proba, dtype=float) - case.probabilities).max()
@@ -161,8 +183,7 @@ def _client(case: Case, runtime: str) -> FlaskClient:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-@pytest.mark.parametrize("model", CANDIDATES)
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize(("model", "dataset"), candidate_pairs())
 def test_every_endpoint_and_the_cli_give_the_same_answers(
     case: Callable[[str, str], Case], dataset: str, model: str, runtime: str, tmp_path: Path
 ) -> None:
@@ -182,8 +203,12 @@ def test_every_endpoint_and_the_cli_give_the_same_answers(
     columns = list(c.records[0])
 
     answer = client.post("/predict", json={"instances": c.records}).get_json()
-    proba = [[p[str(k)] for k in c.classes] for p in answer["probabilities"]]
-    _check(c, f"{runtime} /predict", answer["predictions"], proba)
+    if c.values is None:
+        proba = [[p[str(k)] for k in c.classes] for p in answer["probabilities"]]
+        _check(c, f"{runtime} /predict", answer["predictions"], proba)
+    else:
+        assert "probabilities" not in answer
+        _check(c, f"{runtime} /predict", answer["predictions"])
 
     rows = [list(r.values()) for r in c.records]
     for body in (
@@ -204,9 +229,14 @@ def test_every_endpoint_and_the_cli_give_the_same_answers(
         json={"inputs": _v2_inputs(c, [c.records[i] for i in complete])},
     ).get_json()
     outputs = {o["name"]: o for o in infer["outputs"]}
-    v2_proba = np.asarray(outputs["probabilities"]["data"]).reshape(len(complete), -1)
-    assert outputs["label"]["data"] == [c.labels[i] for i in complete]
-    assert np.abs(v2_proba - c.probabilities[complete]).max() <= TOLERANCE
+    if c.values is not None:
+        assert list(outputs) == ["predict"]
+        got = np.asarray(outputs["predict"]["data"], dtype=float)
+        assert np.abs(got - c.values[complete]).max() <= c.value_tolerance
+    else:
+        v2_proba = np.asarray(outputs["probabilities"]["data"]).reshape(len(complete), -1)
+        assert outputs["label"]["data"] == [c.labels[i] for i in complete]
+        assert np.abs(v2_proba - c.probabilities[complete]).max() <= TOLERANCE
 
     source = tmp_path / "rows.csv"
     source.write_text(_csv_text(c.records))
@@ -226,6 +256,9 @@ def test_every_endpoint_and_the_cli_give_the_same_answers(
     )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
+    if c.values is not None:
+        _check(c, f"{runtime} mlcontainer predict", printed["predictions"])
+        return
     cli_proba = [[r["probabilities"][str(k)] for k in c.classes] for r in printed]
     _check(c, f"{runtime} mlcontainer predict", [r["prediction"] for r in printed], cli_proba)
 

@@ -147,11 +147,12 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
     _require_training_extra("train")
     from mlcontainer import console
+    from mlcontainer.training.models import MODELS
     from mlcontainer.training.options import TrainOptions
     from mlcontainer.training.workflow import run_training
 
     options = TrainOptions.from_given(given, _settings(ctx))
-    with console.training_progress(len(options.models) * options.cv) as progress:
+    with console.training_progress(len(options.models or MODELS) * options.cv) as progress:
         outcome = run_training(
             options,
             progressbar=progress.download_bar(),
@@ -347,12 +348,24 @@ def datasets() -> None:
 
 @main.command()
 def models() -> None:
-    """List the candidate models that `train` compares."""
+    """List the candidate models that `train` compares, and the task each serves."""
     _require_training_extra("models")
     from mlcontainer import console
     from mlcontainer.training.models import MODELS
 
-    console.show_list("Candidate models", [(n, s.description) for n, s in MODELS.items()])
+    rows = [
+        (
+            name,
+            spec.describe("classification") if "classification" in spec.tasks else "-",
+            spec.describe("regression") if "regression" in spec.tasks else "-",
+        )
+        for name, spec in MODELS.items()
+    ]
+    console.show_list(
+        "Candidate models (the baseline is added to every comparison)",
+        rows,
+        columns=("name", "classification", "regression"),
+    )
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -136,12 +136,17 @@ def _leaderboard(manifest: Manifest) -> Table:
     """Build the comparison table; candidates cut by the time budget are marked."""
     sel = manifest.selection
     metric = sel.metric
-    board = Table(title=f"Model comparison: {sel.cv}-fold CV on the training split")
+    second = "r2" if manifest.input_schema.is_regression else "accuracy"
+    better = "higher" if METRICS[metric].greater_is_better else "lower"
+    board = Table(
+        title=f"Model comparison: {sel.cv}-fold CV on the training split ({metric}: {better} "
+        "is better)"
+    )
     board.add_column("#", justify="right")
     board.add_column("model")
     board.add_column(f"{metric} (mean ± std)", justify="right")
-    if metric != "accuracy":
-        board.add_column("accuracy", justify="right")
+    if metric != second:
+        board.add_column(second, justify="right")
     board.add_column("fit s", justify="right")
     board.add_column("ms/row", justify="right")
     for rank, entry in enumerate(manifest.leaderboard, start=1):
@@ -156,8 +161,8 @@ def _leaderboard(manifest: Manifest) -> Table:
             continue
         s = entry.scores
         cells = [f"{_f(s[metric].mean)} ± {_f(s[metric].std, 3)}"]
-        if metric != "accuracy":
-            cells.append(_f(s["accuracy"].mean))
+        if metric != second:
+            cells.append(_f(s[second].mean))
         style = "bold green" if entry.name == sel.model else None
         board.add_row(
             str(rank),
@@ -178,11 +183,14 @@ def show_training(outcome: TrainOutcome) -> None:
     ds = manifest.dataset
     for note in outcome.dataset.notes:
         out.print(f"[yellow]Note:[/] {note}")
-    for warning in (*outcome.dataset.warnings, *outcome.evaluation.warnings):
+    warnings = (*outcome.dataset.warnings, *outcome.evaluation.warnings, *sel.warnings)
+    for warning in warnings:
         out.print(f"[bold yellow]Warning:[/] {warning}")
+    regression = manifest.input_schema.is_regression
+    what = "a number" if regression else f"{len(ds.class_counts)} classes"
     out.print(
         f"Dataset [bold]{ds.name}[/]: {ds.rows} rows, {ds.features} features, "
-        f"target [bold]{ds.target}[/] ({len(ds.class_counts)} classes). "
+        f"target [bold]{ds.target}[/] ({what}). "
         f"Split {sel.train_rows} train / {sel.test_rows} test (seed {sel.seed})."
     )
     out.print(_leaderboard(manifest))
@@ -198,6 +206,32 @@ def show_training(outcome: TrainOutcome) -> None:
         scores.add_row(METRICS[name].label, _f(value))
     out.print(scores)
 
+    if regression:
+        _show_regression_rows(out, outcome)
+    else:
+        _show_classification_rows(out, outcome)
+    out.print(runtime_line(manifest), markup=False)
+    out.print(
+        f"Saved to [bold]{outcome.output}/[/]: {MODEL_FILE} (sha256 "
+        f"{manifest.sha256(MODEL_FILE)[:12]}…), " + ", ".join(_saved_order(manifest))
+    )
+
+
+def _show_regression_rows(out: Console, outcome: TrainOutcome) -> None:
+    samples = Table(title="Predictions on test rows")
+    for col in ("row", "actual", "predicted", "error"):
+        samples.add_column(col, justify="right")
+    for s in outcome.evaluation.samples:
+        samples.add_row(str(s["row"]), _g(s["true"]), _g(s["predicted"]), _g(s["error"]))
+    out.print(samples)
+
+
+def _g(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _show_classification_rows(out: Console, outcome: TrainOutcome) -> None:
+    manifest = outcome.manifest
     classes = [str(c) for c in manifest.input_schema.classes]
     cm = Table(title="Confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
@@ -216,17 +250,13 @@ def show_training(outcome: TrainOutcome) -> None:
             str(s["row"]), str(s["true"]), str(s["predicted"]), f"{s['probability']:.3f}", ok
         )
     out.print(samples)
-    out.print(runtime_line(manifest), markup=False)
-    out.print(
-        f"Saved to [bold]{outcome.output}/[/]: {MODEL_FILE} (sha256 "
-        f"{manifest.sha256(MODEL_FILE)[:12]}…), " + ", ".join(_saved_order(manifest))
-    )
 
 
 def _saved_order(manifest: Manifest) -> list[str]:
     """The other files of the set, in the order the summary line has always listed them."""
     rest = [ONNX_FILE] if ONNX_FILE in manifest.files else []
-    return [*rest, MANIFEST_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE]
+    picture = [CONFUSION_MATRIX_FILE] if CONFUSION_MATRIX_FILE in manifest.files else []
+    return [*rest, MANIFEST_FILE, METRICS_FILE, *picture, REPORT_FILE]
 
 
 def runtime_line(manifest: Manifest) -> str:
@@ -236,6 +266,11 @@ def runtime_line(manifest: Manifest) -> str:
     if runtime is not None and runtime.default == "onnx" and onnx is not None:
         check = onnx.verification
         assert check is not None  # verified_onnx() checked it
+        if check.max_abs_value_diff is not None:
+            return (
+                f"Runtime: ONNX (verified on {check.rows} test rows, max |Δ| "
+                f"{check.max_abs_value_diff:.1g} within {check.tolerance:.2g})"
+            )
         return (
             f"Runtime: ONNX (verified on {check.rows} test rows, "
             f"max |Δp| {check.max_abs_probability_diff:.0e})"
@@ -244,11 +279,13 @@ def runtime_line(manifest: Manifest) -> str:
     return f"Runtime: scikit-learn ({reason or 'no ONNX export'})"
 
 
-def show_list(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """Print a two-column table of names and descriptions."""
+def show_list(
+    title: str, rows: Sequence[tuple[str, ...]], columns: Sequence[str] = ("name", "description")
+) -> None:
+    """Print a table of names and descriptions (one column per entry of ``columns``)."""
     table = Table(title=title)
-    table.add_column("name")
-    table.add_column("description")
-    for name, description in rows:
-        table.add_row(name, description)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
     _console().print(table)

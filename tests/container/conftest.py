@@ -46,6 +46,16 @@ def serve_image(engine: None) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def regressor_serve_image(engine: None) -> Iterator[str]:
+    """The serving-only target with a regressor baked in (diabetes; two fast candidates)."""
+    train_args = "TRAIN_ARGS=--dataset diabetes --models ridge,decision_tree --cv 3"
+    with _built(
+        ROOT, "mlcontainer-serve-regressor-test", "--target", "serve", "--build-arg", train_args
+    ) as tag:
+        yield tag
+
+
+@pytest.fixture(scope="session")
 def demo_image(engine: None) -> Iterator[str]:
     """The lab's hands-on demo image from examples/flask-docker-demo."""
     with _built(DEMO_DIR, "flask-docker-demo") as tag:

@@ -108,3 +108,39 @@ def test_serve_image_predicts_csv_from_stdin_quietly(serve_image: str) -> None:
     assert lines[0].startswith("prediction,")
     assert len(lines) == 5
     assert result.stderr.decode().strip() == ""  # no onnxruntime warning either
+
+
+def test_serve_image_with_a_baked_regressor_answers_numbers(
+    regressor_serve_image: str, containers: list[str]
+) -> None:
+    from sklearn.datasets import load_diabetes
+
+    served, port = start(containers, regressor_serve_image, command=())
+    wait_http_ok(f"http://127.0.0.1:{port}/health", served)
+    url = f"http://127.0.0.1:{port}"
+    summary = json.loads(http(f"{url}/", accept="application/json")[1])
+    assert summary["task"] == "regression"
+    assert (summary["runtime"], summary["runtime_reason"]) == ("onnx", None)
+    frame = load_diabetes(as_frame=True, scaled=True).frame.drop(columns="target").head(4)
+    rows = frame.to_dict(orient="records")
+    status, body = http(f"{url}/predict", {"instances": rows})
+    assert status == 200, body
+    answer = json.loads(body)
+    assert "probabilities" not in answer
+    assert len(answer["predictions"]) == 4
+    assert all(25 <= v <= 346 for v in answer["predictions"])  # the target's range
+    status, body = http(f"{url}/invocations", {"dataframe_records": rows})
+    assert json.loads(body) == {"predictions": answer["predictions"]}
+    meta = json.loads(http(f"{url}/v2/models/{summary['name']}")[1])
+    assert meta["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+    ask = {
+        "inputs": [
+            {"name": "x", "shape": [1, 10], "datatype": "FP64", "data": [list(rows[0].values())]}
+        ],
+        "outputs": [{"name": "probabilities"}],
+    }
+    status, body = http(f"{url}/v2/models/{summary['name']}/infer", ask)
+    assert status == 400
+    assert "this model is a regressor" in json.loads(body)["error"]
+    docker("stop", "-t", "10", served, timeout=60)
+    assert inspect(served)["State"]["ExitCode"] == 0

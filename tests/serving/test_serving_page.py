@@ -109,3 +109,26 @@ def test_page_shows_the_same_prediction_under_onnx_as_the_sklearn_predict(
         expected = list(want["probabilities"][0].values())
         # Shown with 4 decimals: within rounding (5e-5) plus the runtimes' tolerance (1e-4).
         assert all(abs(a - b) <= 1.5e-4 for a, b in zip(shown, expected, strict=True))
+
+
+def test_page_of_a_regressor_shows_the_predicted_number(
+    diabetes_model_dir: Path, tmp_path: Path
+) -> None:
+    from mlcontainer.training.dataset import load_dataset
+
+    row = load_dataset("diabetes").X.iloc[0].to_dict()
+    app = create_app(Settings(model_dir=diabetes_model_dir))
+    want = app.test_client().post("/predict", json={"instances": [row]}).get_json()
+    (value,) = want["predictions"]
+    with serving(app) as url, browser_page() as page:
+        page.goto(url)
+        assert "r2" in page.locator("#metrics th").all_inner_texts()
+        assert page.locator("img[alt^='Confusion matrix']").count() == 0
+        assert "Predicts a number: target" in page.content()
+        for name, cell in row.items():
+            page.fill(f"input[name='{name}']", repr(cell))
+        page.click("button[type='submit']")
+        page.wait_for_selector("#prediction")
+        assert float(page.locator("#prediction").inner_text()) == pytest.approx(value, rel=1e-5)
+        assert page.locator("#probabilities").count() == 0
+        page.screenshot(path=str(tmp_path / "regressor-page.png"))

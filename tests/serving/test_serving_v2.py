@@ -225,3 +225,35 @@ def test_tritonclient_talks_to_a_real_server(start_server: Any, iris_model_dir: 
             triton.infer("other", [tensor])
     finally:
         triton.close()
+
+
+def test_tritonclient_reads_a_regressors_predict_output(
+    start_server: Any, diabetes_model_dir: Path
+) -> None:
+    import tritonclient.http as httpclient
+
+    from mlcontainer.training.dataset import load_dataset
+
+    server = start_server("--model", str(diabetes_model_dir))
+    triton = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+    model = "diabetes-ridge"
+    try:
+        meta = triton.get_model_metadata(model)
+        assert meta["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+        rows = load_dataset("diabetes").X.iloc[:4].to_numpy()
+        tensor = httpclient.InferInput("input-0", list(rows.shape), "FP64")
+        tensor.set_data_from_numpy(rows, binary_data=True)
+        result = triton.infer(model, [tensor])
+        values = result.as_numpy("predict")
+        assert values.shape == (4,)
+        assert values.dtype == np.float64
+        local = triton.infer(
+            model, [tensor], outputs=[httpclient.InferRequestedOutput("predict", binary_data=False)]
+        ).as_numpy("predict")
+        assert local.tolist() == values.tolist()
+        with pytest.raises(httpclient.InferenceServerException, match="this model is a regressor"):
+            triton.infer(
+                model, [tensor], outputs=[httpclient.InferRequestedOutput("probabilities")]
+            )
+    finally:
+        triton.close()

@@ -20,12 +20,15 @@ from mlcontainer.training.budget import (
     plan,
 )
 from mlcontainer.training.dataset import load_dataset, prepare
-from mlcontainer.training.models import MODELS
+from mlcontainer.training.models import BASELINE, MODELS, models_for
 from mlcontainer.training.options import TrainOptions
 from mlcontainer.training.selection import TrainingResult, compare, split_dataset, train
 
 ADULT_FOLD_ROWS = 20_838
 ADULT_WIDTH = 103
+#: What a classification run compares by default (the baseline included).
+CLASSIFIERS = models_for("classification", None)
+REGRESSORS = models_for("regression", None)
 
 
 def test_every_candidate_has_a_cost() -> None:
@@ -37,27 +40,27 @@ def test_builtin_datasets_are_never_cut_by_the_default_budget(name: str) -> None
     ds = load_dataset(name)
     fold_rows = int(len(ds.y) * 0.8 * 0.8)
     assert (
-        plan(list(MODELS), fit_rows=fold_rows, width=feature_width(ds.schema), cv=5, budget=60)
-        == {}
+        plan(CLASSIFIERS, fit_rows=fold_rows, width=feature_width(ds.schema), cv=5, budget=60) == {}
     )
 
 
 def test_adult_sized_data_subsamples_quadratic_candidates_and_keeps_linear_ones() -> None:
-    actions = plan(list(MODELS), fit_rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5, budget=60)
+    actions = plan(CLASSIFIERS, fit_rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5, budget=60)
     assert actions["svm"].kind == "subsample"
     assert MIN_SUBSAMPLE_ROWS <= actions["svm"].rows < ADULT_FOLD_ROWS
-    for linear in ("logistic_regression", "hist_gradient_boosting", "naive_bayes"):
+    for linear in ("logistic_regression", "hist_gradient_boosting", "naive_bayes", BASELINE):
         assert linear not in actions
     for action in actions.values():
         assert "60 s budget" in action.reason
         assert COSTS[action.model].why in action.reason
 
 
-def test_the_plan_fits_the_estimated_comparison_into_the_budget() -> None:
+@pytest.mark.parametrize("candidates", [CLASSIFIERS, REGRESSORS], ids=["classifiers", "regressors"])
+def test_the_plan_fits_the_estimated_comparison_into_the_budget(candidates: list[str]) -> None:
     budget = 60.0
-    actions = plan(list(MODELS), fit_rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5, budget=budget)
+    actions = plan(candidates, fit_rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5, budget=budget)
     total = 0.0
-    for m in MODELS:
+    for m in candidates:
         action = actions.get(m)
         if action is not None and action.kind == "skip":
             continue
@@ -158,6 +161,7 @@ def test_folds_that_would_start_after_the_budget_are_skipped_except_linear_ones(
         fold_rows = len(split.y_train) * 2 // 3
         width = feature_width(ds.schema)
         exempt = {min(models, key=lambda m: estimate(m, rows=fold_rows, width=width))}
+    exempt = {*exempt, BASELINE}  # added to every comparison, and nearly free
     board = compare(
         split,
         ds.schema,
@@ -166,7 +170,7 @@ def test_folds_that_would_start_after_the_budget_are_skipped_except_linear_ones(
     )
     by_name = {c.name: c for c in board}
     assert {c.name for c in board if c.ranked} == exempt
-    for late in set(models) - set(exempt):
+    for late in set(models) - exempt:
         assert by_name[late].budget is not None
         assert "budget ran out before 3 of its 3 folds" in by_name[late].budget.reason
 

@@ -10,7 +10,7 @@ import pytest
 from support import FileServer
 
 from mlcontainer.core.errors import DatasetError
-from mlcontainer.training.dataset import load_dataset
+from mlcontainer.training.dataset import QUANTITY_VALUES, load_dataset
 from mlcontainer.training.intake import read_table
 from mlcontainer.training.sources import BUILTIN_DATASETS, looks_like_path
 
@@ -37,8 +37,12 @@ def test_builtin_dataset_loads_with_schema_matching_its_columns(name: str) -> No
     ds = load_dataset(name)
     assert ds.schema.names == list(ds.X.columns)
     assert len(ds.X) == len(ds.y) > 100
-    assert set(ds.y.unique()) == set(ds.schema.classes)
-    assert len(ds.schema.classes) >= 2
+    if ds.schema.is_regression:
+        assert ds.schema.classes == ()
+        assert ds.y.dtype == float
+    else:
+        assert set(ds.y.unique()) == set(ds.schema.classes)
+        assert len(ds.schema.classes) >= 2
     assert len(ds.fingerprint) == 64
     assert ds.source == f"builtin:{name}"
 
@@ -191,11 +195,113 @@ def test_one_class_target_is_refused(tmp_path: Path) -> None:
         load_dataset(str(path), target="y")
 
 
-def test_continuous_target_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "reg.csv"
-    path.write_text("x,y\n1,0.5\n2,1.5\n3,2.25\n")
-    with pytest.raises(DatasetError, match="non-integer numbers"):
-        load_dataset(str(path), target="y")
+def _numbers(tmp_path: Path, values: list[object], name: str = "y") -> str:
+    path = tmp_path / "t.csv"
+    rows = "\n".join(f"{i},{v}" for i, v in enumerate(values))
+    path.write_text(f"x,{name}\n{rows}\n")
+    return str(path)
+
+
+def test_a_non_integer_target_is_regression_saying_why_and_how_to_override(
+    tmp_path: Path,
+) -> None:
+    ds = load_dataset(_numbers(tmp_path, [0.5, 1.5, 2.25, 3.0, 4.75, 5.0]), target="y")
+    assert ds.schema.task == "regression"
+    assert ds.schema.classes == ()
+    assert ds.y.tolist() == [0.5, 1.5, 2.25, 3.0, 4.75, 5.0]
+    (line,) = [n for n in ds.notes if n.startswith("Task: ")]
+    assert line == (
+        "Task: regression (target 'y' holds non-integer numbers, 6 distinct values); use "
+        "--task classification to treat them as classes"
+    )
+
+
+def test_many_distinct_whole_numbers_are_a_quantity(tmp_path: Path) -> None:
+    prices = [5_000 + 37 * i for i in range(QUANTITY_VALUES + 1)] * 2  # 21 values, 50% of rows
+    ds = load_dataset(_numbers(tmp_path, prices), target="y")
+    assert ds.schema.task == "regression"
+    assert "holds 21 distinct whole numbers: more than 20 and more than 5% of the 42 rows" in (
+        " ".join(ds.notes)
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ([3, 4, 5, 6, 7, 8] * 5, "holds 6 distinct whole numbers, taken as classes"),
+        # 21 distinct values, but in 1,000 rows: 2.1% of them, classes (a rating, a code)
+        ([i % 21 for i in range(1_000)], "holds 21 distinct whole numbers, taken as classes"),
+        (["yes", "no"] * 5, "holds text or true/false values"),
+        (["true", "false"] * 5, "holds text or true/false values"),
+    ],
+    ids=["few-whole-numbers", "many-rows-per-value", "text", "booleans"],
+)
+def test_a_target_of_classes_stays_classification(
+    tmp_path: Path, values: list[object], why: str
+) -> None:
+    ds = load_dataset(_numbers(tmp_path, values), target="y")
+    assert ds.schema.task == "classification"
+    (line,) = [n for n in ds.notes if n.startswith("Task: ")]
+    assert why in line
+    assert line.endswith("use --task regression to predict them as a number") or (
+        "true/false" in line and line.endswith("use --task regression for a number")
+    )
+
+
+def test_the_task_can_be_overridden_both_ways(tmp_path: Path) -> None:
+    quality = _numbers(tmp_path, [3, 4, 5, 6, 7, 8] * 5)
+    ds = load_dataset(quality, target="y", task="regression")
+    assert ds.schema.task == "regression"
+    assert ds.y.dtype == float
+    assert not [n for n in ds.notes if n.startswith("Task: ")]  # asked for: nothing to explain
+    prices = _numbers(tmp_path, [1_000 + 10 * i for i in range(60)])
+    ds = load_dataset(prices, target="y", task="classification")
+    assert ds.schema.task == "classification"
+    assert len(ds.schema.classes) == 60
+
+
+def test_classes_of_non_integer_numbers_are_refused_pointing_at_regression(
+    tmp_path: Path,
+) -> None:
+    ratios = _numbers(tmp_path, [0.5, 1.5, 2.5] * 10)
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(ratios, target="y", task="classification")
+    assert str(caught.value).endswith(
+        "holds non-integer numbers (3 distinct values), and classes must be text or whole "
+        "numbers; use --task regression (or the default --task auto) to predict it as a number"
+    )
+
+
+def test_regression_on_a_text_target_names_offending_values(tmp_path: Path) -> None:
+    path = _numbers(tmp_path, [1.5, 2.5, "high", 3.5, "low", "n/a?"])
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(path, target="y", task="regression")
+    message = str(caught.value)
+    assert "--task regression needs a numeric target" in message
+    assert "'y' of " in message
+    assert "'high', 'low', 'n/a?'" in message
+    assert "use --task classification, or another target" in message
+
+
+def test_a_regression_target_with_missing_values_drops_those_rows_with_a_note(
+    tmp_path: Path,
+) -> None:
+    ds = load_dataset(_numbers(tmp_path, [0.5, "", 2.25, "?", 4.75, 5.5]), target="y")
+    assert ds.schema.task == "regression"
+    assert ds.y.tolist() == [0.5, 2.25, 4.75, 5.5]
+    assert ds.dropped_rows == 2
+    assert "dropped 2 rows with no value in target column 'y'" in ds.notes
+
+
+def test_the_builtin_diabetes_data_is_regression_with_a_target_summary() -> None:
+    ds = load_dataset("diabetes")
+    assert ds.schema.task == "regression"
+    summary = ds.summary()
+    stats = summary["target_summary"]
+    assert stats["min"] == 25.0
+    assert stats["max"] == 346.0
+    assert stats["mean"] == pytest.approx(152.13, abs=0.01)
+    assert summary["class_counts"] == {}
 
 
 def test_target_as_only_column_is_refused(tmp_path: Path) -> None:

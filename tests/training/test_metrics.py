@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.training.metrics import (
-    METRICS,
+    CLASSIFICATION_METRICS,
+    DEFAULT_METRICS,
+    REGRESSION_METRICS,
     check_metric,
     evaluate,
     json_floats,
     score_all,
+    score_regression,
 )
 from mlcontainer.training.workflow import TrainOutcome
 
@@ -28,11 +31,78 @@ def test_check_metric_lists_the_valid_ones() -> None:
         check_metric("f2")
 
 
+def test_a_metric_of_the_other_task_is_refused_naming_the_valid_ones() -> None:
+    assert check_metric("rmse", "regression").greater_is_better is False
+    assert check_metric("r2", "regression").greater_is_better is True
+    with pytest.raises(ConfigError) as caught:
+        check_metric("accuracy", "regression")
+    assert str(caught.value) == (
+        "--metric accuracy is a classification metric, and the task is regression; valid for "
+        "regression: rmse, mae, r2, median_ae, mape"
+    )
+    with pytest.raises(ConfigError, match="valid for classification: accuracy, "):
+        check_metric("rmse", "classification")
+
+
+def test_each_task_selects_by_its_default_metric() -> None:
+    assert DEFAULT_METRICS == {"classification": "f1_macro", "regression": "rmse"}
+    assert set(REGRESSION_METRICS) == {"rmse", "mae", "r2", "median_ae", "mape"}
+
+
+def test_perfect_regression_predictions_have_no_error_and_r2_one() -> None:
+    truth = np.array([1.0, 2.5, -3.0, 10.0])
+    assert score_regression(truth, truth) == {
+        "rmse": 0.0,
+        "mae": 0.0,
+        "r2": 1.0,
+        "median_ae": 0.0,
+        "mape": 0.0,
+    }
+
+
+def test_mape_is_undefined_where_the_truth_holds_a_zero() -> None:
+    scores = score_regression(np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 2.0]))
+    assert math.isnan(scores["mape"])
+    assert scores["mae"] == pytest.approx(0.5 / 3)
+    assert json_floats(scores)["mape"] is None
+
+
+def test_r2_is_undefined_for_a_constant_truth() -> None:
+    scores = score_regression(np.array([3.0, 3.0, 3.0]), np.array([2.0, 3.0, 4.0]))
+    assert math.isnan(scores["r2"])
+    assert scores["rmse"] == pytest.approx(math.sqrt(2 / 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.floats(-1e6, 1e6, allow_nan=False).filter(lambda v: abs(v) > 1e-3),
+            st.floats(-1e6, 1e6, allow_nan=False),
+        ),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_score_regression_equals_scikit_learn(pairs: list[tuple[float, float]]) -> None:
+    from sklearn import metrics as skm
+
+    truth = np.array([t for t, _ in pairs])
+    pred = np.array([p for _, p in pairs])
+    ours = score_regression(truth, pred)
+    assert ours["rmse"] == pytest.approx(skm.root_mean_squared_error(truth, pred), rel=1e-9)
+    assert ours["mae"] == pytest.approx(skm.mean_absolute_error(truth, pred), rel=1e-9)
+    assert ours["median_ae"] == pytest.approx(skm.median_absolute_error(truth, pred), rel=1e-9)
+    assert ours["mape"] == pytest.approx(skm.mean_absolute_percentage_error(truth, pred), rel=1e-9)
+    if np.ptp(truth) > 0:
+        assert ours["r2"] == pytest.approx(skm.r2_score(truth, pred), rel=1e-6, abs=1e-9)
+
+
 def test_perfect_predictions_score_one_and_no_log_loss() -> None:
     truth = ["a", "b", "c", "a"]
     proba = np.eye(3)[[0, 1, 2, 0]]
     scores = score_all(truth, truth, proba, ["a", "b", "c"])
-    assert set(scores) == set(METRICS)
+    assert set(scores) == set(CLASSIFICATION_METRICS)
     for name, value in scores.items():
         expected = 0.0 if name == "log_loss" else 1.0
         assert value == pytest.approx(expected, abs=1e-9), name
@@ -118,7 +188,7 @@ def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
     pred = labels_from_proba(proba, labels)
     ours = score_all(truth, pred, proba, labels)
     reference = _sklearn_scores(truth, pred, proba, labels)
-    for name in METRICS:
+    for name in CLASSIFICATION_METRICS:
         if math.isnan(reference[name]):
             assert math.isnan(ours[name]), name
         else:

@@ -45,7 +45,8 @@ def test_build_pipeline_refuses_an_unknown_name() -> None:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_has_preprocessing_then_model_and_is_unfitted(name: str) -> None:
-    pipeline = build_pipeline(name, load_dataset("penguins").schema, random_state=3)
+    dataset = "penguins" if "classification" in MODELS[name].tasks else "diabetes"
+    pipeline = build_pipeline(name, load_dataset(dataset).schema, random_state=3)
     assert [step for step, _ in pipeline.steps] == ["preprocess", "model"]
     assert not hasattr(pipeline, "classes_")
     params = pipeline.get_params()
@@ -55,11 +56,15 @@ def test_every_model_has_preprocessing_then_model_and_is_unfitted(name: str) -> 
 
 
 def test_scaling_follows_the_registry_flag() -> None:
-    schema = load_dataset("iris").schema
+    schemas = {
+        "classification": load_dataset("iris").schema,
+        "regression": load_dataset("diabetes").schema,
+    }
     for name, spec in MODELS.items():
-        numeric = build_pipeline(name, schema, random_state=0).named_steps["preprocess"]
-        steps = dict(numeric.transformers[0][1].steps)
-        assert ("scale" in steps) is spec.scale, name
+        for task in spec.tasks:
+            pipeline = build_pipeline(name, schemas[task], random_state=0)
+            steps = dict(pipeline.named_steps["preprocess"].transformers[0][1].steps)
+            assert ("scale" in steps) is spec.scale, (name, task)
 
 
 def test_pipeline_accepts_raw_rows_with_missing_and_unseen_values() -> None:

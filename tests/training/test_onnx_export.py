@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.semi_supervised import LabelSpreading
+from support import BUILTIN_TASKS, candidate_pairs
 
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Feature, Schema
@@ -20,6 +22,7 @@ from mlcontainer.core.threads import one_native_thread
 from mlcontainer.training import onnx_export
 from mlcontainer.training.dataset import Dataset, load_dataset
 from mlcontainer.training.models import (
+    BASELINE,
     MAX_CATEGORIES,
     MIN_FREQUENCY,
     MISSING_CATEGORY,
@@ -27,14 +30,19 @@ from mlcontainer.training.models import (
     build_pipeline,
     build_preprocessor,
 )
-from mlcontainer.training.onnx_export import TOLERANCE, export_onnx, feeds
+from mlcontainer.training.onnx_export import RELATIVE_TOLERANCE, TOLERANCE, export_onnx, feeds
 from mlcontainer.training.selection import Split, split_dataset
 from mlcontainer.training.sources import BUILTIN_DATASETS
 
 #: Gaussian naive Bayes on digits: near-zero pixel variances make the joint log-likelihoods
 #: huge, and float32 arithmetic in the graph moves probabilities by ~1e-2: a fallback case.
 MAY_FALL_BACK = {("naive_bayes", "digits")}
-#: Conversion of these takes seconds (hundreds of trees, written node by node in Python).
+#: HistGradientBoosting compares float64 inputs with float64 thresholds; the graph reads
+#: float32. scikit-learn's diabetes table holds values that differ only past float32's
+#: precision (0.06345271983825305 against a threshold of 0.06345271983825301), so one test
+#: row takes another branch in one tree and its prediction moves by ~5: a fallback case.
+MAY_FALL_BACK_REGRESSION = {("hist_gradient_boosting", "diabetes")}
+#: Fitting and converting these takes seconds (hundreds of trees).
 SLOW_MODELS = {"random_forest", "extra_trees", "hist_gradient_boosting"}
 
 
@@ -48,9 +56,15 @@ def splits() -> dict[str, tuple[Dataset, Split]]:
 
 
 def _fitted(model: str, ds: Dataset, split: Split) -> Pipeline:
-    pipeline = build_pipeline(model, ds.schema, random_state=0)
+    scale = float(np.std(split.y_train)) if ds.schema.is_regression else 1.0
+    pipeline = build_pipeline(model, ds.schema, random_state=0, target_scale=scale)
+    y = (
+        split.y_train.to_numpy(dtype=float)
+        if ds.schema.is_regression
+        else label_array(split.y_train)
+    )
     with one_native_thread():  # HistGradientBoosting's OpenMP threads spin on a busy machine
-        pipeline.fit(split.X_train, label_array(split.y_train))
+        pipeline.fit(split.X_train, y)
     return pipeline
 
 
@@ -58,11 +72,11 @@ def _session(model_bytes: bytes) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
 
 
-def _matrix() -> list[Any]:
+def _matrix(task: str = "classification") -> list[Any]:
     return [
         pytest.param(model, dataset, marks=[pytest.mark.slow] if model in SLOW_MODELS else [])
-        for dataset in BUILTIN_DATASETS
-        for model in MODELS
+        for model, dataset in candidate_pairs(baseline=False)
+        if BUILTIN_TASKS[dataset] == task
     ]
 
 
@@ -95,6 +109,63 @@ def test_every_candidate_on_every_builtin_converts_and_agrees(
     np.testing.assert_allclose(proba, expected, atol=TOLERANCE)
     classes = list(ds.schema.classes)
     assert (labels_from_proba(proba, classes) == labels_from_proba(expected, classes)).all()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(m, marks=[pytest.mark.slow] if m in SLOW_MODELS else [])
+        for m, spec in MODELS.items()
+        if "regression" in spec.tasks and m != BASELINE
+    ],
+)
+@pytest.mark.parametrize("dataset", ["diabetes", "auto_imports"])
+def test_every_regressor_converts_and_agrees_within_the_targets_spread(
+    model: str, dataset: str, splits: dict[str, tuple[Dataset, Split]], shared_datasets: Path
+) -> None:
+    if dataset == "auto_imports":  # headerless, `?` markers, text columns, a price in dollars
+        ds = load_dataset(str(shared_datasets / "auto_imports.csv"), target="column_26")
+        split = split_dataset(ds, test_size=0.2, cv=3, random_state=0)
+    else:
+        ds, split = splits[dataset]
+    assert ds.schema.is_regression
+    pipeline = _fitted(model, ds, split)
+    spread = float(np.std(split.y_train))
+    exported = export_onnx(pipeline, ds.schema, split.X_test, target_scale=spread)
+    if (model, dataset) in MAY_FALL_BACK_REGRESSION and exported.reason is not None:
+        assert exported.model_bytes is None
+        assert re.fullmatch(
+            r"ONNX predictions differ from scikit-learn's by up to \S+ \(tolerance \S+: "
+            r"0\.0001 of the target's spread\) on \d+ test rows",
+            exported.reason,
+        )
+        return
+    assert exported.reason is None, exported.reason
+    assert exported.model_bytes is not None
+    section = exported.runtime_section.model_dump(mode="json")
+    check = section["onnx"]["verification"]
+    assert check["relative_tolerance"] == RELATIVE_TOLERANCE
+    assert check["tolerance"] == pytest.approx(RELATIVE_TOLERANCE * spread, rel=1e-5)
+    assert 0 <= check["max_abs_value_diff"] <= check["tolerance"]
+    assert section["onnx"]["value_output"] == "variable"
+    assert section["onnx"]["probabilities_output"] is None
+    (values,) = _session(exported.model_bytes).run(
+        ["variable"], feeds(section["onnx"]["inputs"], split.X_test)
+    )
+    with one_native_thread():
+        expected = pipeline.predict(split.X_test)
+    np.testing.assert_allclose(values.ravel(), expected, atol=RELATIVE_TOLERANCE * spread)
+
+
+@pytest.mark.parametrize("dataset", ["iris", "diabetes"])
+def test_the_baseline_has_no_onnx_converter_and_falls_back_saying_so(
+    dataset: str, splits: dict[str, tuple[Dataset, Split]]
+) -> None:
+    ds, split = splits[dataset]
+    exported = export_onnx(_fitted(BASELINE, ds, split), ds.schema, split.X_test)
+    assert exported.model_bytes is None
+    assert exported.reason is not None
+    assert exported.reason.startswith("skl2onnx cannot convert Dummy")
 
 
 def test_runtime_section_describes_inputs_outputs_and_versions(

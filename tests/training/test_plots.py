@@ -1,4 +1,4 @@
-"""Pictures: the confusion matrix as a byte-stable PNG of bounded size."""
+"""Pictures: the confusion matrix and a regressor's three plots, byte-stable PNGs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from mlcontainer.training.plots import confusion_matrix_png
+from mlcontainer.training.plots import confusion_matrix_png, regression_pngs
 
 
 def test_confusion_matrix_png_is_a_png_and_byte_stable() -> None:
@@ -49,3 +49,20 @@ def test_confusion_matrix_png_does_not_import_matplotlib() -> None:
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_regressor_gets_three_byte_stable_pictures() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(150, 70, size=89)
+    predicted = truth + rng.normal(0, 40, size=89)
+    one = regression_pngs(truth.tolist(), predicted.tolist())
+    assert list(one) == ["predicted_vs_actual", "residuals", "residual_histogram"]
+    assert all(_png_size(png) == (520, 440) for png in one.values())
+    assert regression_pngs(truth.tolist(), predicted.tolist()) == one
+    other = regression_pngs(truth.tolist(), (predicted + 1).tolist())
+    assert all(other[k] != one[k] for k in one)
+
+
+def test_a_constant_prediction_and_two_rows_still_draw() -> None:
+    pictures = regression_pngs([1.0, 3.0], [2.0, 2.0])  # the baseline on a tiny test split
+    assert all(_png_size(png)[0] > 0 for png in pictures.values())

@@ -75,8 +75,8 @@ def test_ties_are_broken_by_registry_order() -> None:
     board = compare(
         split, ds.schema, options(models=chosen, metric="accuracy", cv=3, random_state=0)
     )
-    assert [c.means["accuracy"] for c in board] == [1.0, 1.0, 1.0]
-    assert [c.name for c in board] == [n for n in registry.MODELS if n in chosen]
+    assert [c.means["accuracy"] for c in board] == [1.0, 1.0, 1.0, 0.5]
+    assert [c.name for c in board] == [*(n for n in registry.MODELS if n in chosen), "baseline"]
 
 
 def test_compare_ranks_by_metric_direction() -> None:
@@ -108,22 +108,80 @@ def test_a_failing_candidate_is_reported_and_the_others_still_rank(
         ),
     )
     assert result.selected == "naive_bayes"
-    assert [c.name for c in result.leaderboard] == ["naive_bayes", "svm"]
-    assert "C" in (result.leaderboard[1].error or "")
+    assert [c.name for c in result.leaderboard] == ["naive_bayes", "baseline", "svm"]
+    assert "C" in (result.leaderboard[2].error or "")
+    assert result.warnings == ()
 
 
-def test_every_candidate_failing_is_a_training_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(seed: int) -> object:
-        from sklearn.linear_model import LogisticRegression
+def _broken(seed: int) -> object:
+    from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=-1.0, random_state=seed)
+    return LogisticRegression(C=-1.0, random_state=seed)  # fit raises a ValueError
 
-    monkeypatch.setitem(registry.MODELS, "svm", registry.ModelSpec("svm", "fails", True, broken))
-    with pytest.raises(TrainingError, match="every candidate model failed to train: svm"):
+
+def test_the_baseline_is_selected_only_when_every_model_failed_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(registry.MODELS, "svm", registry.ModelSpec("svm", "fails", True, _broken))
+    result = train(
+        load_dataset("iris"),
+        options(models=["svm"], metric="f1_macro", cv=2, test_size=0.2, random_state=0),
+    )
+    assert result.selected == "baseline"
+    assert [c.name for c in result.leaderboard] == ["baseline", "svm"]
+    assert result.warnings == (
+        "every candidate model failed or was skipped, so the baseline was selected: it ignores "
+        "the features (see the leaderboard for each candidate's reason)",
+    )
+    # the prior: every row gets the training split's class frequencies
+    proba = result.pipeline.predict_proba(result.split.X_test)
+    assert np.allclose(proba, proba[0])
+
+
+def test_every_candidate_and_the_baseline_failing_is_a_training_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(registry.MODELS, "svm", registry.ModelSpec("svm", "fails", True, _broken))
+    monkeypatch.setitem(
+        registry.MODELS, "baseline", registry.ModelSpec("baseline", "fails", False, _broken)
+    )
+    with pytest.raises(TrainingError, match=r"every candidate model failed to train: svm: .*C"):
         train(
             load_dataset("iris"),
             options(models=["svm"], metric="f1_macro", cv=2, test_size=0.2, random_state=0),
         )
+
+
+def test_a_model_worse_than_the_baseline_is_still_selected_with_a_warning() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})  # pure noise
+    result = train(
+        _dataset(frame), options(models=["decision_tree"], cv=3, test_size=0.2, random_state=0)
+    )
+    assert result.metric == "rmse"
+    assert [c.name for c in result.leaderboard] == ["baseline", "decision_tree"]
+    assert result.selected == "decision_tree"
+    (warning,) = result.warnings
+    assert warning.startswith(
+        "the selected decision_tree scored worse than the baseline, which ignores the features, "
+        "in cross-validation (RMSE "
+    )
+    assert warning.endswith("the features may not predict the target")
+
+
+def test_regression_uses_shuffled_kfold_and_reports_its_metrics() -> None:
+    ds = load_dataset("diabetes")
+    split = split_dataset(ds, test_size=0.2, cv=3, random_state=0)
+    assert len(split.X_test) == 89  # ceil(0.2 x 442)
+    board = compare(split, ds.schema, options(models=["ridge"], cv=3, random_state=0))
+    assert [c.name for c in board] == ["ridge", "baseline"]
+    ridge, baseline = board
+    assert set(ridge.means) == {"rmse", "mae", "r2", "median_ae", "mape"}
+    assert ridge.means["rmse"] < baseline.means["rmse"]
+    assert 0.3 < ridge.means["r2"] < 0.7
+    assert abs(baseline.means["r2"]) < 0.05  # the mean of each training fold: R² about 0
+    again = compare(split, ds.schema, options(models=["ridge"], cv=3, random_state=0))
+    assert [c.means for c in again] == [c.means for c in board]
 
 
 def test_compare_refuses_unknown_models_and_metrics() -> None:

@@ -222,7 +222,7 @@ def test_a_disagreeing_graph_is_not_written(
     monkeypatch.setattr(
         workflow,
         "export_onnx",
-        lambda pipeline, schema, X: real(pipeline, schema, X, tolerance=-1.0),
+        lambda pipeline, schema, X, **kw: real(pipeline, schema, X, **kw, tolerance=-1.0),
     )
     outcome = run_training(
         TrainOptions(dataset="iris", models=("naive_bayes",), cv=2, output=tmp_path)

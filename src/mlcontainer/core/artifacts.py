@@ -98,6 +98,8 @@ class DatasetInfo(_Section):
     excluded_classes: dict[str, int] = Field(default_factory=dict)
     #: What intake said (no header line, renamed columns, rows without a target ...).
     notes: list[str] = Field(default_factory=list)
+    #: A regression target's mean, std, min, max and median (null for classes).
+    target_summary: dict[str, float] | None = None
 
 
 class Selection(_Section):
@@ -116,6 +118,8 @@ class Selection(_Section):
     budget: list[str] = Field(default_factory=list)
     where: str = "local"
     candidates: list[str] = Field(default_factory=list)
+    #: Said when the baseline was selected, or beat the model selected.
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Score(_Section):
@@ -153,13 +157,28 @@ class OnnxInput(_Section):
 
 
 class OnnxVerification(_Section):
-    """How the ONNX graph agreed with scikit-learn on the held-out test rows."""
+    """How the ONNX graph agreed with scikit-learn on the held-out test rows.
+
+    A classifier's check is on labels and probabilities (absolute tolerance); a regressor's
+    on the predicted values, within ``tolerance``, which is ``relative_tolerance`` times the
+    training target's standard deviation.
+    """
 
     rows: int
-    labels_equal: bool
-    label_mismatches: int
-    max_abs_probability_diff: float
+    labels_equal: bool = True
+    label_mismatches: int = 0
+    max_abs_probability_diff: float | None = None
+    max_abs_value_diff: float | None = None
     tolerance: float
+    relative_tolerance: float | None = None
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the differences stayed within the tolerance."""
+        diff = self.max_abs_value_diff
+        if diff is None:
+            diff = self.max_abs_probability_diff
+        return self.labels_equal and diff is not None and diff <= self.tolerance
 
 
 class OnnxSection(_Section):
@@ -167,8 +186,11 @@ class OnnxSection(_Section):
 
     file: str = ONNX_FILE
     inputs: list[OnnxInput]
-    label_output: str
-    probabilities_output: str
+    #: A classifier's outputs: the label and the class probabilities.
+    label_output: str | None = None
+    probabilities_output: str | None = None
+    #: A regressor's output: the predicted number, one per row.
+    value_output: str | None = None
     missing_category: str
     verification: OnnxVerification | None = None
     opset: dict[str, int] = Field(default_factory=dict)
@@ -187,8 +209,7 @@ class RuntimeSection(_Section):
         check = self.onnx.verification if self.onnx is not None else None
         if check is None:
             return None
-        ok = check.labels_equal and check.max_abs_probability_diff <= check.tolerance
-        return self.onnx if ok else None
+        return self.onnx if check.agrees else None
 
     def why_not_onnx(self) -> str:
         """Why the ONNX graph cannot serve this model, in one line."""

@@ -1,4 +1,4 @@
-"""The model's input contract (features, target, classes): plain data, importable without pandas."""
+"""The model's contract (task, features, target, classes): plain data, importable without pandas."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 FeatureKind = Literal["numeric", "boolean", "categorical"]
 Label = str | int
+#: What the model predicts: a class (with probabilities) or a number.
+Task = Literal["classification", "regression"]
+TASKS: tuple[Task, ...] = ("classification", "regression")
 
 #: Categories are listed in the schema (for forms and docs) only up to this many values.
 MAX_LISTED_CATEGORIES = 100
@@ -51,11 +54,18 @@ class Feature:
 
 @dataclass(frozen=True)
 class Schema:
-    """The model's input contract: features in order, the target column and the class labels."""
+    """The model's contract: features in order, the target column, the task and, for a
+    classifier, the class labels (a regressor has none)."""
 
     features: tuple[Feature, ...]
     target: str
     classes: tuple[Label, ...]
+    task: Task = "classification"
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the model predicts a number rather than a class."""
+        return self.task == "regression"
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +79,7 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in the manifest."""
         return {
+            "task": self.task,
             "features": [f.to_dict() for f in self.features],
             "target": self.target,
             "classes": list(self.classes),
@@ -86,8 +97,14 @@ class Schema:
             isinstance(c, str) or (isinstance(c, int) and not isinstance(c, bool)) for c in classes
         ):
             raise ValueError("the schema's classes must be a list of text or whole numbers")
+        task = data.get("task", "classification")  # version 1 folders hold classifiers only
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        if (task == "regression") != (not classes):
+            raise ValueError(f"a {task} model must list {'no' if classes else 'its'} classes")
         return cls(
             features=tuple(Feature.from_dict(f) for f in features),
             target=target,
             classes=tuple(classes),
+            task=task,
         )

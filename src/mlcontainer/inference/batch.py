@@ -110,14 +110,17 @@ def _stream(
     """Predict and render up to ``workers`` chunks at once; write them in input order."""
     result = BatchResult()
     pending: deque[tuple[Future[bytes], Decoded, int]] = deque()
+    closing = b""
 
     def write_oldest() -> None:
+        nonlocal closing
         future, decoded, bytes_read = pending.popleft()
         payload = future.result()
         n_rows = decoded.rows
         if result.rows == 0:
             result.warnings = decoded.warnings
-        sink.write(_piece(payload, fmt, first=result.rows == 0))
+        piece, closing = _piece(payload, fmt, first=result.rows == 0)
+        sink.write(piece)
         result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
@@ -138,8 +141,7 @@ def _stream(
                 future.cancel()
     if result.rows == 0:
         raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
-    if fmt == "json":
-        sink.write(b"]\n")
+    sink.write(closing)
     sink.flush()
     return result
 
@@ -168,12 +170,15 @@ def _native_threads(predictor: Predictor) -> Iterator[None]:
         yield
 
 
-def _piece(payload: bytes, fmt: str, *, first: bool) -> bytes:
-    """Turn one chunk's complete CSV/JSON document into its part of the whole output."""
+def _piece(payload: bytes, fmt: str, *, first: bool) -> tuple[bytes, bytes]:
+    """Turn one chunk's complete CSV/JSON document into its part of the whole output, and
+    the bytes that close the whole (JSON's ``]``: a list of records, or a regressor's
+    ``{"predictions": [...]}``)."""
     if fmt == "csv":
-        return payload if first else payload.split(b"\n", 1)[1]
-    inner = payload.strip()[1:-1]  # the records between "[" and "]"
-    return (b"[" if first else b", ") + inner
+        return (payload if first else payload.split(b"\n", 1)[1]), b""
+    opening, closing = payload.index(b"[") + 1, payload.rindex(b"]")
+    inner = payload[opening:closing]  # the items between the list's brackets
+    return (payload[:opening] + inner if first else b", " + inner), payload[closing:]
 
 
 def _chunks(

@@ -42,7 +42,13 @@ class OnnxRuntime:
             raise ArtifactError(f"onnxruntime cannot load {section.file}: {exc}") from None
         self.schema = schema
         self.missing_category = section.missing_category
-        self.probabilities_output = section.probabilities_output
+        # The graph output this runtime reads: probabilities, or a regressor's values.
+        output = section.value_output if schema.is_regression else section.probabilities_output
+        if output is None:
+            raise ArtifactError(
+                f"the manifest's ONNX section names no output for a {schema.task} model"
+            )
+        self.output = output
         graph_inputs = {i.name for i in self.session.get_inputs()}
         self.inputs: list[tuple[str, str, str]] = []
         for spec in section.inputs:
@@ -59,13 +65,21 @@ class OnnxRuntime:
                 f"{section.file} does not match its manifest: its inputs do not cover the "
                 f"features {schema.names} one to one"
             )
-        if self.probabilities_output not in {o.name for o in self.session.get_outputs()}:
+        if self.output not in {o.name for o in self.session.get_outputs()}:
             raise ArtifactError(
-                f"{section.file} has no output {self.probabilities_output!r} named by its manifest"
+                f"{section.file} has no output {self.output!r} named by its manifest"
             )
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
-        """Score the columns with onnxruntime; refuse numbers beyond float32's range."""
+        """A classifier's probabilities for the columns; refuse numbers beyond float32's range."""
+        return self._run(columns)
+
+    def predict_values(self, columns: Columns) -> np.ndarray:
+        """A regressor's predictions for the columns, one number per row, to the 7
+        significant digits a float32 graph computes (209.9008, not 209.9008331298828)."""
+        return float32_digits(self._run(columns).ravel())
+
+    def _run(self, columns: Columns) -> np.ndarray:
         feeds: dict[str, np.ndarray] = {}
         too_large: list[tuple[int, str]] = []
         for name, column, kind in self.inputs:
@@ -96,12 +110,12 @@ class OnnxRuntime:
             )
         with np.errstate(all="ignore"):
             try:
-                (proba,) = self.session.run([self.probabilities_output], feeds)
+                (scores,) = self.session.run([self.output], feeds)
             except _ort_errors() as exc:
                 raise ArtifactError(
                     f"the ONNX model failed on these rows: {str(exc).splitlines()[0]}"
                 ) from None
-        return np.asarray(proba, dtype=np.float64)
+        return np.asarray(scores, dtype=np.float64)
 
 
 def _ort_errors() -> tuple[type[Exception], ...]:
@@ -119,3 +133,28 @@ def _ort_errors() -> tuple[type[Exception], ...]:
         "EPFail",
     )
     return tuple(getattr(state, n) for n in names if hasattr(state, n))
+
+
+#: Significant decimal digits every float32 holds.
+FLOAT32_DIGITS = 7
+
+
+def float32_digits(values: np.ndarray, digits: int = FLOAT32_DIGITS) -> np.ndarray:
+    """Float64 values rounded to ``digits`` significant digits, so that JSON and CSV show the
+    precision a float32 computation has rather than the binary noise of widening it.
+
+    Vectorised (~0.08 s per million values): x is rounded at 10^k and divided back, and an
+    IEEE division of an integer by an exact power of ten gives the double nearest the
+    decimal, which prints as that decimal. Values outside [1e-16, 1e29), where the power of
+    ten needed is not an exact double, are left as they are.
+    """
+    x = values.astype(np.float64)
+    finite = np.isfinite(x) & (x != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(finite, digits - 1 - np.floor(np.log10(np.abs(x))), 0)
+    exact = finite & (np.abs(k) <= 22)  # powers of ten up to 1e22 are exact doubles
+    k = np.where(exact, k, 0)
+    up = 10.0 ** np.maximum(k, 0)
+    down = 10.0 ** np.maximum(-k, 0)
+    rounded = np.where(k >= 0, np.round(x * up) / up, np.round(x / down) * down)
+    return np.where(exact, rounded, x)

@@ -14,7 +14,12 @@ _CSV_SPECIAL = frozenset(',"\r\n\x00')
 
 
 def write_predictions(prediction: Prediction, fmt: str) -> bytes:
-    """Render predictions as CSV (label + one probability column per class) or JSON."""
+    """Render predictions as CSV (label + one probability column per class) or JSON; a
+    regressor's as one ``prediction`` column (``%.6g``) or ``{"predictions": [...]}``."""
+    if prediction.is_regression:
+        if fmt == "json":
+            return (json.dumps({"predictions": prediction.labels}) + "\n").encode()
+        return ("prediction\n" + "".join(f"{v:.6g}\n" for v in prediction.labels)).encode()
     if fmt == "json":
         return (json.dumps(prediction.records(), indent=None) + "\n").encode()
     header = ["prediction", *(f"proba_{c}" for c in prediction.classes)]

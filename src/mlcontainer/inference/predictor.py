@@ -66,32 +66,33 @@ class Predictor:
 
         Errors name rows by file line where the rows came from a file.
         """
+        if self.schema.is_regression:
+            return self._predict_values(decoded)
         try:
             proba = self.backend.predict_proba(decoded.columns)
         except InputValidationError as exc:
             raise decoded.locate(exc) from None
-        unscored = np.flatnonzero(~np.isfinite(proba).all(axis=1))
-        if unscored.size:
-            raise decoded.locate(
-                InputValidationError.of(
-                    [
-                        Problem(
-                            Reason.UNSCORABLE,
-                            "the model cannot score it (its probabilities overflow); "
-                            "check for values far outside the range seen in training",
-                            row=int(r),
-                        )
-                        for r in unscored[:20]
-                    ],
-                    total=int(unscored.size),
-                )
-            )
+        _refuse_unscored(decoded, ~np.isfinite(proba).all(axis=1), "its probabilities overflow")
         labels = labels_from_proba(proba, self.classes).tolist()
         return Prediction(
             labels=labels,
             probabilities=proba,
             classes=self.classes,
             warnings=list(decoded.warnings),
+        )
+
+    def _predict_values(self, decoded: Decoded) -> Prediction:
+        try:
+            values = self.backend.predict_values(decoded.columns)
+        except InputValidationError as exc:
+            raise decoded.locate(exc) from None
+        _refuse_unscored(decoded, ~np.isfinite(values), "its prediction overflows")
+        return Prediction(
+            labels=values.tolist(),
+            probabilities=np.empty((len(values), 0)),
+            classes=(),
+            warnings=list(decoded.warnings),
+            task="regression",
         )
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
@@ -124,7 +125,10 @@ class Predictor:
             for f in self.schema.features
         }
         try:
-            self.backend.predict_proba(columns)
+            if self.schema.is_regression:
+                self.backend.predict_values(columns)
+            else:
+                self.backend.predict_proba(columns)
         except InputValidationError:
             return
 
@@ -179,3 +183,20 @@ def load_predictor(
         sha256=manifest.sha256(MODEL_FILE),
         runtime_reason=reason,
     )
+
+
+def _refuse_unscored(decoded: Decoded, unscored: np.ndarray, why: str) -> None:
+    """Refuse the rows the model gave no finite answer for (at most 20 named)."""
+    rows = np.flatnonzero(unscored)
+    if not rows.size:
+        return
+    problems = [
+        Problem(
+            Reason.UNSCORABLE,
+            f"the model cannot score it ({why}); check for values far outside the range seen "
+            "in training",
+            row=int(r),
+        )
+        for r in rows[:20]
+    ]
+    raise decoded.locate(InputValidationError.of(problems, total=int(rows.size)))

@@ -72,6 +72,10 @@ def load_pipeline(model_dir: Path, manifest: Manifest) -> Any:
     except (zipfile.BadZipFile, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArtifactError(f"{path} is not a valid skops model file: {exc}") from None
     schema = manifest.input_schema
+    if schema.is_regression:
+        if not hasattr(pipeline, "predict") or hasattr(pipeline, "classes_"):
+            raise ArtifactError(f"{path} does not match its manifest: it is not a regressor")
+        return pipeline
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
     if not hasattr(pipeline, "predict_proba") or classes != list(schema.classes):
         raise ArtifactError(
@@ -91,11 +95,18 @@ class SklearnRuntime:
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Score the columns with ``pipeline.predict_proba``; refuse values it overflows on."""
+        return self._run("predict_proba", columns)
+
+    def predict_values(self, columns: Columns) -> np.ndarray:
+        """A regressor's predictions for the columns (``pipeline.predict``)."""
+        return self._run("predict", columns).ravel()
+
+    def _run(self, method: str, columns: Columns) -> np.ndarray:
         frame = to_frame(self.schema, columns)
         # Finite but extreme values (1e308) can overflow inside a model: refuse, don't guess.
         with np.errstate(all="ignore"):
             try:
-                return np.asarray(self.pipeline.predict_proba(frame), dtype=float)
+                return np.asarray(getattr(self.pipeline, method)(frame), dtype=float)
             except ValueError as exc:  # e.g. scaling 1e308 overflows to infinity
                 raise InputValidationError(
                     f"the model cannot score these rows: {str(exc).splitlines()[0]} "

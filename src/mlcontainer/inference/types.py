@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlcontainer.core.errors import InputValidationError
-from mlcontainer.core.schema import Label
+from mlcontainer.core.schema import Label, Task
 
 #: One validated array per feature: float64 (NaN = missing) for numeric and boolean features,
 #: object arrays of ``str`` (``None`` = missing) for categorical ones.
@@ -37,15 +37,28 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Labels and per-class probabilities for a batch of rows, plus validation warnings."""
+    """A batch's predictions, plus validation warnings.
 
-    labels: list[Label]
+    A classifier's: labels and per-class probabilities. A regressor's: the predicted numbers
+    as ``labels`` (floats), no classes, and a probability array with no column.
+    """
+
+    labels: list[Label] | list[float]
     probabilities: np.ndarray
     classes: tuple[Label, ...]
     warnings: list[str] = field(default_factory=list)
+    task: Task = "classification"
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the predictions are numbers rather than classes."""
+        return self.task == "regression"
 
     def records(self) -> list[dict[str, Any]]:
-        """Return one ``{"prediction": ..., "probabilities": {class: p}}`` per row."""
+        """Return one ``{"prediction": ..., "probabilities": {class: p}}`` per row (a
+        regressor's: ``{"prediction": number}``)."""
+        if self.is_regression:
+            return [{"prediction": value} for value in self.labels]
         names = [str(c) for c in self.classes]
         return [
             {"prediction": label, "probabilities": dict(zip(names, row, strict=True))}
@@ -54,8 +67,11 @@ class Prediction:
 
 
 class Runtime(Protocol):
-    """Scores typed columns: one probability row per input row, classes in schema order."""
+    """Scores typed columns: a classifier's probabilities (one row per input row, classes in
+    schema order), or a regressor's values (one number per input row)."""
 
     name: str
 
     def predict_proba(self, columns: Columns) -> np.ndarray: ...
+
+    def predict_values(self, columns: Columns) -> np.ndarray: ...

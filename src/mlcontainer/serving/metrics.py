@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,6 +14,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from mlcontainer.inference.types import Prediction
 
 #: Latency buckets in seconds: sub-millisecond to the default request timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -47,8 +49,13 @@ class Metrics:
         )
         self.predictions = Counter(
             "mlcontainer_predictions",
-            "Predicted labels, by class.",
+            "Predicted labels, by class (a classifier's).",
             ["class"],
+            registry=self.registry,
+        )
+        self.predicted_rows = Counter(
+            "mlcontainer_predicted_rows",
+            "Rows predicted, by a classifier or a regressor.",
             registry=self.registry,
         )
         self.model_info = Gauge(
@@ -70,10 +77,13 @@ class Metrics:
         self.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
         self.latency.labels(endpoint=endpoint).observe(seconds)
 
-    def count_predictions(self, labels: Iterable[Any]) -> None:
-        """Count predicted labels by class."""
+    def count_predictions(self, prediction: Prediction) -> None:
+        """Count predicted rows, and a classifier's labels by class."""
+        self.predicted_rows.inc(len(prediction.labels))
+        if prediction.is_regression:
+            return
         counts: dict[str, int] = {}
-        for label in labels:
+        for label in prediction.labels:
             key = str(label)
             counts[key] = counts.get(key, 0) + 1
         for key, n in counts.items():

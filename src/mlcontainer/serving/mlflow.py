@@ -35,7 +35,7 @@ def invocations() -> Response:
         )
         state.check_batch(len(chunk.rows))
         prediction = predictor.predict_text(chunk.names, chunk.rows, lines=chunk.lines)
-        state.metrics.count_predictions(prediction.labels)
+        state.metrics.count_predictions(prediction)
     elif request.mimetype == JSON:
         body = schemas.MlflowRequest.model_validate(parse_json(request.get_data(cache=False)))
         prediction = state.predict(_instances(body), unknown="ignore")

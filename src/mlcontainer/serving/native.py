@@ -56,13 +56,12 @@ def predict() -> Response:
     prediction = state.predict(body.instances)
     names = [str(c) for c in prediction.classes]
     model = state.predictor
-    answer: dict[str, Any] = {
-        "predictions": prediction.labels,
-        "probabilities": [
+    answer: dict[str, Any] = {"predictions": prediction.labels}
+    if not prediction.is_regression:  # a regressor's answer is the number alone
+        answer["probabilities"] = [
             dict(zip(names, p, strict=True)) for p in prediction.probabilities.tolist()
-        ],
-        "model": {"name": model.name, "sha256": model.sha256},
-    }
+        ]
+    answer["model"] = {"name": model.name, "sha256": model.sha256}
     if prediction.warnings:  # e.g. the target column, sent along and ignored
         answer["warnings"] = prediction.warnings
     return jsonify(answer)

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 #: Metrics shown on the page, in this order, when the manifest has them.
 PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
+REGRESSION_PAGE_METRICS = ("r2", "rmse", "mae", "median_ae", "mape")
 
 
 def model_summary(predictor: Predictor) -> dict[str, Any]:
@@ -16,6 +17,7 @@ def model_summary(predictor: Predictor) -> dict[str, Any]:
     manifest = predictor.manifest
     return {
         "name": predictor.name,
+        "task": predictor.schema.task,
         "estimator": manifest.model.description or manifest.model.estimator,
         "runtime": predictor.runtime,
         "runtime_reason": predictor.runtime_reason,
@@ -38,6 +40,5 @@ def model_summary(predictor: Predictor) -> dict[str, Any]:
 def page_metrics(summary: dict[str, Any]) -> list[tuple[str, float]]:
     """Return the headline metrics for the page as ``(name, value)`` pairs."""
     metrics = summary["metrics"]
-    return [
-        (n, float(metrics[n])) for n in PAGE_METRICS if isinstance(metrics.get(n), (int, float))
-    ]
+    names = REGRESSION_PAGE_METRICS if summary.get("task") == "regression" else PAGE_METRICS
+    return [(n, float(metrics[n])) for n in names if isinstance(metrics.get(n), (int, float))]

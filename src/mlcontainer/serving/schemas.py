@@ -31,8 +31,10 @@ class ModelRef(BaseModel):
 
 
 class PredictResponse(BaseModel):
+    """Labels and class probabilities; for a regressor the predicted numbers alone."""
+
     predictions: list[str | int | float | bool]
-    probabilities: list[dict[str, float]]
+    probabilities: list[dict[str, float]] | None = None
     model: ModelRef
     #: Notes on the input, e.g. a target column that was sent along and ignored.
     warnings: list[str] | None = None
@@ -57,6 +59,8 @@ class Summary(BaseModel):
     """What ``GET /`` answers to ``Accept: application/json``."""
 
     name: str
+    #: classification or regression.
+    task: str
     estimator: str | None
     #: "onnx" or "sklearn": what computes the predictions.
     runtime: str

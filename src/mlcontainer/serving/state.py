@@ -60,7 +60,7 @@ class ServingState:
             prediction = predictor.predict_records(records)
         else:
             prediction = predictor.predict_rows(cast("Sequence[Sequence[Any]]", instances))
-        self.metrics.count_predictions(prediction.labels)
+        self.metrics.count_predictions(prediction)
         return prediction
 
     def _refuse_unknown(self, records: Sequence[Mapping[str, Any]]) -> None:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from mlcontainer.inference.predictor import Predictor
     from mlcontainer.inference.types import Prediction
 
-#: Output tensors a request may ask for (checked before anything else looks at the name).
+#: Output tensors a request may ask for (checked before anything else looks at the name): a
+#: classifier's, and a regressor's (its predicted number, as ``mlserver`` names it).
 VALID_OUTPUTS = ("label", "probabilities")
+REGRESSION_OUTPUTS = ("predict",)
 #: The platform names the runtime that computes the answers: ``mlcontainer-onnx`` or
 #: ``mlcontainer-sklearn``.
 PLATFORM_PREFIX = "mlcontainer-"
@@ -96,7 +98,9 @@ def model_metadata(name: str, version: str | None = None) -> Response:
         inputs=[
             {"name": f.name, "datatype": _FEATURE_TYPES[f.kind], "shape": [-1]} for f in features
         ],
-        outputs=[
+        outputs=[{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+        if predictor.schema.is_regression
+        else [
             {"name": "label", "datatype": _label_type(predictor), "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(predictor.classes)]},
         ],
@@ -117,7 +121,7 @@ def infer(name: str, version: str | None = None) -> Response:
     """Run inference on per-feature tensors, or on one ``[rows, features]`` tensor."""
     predictor = _model(name, version)
     body = _read_request()
-    wanted = _requested_outputs(body)
+    wanted = _requested_outputs(body, predictor)
     rows = _rows(predictor, body.inputs)
     prediction = serving_state().predict(rows)
     answer: dict[str, Any] = {
@@ -194,14 +198,21 @@ def _decode_binary(tensor: schemas.RequestInput, raw: bytes) -> list[Any]:
     return list(np.frombuffer(raw, dtype=dtype).tolist())
 
 
-def _requested_outputs(body: schemas.InferenceRequest) -> list[str]:
+def _requested_outputs(body: schemas.InferenceRequest, predictor: Predictor) -> list[str]:
+    valid = REGRESSION_OUTPUTS if predictor.schema.is_regression else VALID_OUTPUTS
     if not body.outputs:
-        return list(VALID_OUTPUTS)
+        return list(valid)
     names = [o.name for o in body.outputs]
-    unknown = [n for n in names if n not in VALID_OUTPUTS]
+    unknown = [n for n in names if n not in valid]
+    if unknown and predictor.schema.is_regression and set(unknown) <= set(VALID_OUTPUTS):
+        raise ProtocolError(
+            f"output(s) {', '.join(map(repr, unknown))} are a classifier's: this model is a "
+            "regressor and predicts a number, with no labels or class probabilities; ask for "
+            "'predict'"
+        )
     if unknown:
         raise ProtocolError(
-            f"unknown output(s) {', '.join(map(repr, unknown))}; valid: {', '.join(VALID_OUTPUTS)}"
+            f"unknown output(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
         )
     return names
 
@@ -291,6 +302,8 @@ def _rows(predictor: Predictor, inputs: Sequence[schemas.RequestInput]) -> list[
 
 def _output(predictor: Predictor, prediction: Prediction, name: str) -> dict[str, Any]:
     n = len(prediction.labels)
+    if name == "predict":
+        return {"name": "predict", "datatype": "FP64", "shape": [n], "data": prediction.labels}
     if name == "label":
         kind = _label_type(predictor)
         data = prediction.labels if kind == "INT64" else [str(x) for x in prediction.labels]

@@ -35,8 +35,9 @@ def column_warnings(X: pd.DataFrame, y: pd.Series, schema: Schema) -> list[str]:
     if n == 0:
         return []
     warnings: list[str] = []
-    codes = pd.factorize(y)[0]
-    baseline = float(np.bincount(codes).max()) / n
+    regression = schema.is_regression
+    codes = pd.factorize(y)[0] if not regression else np.zeros(n, dtype=int)
+    baseline = float(np.bincount(codes).max()) / n if not regression else 0.0
     for feature in schema.features:
         col = X[feature.name]
         distinct = int(col.nunique(dropna=False))
@@ -53,6 +54,16 @@ def column_warnings(X: pd.DataFrame, y: pd.Series, schema: Schema) -> list[str]:
                 f"rows): it names rows rather than describing them; drop it with "
                 f"--drop {feature.name}"
             )
+        elif regression:
+            explained = _single_column_r2(
+                col, y.to_numpy(dtype=float), numeric=feature.kind != "categorical"
+            )
+            if explained >= LEAK_ACCURACY:
+                warnings.append(
+                    f"column {feature.name!r} alone explains {explained:.1%} of the variance of "
+                    f"the target {schema.target!r}: a likely leak (a restatement of the target, "
+                    f"or known only after it); drop it with --drop {feature.name}"
+                )
         elif baseline < LEAK_ACCURACY:
             accuracy = _single_column_accuracy(col, codes, numeric=feature.kind != "categorical")
             reduction = (accuracy - baseline) / (1 - baseline)
@@ -91,8 +102,9 @@ def _id_like(col: pd.Series, *, categorical: bool) -> bool:
     )
 
 
-def _single_column_accuracy(col: pd.Series, codes: np.ndarray, *, numeric: bool) -> float:
-    """Return the accuracy of predicting each group's majority class from this column alone."""
+def _groups(col: pd.Series, *, numeric: bool) -> np.ndarray:
+    """Group numbers (in up to ``MAX_GROUPS`` quantile bins of ``MIN_ROWS_PER_GROUP`` rows at
+    least) or categories (the largest groups; the rest share one): one code per row."""
     n = len(col)
     groups_max = max(2, min(MAX_GROUPS, n // MIN_ROWS_PER_GROUP))
     if numeric and col.nunique() > groups_max:
@@ -104,6 +116,23 @@ def _single_column_accuracy(col: pd.Series, codes: np.ndarray, *, numeric: bool)
         remap = np.full(len(sizes), groups_max - 1)
         remap[keep] = np.arange(len(keep))
         keys = remap[keys]
+    return np.asarray(keys)
+
+
+def _single_column_r2(col: pd.Series, y: np.ndarray, *, numeric: bool) -> float:
+    """The share of the target's variance that the column's groups' means explain."""
+    keys = _groups(col, numeric=numeric)
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:
+        return 0.0
+    means = np.bincount(keys, weights=y) / np.bincount(keys)
+    return 1.0 - float(np.sum((y - means[keys]) ** 2)) / total
+
+
+def _single_column_accuracy(col: pd.Series, codes: np.ndarray, *, numeric: bool) -> float:
+    """Return the accuracy of predicting each group's majority class from this column alone."""
+    n = len(col)
+    keys = _groups(col, numeric=numeric)
     n_classes = int(codes.max()) + 1
     table = np.bincount(keys * n_classes + codes, minlength=(int(keys.max()) + 1) * n_classes)
     return float(table.reshape(-1, n_classes).max(axis=1).sum()) / n

@@ -43,6 +43,10 @@ def _reader(f: Field[Any]) -> Any:
     return read
 
 
+def _escaped(f: Field[Any]) -> str:
+    return help_text(f).replace("%", "%%")  # argparse formats help with %
+
+
 def parse_options(argv: Sequence[str], *, settings: Settings | None = None) -> TrainOptions:
     """Return the options `mlcontainer train` builds from the same long options and settings."""
     settings = Settings.from_env() if settings is None else settings
@@ -52,11 +56,11 @@ def parse_options(argv: Sequence[str], *, settings: Settings | None = None) -> T
     for f in option_fields():
         if info_of(f).kind == "flag":
             parser.add_argument(
-                flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, help=help_text(f)
+                flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, help=_escaped(f)
             )
             continue
         parser.add_argument(
-            flag_of(f), dest=f.name, type=_reader(f), metavar="VALUE", help=help_text(f)
+            flag_of(f), dest=f.name, type=_reader(f), metavar="VALUE", help=_escaped(f)
         )
     given = vars(parser.parse_args(list(argv)))
     return TrainOptions.from_given(given, settings)
@@ -70,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except MlcontainerError as exc:
         raise SystemExit(f"Error: {exc.message}") from None
     scores = outcome.evaluation.metrics
-    metrics = ", ".join(f"{k} {scores[k]:.4f}" for k in dict.fromkeys(("accuracy", options.metric)))
+    first = "r2" if outcome.dataset.schema.is_regression else "accuracy"
+    metric = outcome.result.metric
+    metrics = ", ".join(f"{k} {scores[k]:.4f}" for k in dict.fromkeys((first, metric)))
     print(
         f"Selected: {outcome.result.selected}, on {len(outcome.result.split.X_test)} held-out "
         f"test rows ({metrics}); saved to {outcome.output}"

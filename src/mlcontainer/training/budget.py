@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mlcontainer.training.models import MAX_CATEGORIES
+from mlcontainer.training.models import BASELINE, MAX_CATEGORIES
 
 if TYPE_CHECKING:
     from mlcontainer.core.schema import Schema
@@ -60,6 +60,8 @@ COSTS: dict[str, Cost] = {
         2.5, 2.0, "exact k-NN compares every row it predicts with every training row"
     ),
     "naive_bayes": Cost(0.7, 1.0, "one pass over the rows"),
+    "ridge": Cost(1.0, 1.0, "one least-squares solve over the rows"),
+    "baseline": Cost(0.01, 1.0, "it counts the classes or averages the target"),
 }
 
 
@@ -145,7 +147,8 @@ def plan(
             for m, t in flexible.items()
             if t > share and _rows_for(m, share / cv, width=width) < MIN_SUBSAMPLE_ROWS
         ]
-        if len(too_small) == len(flexible) and len(flexible) + len(actions) == len(totals):
+        real = len(totals) - (BASELINE in totals)  # the baseline does not count as a model
+        if len(too_small) == len(flexible) and len(flexible) + len(actions) == real:
             # Never skip every candidate: the cheapest runs on the smallest fair subsample.
             too_small.remove(min(too_small, key=lambda m: flexible[m]))
         if not too_small:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe
-from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema
+from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
 from mlcontainer.training.audit import column_warnings
 from mlcontainer.training.intake import read_table
 from mlcontainer.training.sources import (
@@ -72,7 +72,7 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         """Return a short JSON description for the manifest and report."""
-        counts = self.y.value_counts()
+        counts = self.y.value_counts() if not self.schema.is_regression else pd.Series()
         return {
             "name": self.name,
             "source": self.source,
@@ -86,6 +86,20 @@ class Dataset:
             "warnings": list(self.warnings),
             "excluded_classes": dict(self.excluded_classes),
             "notes": list(self.notes),
+            "target_summary": self.target_summary(),
+        }
+
+    def target_summary(self) -> dict[str, float] | None:
+        """Mean, spread and range of a regression target (None for classes)."""
+        if not self.schema.is_regression:
+            return None
+        values = self.y.to_numpy(dtype=float)
+        return {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "median": float(np.median(values)),
         }
 
 
@@ -101,6 +115,7 @@ def load_dataset(
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     class_rule: ClassRule | None = None,
+    task: str = "auto",
 ) -> Dataset:
     """Load a built-in dataset by name, a local CSV/Parquet file, or an http(s) URL.
 
@@ -127,6 +142,7 @@ def load_dataset(
             drop=drop,
             recipe=recipe,
             class_rule=class_rule,
+            task=task,
         )
     if spec.startswith(("http://", "https://")):
         path = download(spec, sha256=sha256, cache_dir=cache_dir, progressbar=progressbar)
@@ -157,6 +173,7 @@ def load_dataset(
         recipe=table.recipe,
         notes=table.notes,
         class_rule=class_rule,
+        task=task,
     )
 
 
@@ -170,8 +187,12 @@ def prepare(
     recipe: IntakeRecipe | None = None,
     notes: Sequence[str] = (),
     class_rule: ClassRule | None = None,
+    task: str = "auto",
 ) -> Dataset:
-    """Split a table into typed features and a class target, and derive its input schema."""
+    """Split a table into typed features and a target, and derive its schema.
+
+    ``task`` is classification, regression, or auto (see :func:`choose_task`).
+    """
     frame = frame.rename(columns=str)
     recipe = recipe or IntakeRecipe(source_format="frame", columns=list(frame.columns))
     if target not in frame.columns:
@@ -193,34 +214,31 @@ def prepare(
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise DatasetError(f"{source} has no feature columns besides the target {target!r}")
-    y = _to_labels(frame[target], target=target, source=source)
-    excluded = _rare_classes(y, class_rule.needed()) if class_rule is not None else {}
-    if class_rule is not None and excluded:
-        keep = ~y.isin(list(excluded))
-        kept = y[keep]
-        if kept.nunique() < 2:
-            raise DatasetError(
-                f"target column {target!r} of {source} has fewer than {class_rule.needed()} rows "
-                f"in all its classes but one ({_counts(y)}), too few to split off test rows "
-                f"and fill {class_rule.cv} cross-validation folds: "
-                f"{class_rule.advice(y.value_counts().tolist())}"
-            )
-        notes.append(
-            f"left out class(es) {_counts(y[~keep])} of target {target!r}: fewer than "
-            f"{class_rule.needed()} rows each, too few to split off test rows and fill "
-            f"{class_rule.cv} cross-validation folds (--min-class-rows sets the threshold)"
-        )
-        features, y = features.loc[keep], kept
+    chosen, why = choose_task(frame[target], task, target=target, source=source)
+    if task == "auto":
+        notes.append(why)
+    excluded: dict[Any, int] = {}
+    if chosen == "regression":
+        y = frame[target].astype(float)
+        if not np.all(np.isfinite(y.to_numpy())):
+            raise DatasetError(f"target column {target!r} of {source} holds infinite values")
+    else:
+        y = _to_labels(frame[target], target=target, source=source)
+        excluded = _rare_classes(y, class_rule.needed()) if class_rule is not None else {}
+        if class_rule is not None and excluded:
+            features, y = _without_rare(features, y, excluded, class_rule, target, source, notes)
     X, schema_features = _type_features(features, source=source)
-    classes = tuple(sorted(y.unique().tolist()))
-    if len(classes) < 2:
-        raise DatasetError(
-            f"target column {target!r} of {source} has a single class ({classes[0]!r}); "
-            "a classifier needs at least two"
-        )
+    classes: tuple[Any, ...] = ()
+    if chosen == "classification":
+        classes = tuple(sorted(y.unique().tolist()))
+        if len(classes) < 2:
+            raise DatasetError(
+                f"target column {target!r} of {source} has a single class ({classes[0]!r}); "
+                "a classifier needs at least two"
+            )
     X = X.reset_index(drop=True)
     y = y.reset_index(drop=True).rename(target)
-    schema = Schema(features=tuple(schema_features), target=target, classes=classes)
+    schema = Schema(features=tuple(schema_features), target=target, classes=classes, task=chosen)
     return Dataset(
         warnings=tuple(column_warnings(X, y, schema)),
         dropped_columns=tuple(dict.fromkeys(drop)),
@@ -235,6 +253,90 @@ def prepare(
         recipe=recipe.model_copy(update={"target": target, "dropped": list(dict.fromkeys(drop))}),
         excluded_classes={str(c): n for c, n in excluded.items()},
     )
+
+
+#: A whole-number target is a quantity (regression) when it has more distinct values than
+#: this, making up more than ``QUANTITY_SHARE`` of the rows: a price, a count, a year.
+QUANTITY_VALUES = 20
+QUANTITY_SHARE = 0.05
+
+
+def choose_task(column: pd.Series, requested: str, *, target: str, source: str) -> tuple[Task, str]:
+    """Return the task for a target column and one line saying which and why.
+
+    Auto picks regression for a numeric target with non-integer values, or with more than
+    20 distinct whole numbers making up more than 5% of the rows; classification otherwise
+    (text, booleans, a few whole numbers: classes). A requested regression needs numbers.
+    """
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if requested == "regression":
+        if not numeric:
+            bad = [v for v in column.astype(object).tolist() if not _is_number(v)][:5]
+            raise DatasetError(
+                f"--task regression needs a numeric target, and {target!r} of {source} holds "
+                f"text such as {', '.join(map(repr, bad))}; use --task classification, or "
+                "another target"
+            )
+        return "regression", "--task regression"
+    if requested == "classification":
+        return "classification", "--task classification"
+    if not numeric:
+        return "classification", (
+            f"Task: classification (target {target!r} holds text or true/false values); "
+            "use --task regression for a number"
+        )
+    values = column.to_numpy(dtype=float)
+    distinct = int(column.nunique())
+    whole = bool(np.all(values == np.round(values)))
+    if not whole:
+        return "regression", (
+            f"Task: regression (target {target!r} holds non-integer numbers, {distinct} "
+            "distinct values); use --task classification to treat them as classes"
+        )
+    if distinct > QUANTITY_VALUES and distinct > QUANTITY_SHARE * len(column):
+        return "regression", (
+            f"Task: regression (target {target!r} holds {distinct} distinct whole numbers: "
+            f"more than {QUANTITY_VALUES} and more than {QUANTITY_SHARE:.0%} of the "
+            f"{len(column)} rows); use --task classification to treat them as classes"
+        )
+    return "classification", (
+        f"Task: classification (target {target!r} holds {distinct} distinct whole numbers, "
+        "taken as classes); use --task regression to predict them as a number"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _without_rare(
+    features: pd.DataFrame,
+    y: pd.Series,
+    excluded: dict[Any, int],
+    class_rule: ClassRule,
+    target: str,
+    source: str,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of the classes kept, with a note naming those left out (too few rows)."""
+    keep = ~y.isin(list(excluded))
+    kept = y[keep]
+    if kept.nunique() < 2:
+        raise DatasetError(
+            f"target column {target!r} of {source} has fewer than {class_rule.needed()} rows "
+            f"in all its classes but one ({_counts(y)}), too few to split off test rows "
+            f"and fill {class_rule.cv} cross-validation folds: "
+            f"{class_rule.advice(y.value_counts().tolist())}"
+        )
+    notes.append(
+        f"left out class(es) {_counts(y[~keep])} of target {target!r}: fewer than "
+        f"{class_rule.needed()} rows each, too few to split off test rows and fill "
+        f"{class_rule.cv} cross-validation folds (--min-class-rows sets the threshold)"
+    )
+    return features.loc[keep], kept
 
 
 def _rare_classes(y: pd.Series, min_rows: int) -> dict[Any, int]:
@@ -270,8 +372,9 @@ def _to_labels(column: pd.Series, *, target: str, source: str) -> pd.Series:
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise DatasetError(
                 f"target column {target!r} of {source} holds non-integer numbers "
-                f"({column.nunique()} distinct values): mlcontainer trains classifiers, so the "
-                "target must be class labels (text or whole numbers)"
+                f"({column.nunique()} distinct values), and classes must be text or whole "
+                "numbers; use --task regression (or the default --task auto) to predict it as "
+                "a number"
             )
         return pd.Series(values.astype(np.int64), index=column.index, dtype=object).map(int)
     return column.map(lambda v: str(v).strip()).astype(object)

@@ -29,7 +29,7 @@ def build_manifest(
         name=f"{dataset.name}-{result.selected}",
         model=ModelInfo(
             name=result.selected,
-            description=spec.description,
+            description=spec.describe(dataset.schema.task),
             estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         ),
         dataset=DatasetInfo(**dataset.summary()),
@@ -47,6 +47,7 @@ def build_manifest(
             budget=list(result.budget_lines),
             where=result.where,
             candidates=[c.name for c in result.leaderboard],
+            warnings=list(result.warnings),
         ),
         leaderboard=[Candidate.model_validate(c.to_dict()) for c in result.leaderboard],
         metrics=json_floats(evaluation.metrics),

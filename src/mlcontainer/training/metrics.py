@@ -11,7 +11,7 @@ import numpy as np
 
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.labels import label_array, labels_from_proba
-from mlcontainer.core.schema import Label
+from mlcontainer.core.schema import Label, Task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,9 +25,10 @@ class MetricSpec:
     label: str
     greater_is_better: bool
     needs_proba: bool
+    task: Task = "classification"
 
 
-METRICS: dict[str, MetricSpec] = {
+CLASSIFICATION_METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
         MetricSpec("accuracy", "Accuracy", True, False),
@@ -42,14 +43,53 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("log_loss", "Log loss", False, True),
     )
 }
-DEFAULT_METRIC = "f1_macro"
+REGRESSION_METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec("rmse", "RMSE (root mean squared error)", False, False, "regression"),
+        MetricSpec("mae", "MAE (mean absolute error)", False, False, "regression"),
+        MetricSpec("r2", "R² (coefficient of determination)", True, False, "regression"),
+        MetricSpec("median_ae", "Median absolute error", False, False, "regression"),
+        MetricSpec("mape", "MAPE (mean absolute percentage error)", False, False, "regression"),
+    )
+}
+#: Every metric by name (the names of the two tasks do not overlap).
+METRICS: dict[str, MetricSpec] = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+TASK_METRICS: dict[Task, dict[str, MetricSpec]] = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+#: What each task selects by unless ``--metric`` says otherwise.
+DEFAULT_METRICS: dict[Task, str] = {"classification": "f1_macro", "regression": "rmse"}
+DEFAULT_METRIC = DEFAULT_METRICS["classification"]
 
 
-def check_metric(name: str) -> MetricSpec:
-    """Return the metric called ``name`` or fail listing the valid ones."""
+def check_metric(name: str, task: Task | None = None) -> MetricSpec:
+    """Return the metric ``name`` (of ``task``, when given) or fail listing the valid ones."""
     if name not in METRICS:
         raise ConfigError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    return METRICS[name]
+    spec = METRICS[name]
+    if task is not None and spec.task != task:
+        raise ConfigError(
+            f"--metric {name} is a {spec.task} metric, and the task is {task}; valid for "
+            f"{task}: {', '.join(TASK_METRICS[task])}"
+        )
+    return spec
+
+
+def score_regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, R², median absolute error and MAPE (NaN where the truth holds a zero)."""
+    truth = np.asarray(y_true, dtype=float)
+    error = np.asarray(y_pred, dtype=float) - truth
+    spread = float(np.sum((truth - truth.mean()) ** 2))
+    out = {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - float(np.sum(error**2)) / spread if spread > 0 else math.nan,
+        "median_ae": float(np.median(np.abs(error))),
+        "mape": float(np.mean(np.abs(error) / np.abs(truth))) if np.all(truth != 0) else math.nan,
+    }
+    return out
 
 
 def score_all(
@@ -89,7 +129,7 @@ def score_all(
     for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
         out[f"{name}_macro"] = per_class[present].mean()
         out[f"{name}_weighted"] = (per_class * weights).sum()
-    return {k: float(out[k]) for k in METRICS}
+    return {k: float(out[k]) for k in CLASSIFICATION_METRICS}
 
 
 def _positions(values: Sequence[Label] | np.ndarray | pd.Series, labels: list[Any]) -> np.ndarray:
@@ -133,16 +173,23 @@ class Evaluation:
     test_rows: int
     #: What the scores leave out, e.g. a class with no test rows (not averaged in as a zero).
     warnings: list[str] = field(default_factory=list)
+    task: Task = "classification"
+    #: The test rows' true and predicted values (labels, or numbers), for the pictures.
+    truth: tuple[Any, ...] = ()
+    predicted: tuple[Any, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form written to ``metrics.json``."""
-        return {
+        """Return the JSON form written to ``metrics.json`` (a regressor has no classes)."""
+        out: dict[str, Any] = {
+            "task": self.task,
             "test_rows": self.test_rows,
             "metrics": json_floats(self.metrics),
-            "confusion_matrix": self.confusion_matrix,
-            "per_class": {k: json_floats(v) for k, v in self.per_class.items()},
-            "warnings": list(self.warnings),
         }
+        if self.task == "classification":
+            out["confusion_matrix"] = self.confusion_matrix
+            out["per_class"] = {k: json_floats(v) for k, v in self.per_class.items()}
+        out["warnings"] = list(self.warnings)
+        return out
 
 
 def evaluate(
@@ -152,8 +199,11 @@ def evaluate(
     classes: Sequence[Label],
     *,
     sample_rows: int = 5,
+    task: Task = "classification",
 ) -> Evaluation:
     """Score a fitted pipeline once on the test split and keep a few example predictions."""
+    if task == "regression":
+        return _evaluate_regression(pipeline, X_test, y_test, sample_rows=sample_rows)
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     proba = pipeline.predict_proba(X_test)
@@ -198,6 +248,36 @@ def evaluate(
         samples=samples,
         test_rows=len(X_test),
         warnings=warnings,
+        truth=tuple(_py(v) for v in truth),
+        predicted=tuple(_py(v) for v in pred),
+    )
+
+
+def _evaluate_regression(
+    pipeline: Any, X_test: pd.DataFrame, y_test: pd.Series, *, sample_rows: int
+) -> Evaluation:
+    """Score a fitted regressor once on the test split: metrics, and actual / predicted / error
+    for a few rows."""
+    truth = np.asarray(y_test, dtype=float)
+    pred = np.asarray(pipeline.predict(X_test), dtype=float)
+    samples = [
+        {
+            "row": int(X_test.index[i]),
+            "true": float(truth[i]),
+            "predicted": float(pred[i]),
+            "error": float(pred[i] - truth[i]),
+        }
+        for i in range(min(sample_rows, len(X_test)))
+    ]
+    return Evaluation(
+        metrics=score_regression(truth, pred),
+        confusion_matrix=[],
+        per_class={},
+        samples=samples,
+        test_rows=len(X_test),
+        task="regression",
+        truth=tuple(truth.tolist()),
+        predicted=tuple(pred.tolist()),
     )
 
 

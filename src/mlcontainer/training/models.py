@@ -1,4 +1,9 @@
-"""Candidate registry: name -> unfitted Pipeline with its preprocessing. No I/O, no fitting."""
+"""Candidate registry: name -> unfitted Pipeline (preprocessing + estimator) for a task.
+
+Each candidate builds a classifier, a regressor, or both (``random_forest`` is a forest of
+either kind); ``baseline`` predicts the majority class or the mean, so the leaderboard shows
+what doing nothing scores. No I/O, no fitting.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.core.errors import ConfigError
+from mlcontainer.core.schema import Task
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -26,14 +32,51 @@ MIN_FREQUENCY = 5
 CALIBRATION_FOLDS = 3
 
 
+#: The name of the candidate that predicts without looking at the features.
+BASELINE = "baseline"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """One candidate: how to build its estimator and whether its inputs must be scaled."""
+    """One candidate: how to build its classifier and regressor, whether inputs are scaled.
+
+    ``build(seed)`` makes the classifier; ``regressor(seed, scale)`` the regressor, where
+    ``scale`` is the training target's standard deviation (for hyperparameters in target
+    units). Either may be missing: the candidate then serves one task only.
+    """
 
     name: str
     description: str
     scale: bool
-    build: Callable[[int], Any]
+    build: Callable[[int], Any] | None
+    regressor: Callable[[int, float], Any] | None = None
+    regression_description: str = ""
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """The tasks this candidate serves."""
+        out: list[Task] = []
+        if self.build is not None:
+            out.append("classification")
+        if self.regressor is not None:
+            out.append("regression")
+        return tuple(out)
+
+    def describe(self, task: Task) -> str:
+        """The candidate in words, for ``task``."""
+        if task == "regression":
+            return self.regression_description or self.description
+        return self.description
+
+    def estimator(self, task: Task, seed: int, scale: float) -> Any:
+        """An unfitted estimator for ``task``."""
+        if task == "regression":
+            if self.regressor is None:
+                raise ConfigError(f"{self.name} is not a regressor; {_valid_for(task)}")
+            return self.regressor(seed, scale)
+        if self.build is None:
+            raise ConfigError(f"{self.name} is not a classifier; {_valid_for(task)}")
+        return self.build(seed)
 
 
 def _logistic_regression(seed: int) -> Any:
@@ -90,23 +133,153 @@ def _naive_bayes(seed: int) -> Any:
     return GaussianNB()
 
 
+def _ridge(seed: int, scale: float) -> Any:
+    from sklearn.linear_model import Ridge
+
+    del seed, scale  # closed-form: nothing to seed; the target's scale needs no setting
+    return Ridge(alpha=1.0)
+
+
+def _decision_tree_regressor(seed: int, scale: float) -> Any:
+    from sklearn.tree import DecisionTreeRegressor
+
+    del scale
+    return DecisionTreeRegressor(random_state=seed)
+
+
+def _random_forest_regressor(seed: int, scale: float) -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+
+    del scale
+    return RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1)
+
+
+def _extra_trees_regressor(seed: int, scale: float) -> Any:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    del scale
+    return ExtraTreesRegressor(n_estimators=100, random_state=seed, n_jobs=1)
+
+
+def _hist_gradient_boosting_regressor(seed: int, scale: float) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    del scale
+    return HistGradientBoostingRegressor(random_state=seed)
+
+
+def _svr(seed: int, scale: float) -> Any:
+    from sklearn.svm import SVR
+
+    del seed  # deterministic
+    # C and epsilon are in the target's units: SVR's defaults (1 and 0.1) suit a target of
+    # unit spread and underfit a price in dollars. Relative to the spread they fit both.
+    spread = scale if scale > 0 else 1.0
+    return SVR(kernel="rbf", C=3.0 * spread, epsilon=0.1 * spread)
+
+
+def _k_nearest_neighbors_regressor(seed: int, scale: float) -> Any:
+    from sklearn.neighbors import KNeighborsRegressor
+
+    del seed, scale
+    return KNeighborsRegressor(n_neighbors=5)
+
+
+def _majority(seed: int) -> Any:
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier(strategy="prior", random_state=seed)
+
+
+def _mean(seed: int, scale: float) -> Any:
+    from sklearn.dummy import DummyRegressor
+
+    del seed, scale
+    return DummyRegressor(strategy="mean")
+
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
             "logistic_regression", "Logistic regression (L2, lbfgs)", True, _logistic_regression
         ),
-        ModelSpec("decision_tree", "Decision tree (CART, unpruned)", False, _decision_tree),
-        ModelSpec("random_forest", "Random forest, 100 trees", False, _random_forest),
-        ModelSpec("extra_trees", "Extremely randomized trees, 100 trees", False, _extra_trees),
         ModelSpec(
-            "hist_gradient_boosting", "Histogram gradient boosting", False, _hist_gradient_boosting
+            "decision_tree",
+            "Decision tree (CART, unpruned)",
+            False,
+            _decision_tree,
+            _decision_tree_regressor,
         ),
-        ModelSpec("svm", "Support vector machine, RBF kernel, Platt-calibrated", True, _svm),
-        ModelSpec("k_nearest_neighbors", "k-nearest neighbours, k=5", True, _k_nearest_neighbors),
+        ModelSpec(
+            "random_forest",
+            "Random forest, 100 trees",
+            False,
+            _random_forest,
+            _random_forest_regressor,
+        ),
+        ModelSpec(
+            "extra_trees",
+            "Extremely randomized trees, 100 trees",
+            False,
+            _extra_trees,
+            _extra_trees_regressor,
+        ),
+        ModelSpec(
+            "hist_gradient_boosting",
+            "Histogram gradient boosting",
+            False,
+            _hist_gradient_boosting,
+            _hist_gradient_boosting_regressor,
+        ),
+        ModelSpec(
+            "svm",
+            "Support vector machine, RBF kernel, Platt-calibrated",
+            True,
+            _svm,
+            _svr,
+            "Support vector regression, RBF kernel, C and epsilon scaled to the target",
+        ),
+        ModelSpec(
+            "k_nearest_neighbors",
+            "k-nearest neighbours, k=5",
+            True,
+            _k_nearest_neighbors,
+            _k_nearest_neighbors_regressor,
+        ),
         ModelSpec("naive_bayes", "Gaussian naive Bayes", False, _naive_bayes),
+        ModelSpec("ridge", "Ridge regression (L2-regularised linear, alpha=1)", True, None, _ridge),
+        ModelSpec(
+            BASELINE,
+            "Baseline: the training split's class frequencies, whatever the features",
+            False,
+            _majority,
+            _mean,
+            "Baseline: the training split's mean, whatever the features",
+        ),
     )
 }
+
+
+def models_for(task: Task, chosen: tuple[str, ...] | None = None) -> list[str]:
+    """The candidates compared for ``task``: those chosen (all serving it, if none), then
+    the baseline; a chosen one that does not serve the task is refused."""
+    if chosen is None:
+        names = [n for n, s in MODELS.items() if task in s.tasks and n != BASELINE]
+    else:
+        wrong = [n for n in chosen if task not in MODELS[n].tasks]
+        if wrong:
+            raise ConfigError(
+                f"--models names {', '.join(map(repr, wrong))}, which "
+                f"{'is' if len(wrong) == 1 else 'are'} not for {task}; {_valid_for(task)}"
+            )
+        names = [n for n in chosen if n != BASELINE]
+    return [*names, BASELINE]
+
+
+def _valid_for(task: Task) -> str:
+    names = [n for n, s in MODELS.items() if task in s.tasks]
+    return f"valid for {task}: {', '.join(names)}"
 
 
 def parse_model_names(text: str | None) -> list[str]:
@@ -124,8 +297,11 @@ def parse_model_names(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_pipeline(name: str, schema: Schema, *, random_state: int) -> Pipeline:
-    """Return an unfitted Pipeline: preprocessing for ``schema`` followed by model ``name``."""
+def build_pipeline(
+    name: str, schema: Schema, *, random_state: int, target_scale: float = 1.0
+) -> Pipeline:
+    """Return an unfitted Pipeline: preprocessing for ``schema`` followed by model ``name``
+    for the schema's task (``target_scale``: the training target's spread, for a regressor)."""
     from sklearn.pipeline import Pipeline
 
     if name not in MODELS:
@@ -134,7 +310,7 @@ def build_pipeline(name: str, schema: Schema, *, random_state: int) -> Pipeline:
     return Pipeline(
         [
             ("preprocess", build_preprocessor(schema, scale=spec.scale)),
-            ("model", spec.build(random_state)),
+            ("model", spec.estimator(schema.task, random_state, target_scale)),
         ]
     )
 

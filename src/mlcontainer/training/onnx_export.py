@@ -39,6 +39,10 @@ TARGET_OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
 TOLERANCE = 1e-4
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
+#: A regressor's output in skl2onnx's graphs.
+VALUE_OUTPUT = "variable"
+#: A regressor's predictions agree when within this share of the target's standard deviation.
+RELATIVE_TOLERANCE = 1e-4
 _VERSIONED = ("skl2onnx", "onnx", "onnxruntime")
 _MAX_REASON = 200
 
@@ -62,10 +66,14 @@ def export_onnx(
     X_check: pd.DataFrame,
     *,
     tolerance: float = TOLERANCE,
+    target_scale: float = 1.0,
 ) -> OnnxExport:
     """Convert ``pipeline`` to ONNX and keep it only if it agrees with scikit-learn on ``X_check``.
 
-    Never raises for a model that cannot be converted or that disagrees: the result then has no
+    A classifier agrees on every label and within ``tolerance`` on every probability; a
+    regressor within ``RELATIVE_TOLERANCE`` x ``target_scale`` (the training target's standard
+    deviation) on every predicted value. Never raises for a model that cannot be converted or
+    that disagrees: the result then has no
     graph, and its runtime section names scikit-learn and says why in one line.
     """
     # skl2onnx and onnxruntime raise many unrelated types (RuntimeError, ValueError, TypeError,
@@ -79,7 +87,10 @@ def export_onnx(
         return _fallback(f"skl2onnx cannot convert {_final_name(pipeline)}: {_line(exc)}")
     release_memory()  # the conversion's objects are gone: the check's session starts lower
     try:
-        verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
+        if schema.is_regression:
+            verification = _verify_values(model_bytes, inputs, pipeline, X_check, target_scale)
+        else:
+            verification = _verify(model_bytes, inputs, pipeline, schema, X_check, tolerance)
     except Exception as exc:  # noqa: BLE001
         return _fallback(
             f"onnxruntime cannot run the converted {_final_name(pipeline)}: {_line(exc)}"
@@ -92,8 +103,9 @@ def export_onnx(
         onnx=OnnxSection(
             file=ONNX_FILE,
             inputs=[OnnxInput.model_validate(spec) for spec in inputs],
-            label_output=LABEL_OUTPUT,
-            probabilities_output=PROBABILITIES_OUTPUT,
+            label_output=None if schema.is_regression else LABEL_OUTPUT,
+            probabilities_output=None if schema.is_regression else PROBABILITIES_OUTPUT,
+            value_output=VALUE_OUTPUT if schema.is_regression else None,
             missing_category=MISSING_CATEGORY,
             verification=verification,
             opset=dict(TARGET_OPSET),
@@ -124,10 +136,14 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     """Return the serialised graph and its inputs (graph name, column, type), in schema order."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
     from sklearn.ensemble import (
         ExtraTreesClassifier,
+        ExtraTreesRegressor,
         HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
         RandomForestClassifier,
+        RandomForestRegressor,
     )
     from sklearn.preprocessing import OneHotEncoder
 
@@ -135,6 +151,7 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     # Forests' node tables are added to the finished graph (see _convert_forest).
     tables: dict[str, dict[str, np.ndarray]] = {}
     forest = partial(_convert_forest, tables=tables)
+    regression = schema.is_regression
     initial_types = [
         (
             f.name,
@@ -150,25 +167,32 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
             graph_pipeline,
             initial_types=initial_types,
             target_opset=dict(TARGET_OPSET),
-            options={id(final): {"zipmap": False}},
+            options={} if regression else {id(final): {"zipmap": False}},
             custom_conversion_functions={
                 HistGradientBoostingClassifier: _convert_hgb,
+                HistGradientBoostingRegressor: _convert_hgb,
                 OneHotEncoder: _convert_one_hot,
                 RandomForestClassifier: forest,
                 ExtraTreesClassifier: forest,
+                RandomForestRegressor: forest,
+                ExtraTreesRegressor: forest,
             },
             custom_shape_calculators={
                 HistGradientBoostingClassifier: _hgb_shapes(),
+                HistGradientBoostingRegressor: calculate_linear_regressor_output_shapes,
                 OneHotEncoder: _one_hot_shapes,
                 RandomForestClassifier: _hgb_shapes(),
                 ExtraTreesClassifier: _hgb_shapes(),
+                RandomForestRegressor: calculate_linear_regressor_output_shapes,
+                ExtraTreesRegressor: calculate_linear_regressor_output_shapes,
             },
         )
     for node in model.graph.node:
         if node.name in tables:
             _add_tables(node, tables.pop(node.name))
     outputs = [o.name for o in model.graph.output]
-    if outputs != [LABEL_OUTPUT, PROBABILITIES_OUTPUT]:
+    expected = [VALUE_OUTPUT] if regression else [LABEL_OUTPUT, PROBABILITIES_OUTPUT]
+    if outputs != expected:
         raise ValueError(f"unexpected graph outputs {outputs}")
     names = [i.name for i in model.graph.input]
     if len(names) != len(schema.features):
@@ -213,6 +237,7 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
     """
     from skl2onnx.operator_converters.random_forest import (
         convert_sklearn_random_forest_classifier,
+        convert_sklearn_random_forest_regressor_converter,
     )
 
     model = operator.raw_operator
@@ -230,7 +255,10 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
 
     container.add_node = add_node_ints
     try:
-        convert_sklearn_random_forest_classifier(scope, operator, container)
+        if hasattr(model, "classes_"):
+            convert_sklearn_random_forest_classifier(scope, operator, container)
+        else:
+            convert_sklearn_random_forest_regressor_converter(scope, operator, container)
     finally:
         del container.add_node  # back to the class's method
 
@@ -249,33 +277,30 @@ def _convert_forest(
     Probabilities as scikit-learn computes them: each tree's leaf fractions, averaged.
     """
     forest = operator.raw_operator
-    classes = forest.classes_
     if getattr(forest, "n_outputs_", 1) != 1:
         raise NotImplementedError("multi-output forests are not supported")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in _FOREST_ATTRIBUTES}
+    if not hasattr(forest, "classes_"):
+        _convert_forest_regressor(scope, operator, container, tables)
+        return
+    classes = forest.classes_
+    parts: dict[str, list[np.ndarray]] = {}
     weight = 1.0 / len(forest.estimators_)
     for tree_id, estimator in enumerate(forest.estimators_):
         tree = estimator.tree_
-        n = tree.node_count
-        left, right = tree.children_left, tree.children_right
-        leaf = left == -1
-        parts["nodes_treeids"].append(np.full(n, tree_id, dtype=np.int64))
-        parts["nodes_nodeids"].append(np.arange(n, dtype=np.int64))
-        parts["nodes_featureids"].append(np.where(leaf, 0, tree.feature).astype(np.int64))
-        parts["nodes_values"].append(_float32_at_most(np.where(leaf, 0.0, tree.threshold)))
-        parts["nodes_truenodeids"].append(np.where(leaf, 0, left).astype(np.int64))
-        parts["nodes_falsenodeids"].append(np.where(leaf, 0, right).astype(np.int64))
-        parts["leaf"].append(leaf)
+        nodes = _node_tables(tree, tree_id)
+        leaf = nodes["leaf"]
         values = tree.value[:, 0, :]
         fractions = values / np.maximum(values.sum(axis=1, keepdims=True), 1e-300)
         # Two classes: both listed at every leaf (onnxruntime reads a binary ensemble that
         # lists one class as a single score); more: only the classes a leaf gives weight to.
         given = fractions > 0 if len(classes) > 2 else np.ones_like(fractions, dtype=bool)
         node, cls = np.nonzero(leaf[:, None] & given)
-        parts["class_treeids"].append(np.full(node.size, tree_id, dtype=np.int64))
-        parts["class_nodeids"].append(node.astype(np.int64))
-        parts["class_ids"].append(cls.astype(np.int64))
-        parts["class_weights"].append((fractions[node, cls] * weight).astype(np.float32))
+        nodes["class_treeids"] = np.full(node.size, tree_id, dtype=np.int64)
+        nodes["class_nodeids"] = node.astype(np.int64)
+        nodes["class_ids"] = cls.astype(np.int64)
+        nodes["class_weights"] = (fractions[node, cls] * weight).astype(np.float32)
+        for key, array in nodes.items():
+            parts.setdefault(key, []).append(array)
     labels: dict[str, Any] = (
         {"classlabels_int64s": [int(c) for c in classes]}
         if all(isinstance(c, (int, np.integer)) for c in classes)
@@ -291,6 +316,55 @@ def _convert_forest(
         name=name,
         post_transform="NONE",
         **labels,
+    )
+    tables[name] = {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _node_tables(tree: Any, tree_id: int) -> dict[str, np.ndarray]:
+    """One tree's node attributes for a TreeEnsemble operator, leaves as ``LEAF`` nodes."""
+    n = tree.node_count
+    left, right = tree.children_left, tree.children_right
+    leaf = left == -1
+    return {
+        "nodes_treeids": np.full(n, tree_id, dtype=np.int64),
+        "nodes_nodeids": np.arange(n, dtype=np.int64),
+        "nodes_featureids": np.where(leaf, 0, tree.feature).astype(np.int64),
+        "nodes_values": _float32_at_most(np.where(leaf, 0.0, tree.threshold)),
+        "nodes_truenodeids": np.where(leaf, 0, left).astype(np.int64),
+        "nodes_falsenodeids": np.where(leaf, 0, right).astype(np.int64),
+        "leaf": leaf,
+    }
+
+
+def _convert_forest_regressor(
+    scope: Any, operator: Any, container: Any, tables: dict[str, dict[str, np.ndarray]]
+) -> None:
+    """A random forest or extra-trees regressor as a TreeEnsembleRegressor: each tree's leaf
+    values, averaged (see :func:`_convert_forest`)."""
+    forest = operator.raw_operator
+    parts: dict[str, list[np.ndarray]] = {}
+    weight = 1.0 / len(forest.estimators_)
+    for tree_id, estimator in enumerate(forest.estimators_):
+        tree = estimator.tree_
+        nodes = _node_tables(tree, tree_id)
+        leaves = np.flatnonzero(nodes["leaf"])
+        nodes["target_treeids"] = np.full(leaves.size, tree_id, dtype=np.int64)
+        nodes["target_nodeids"] = leaves.astype(np.int64)
+        nodes["target_ids"] = np.zeros(leaves.size, dtype=np.int64)
+        nodes["target_weights"] = (tree.value[leaves, 0, 0] * weight).astype(np.float32)
+        for key, values in nodes.items():
+            parts.setdefault(key, []).append(values)
+    name = scope.get_unique_operator_name("TreeEnsembleRegressor")
+    container.add_node(
+        "TreeEnsembleRegressor",
+        operator.input_full_names,
+        operator.outputs[0].full_name,
+        op_domain="ai.onnx.ml",
+        op_version=1,
+        name=name,
+        n_targets=1,
+        post_transform="NONE",
+        aggregate_function="SUM",
     )
     tables[name] = {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -323,21 +397,6 @@ def _float32_at_most(values: np.ndarray) -> np.ndarray:
     above = out.astype(np.float64) > values
     out[above] = np.nextafter(out[above], np.float32(-np.inf))
     return out
-
-
-_FOREST_ATTRIBUTES = (
-    "nodes_treeids",
-    "nodes_nodeids",
-    "nodes_featureids",
-    "nodes_values",
-    "nodes_truenodeids",
-    "nodes_falsenodeids",
-    "leaf",
-    "class_treeids",
-    "class_nodeids",
-    "class_ids",
-    "class_weights",
-)
 
 
 def _hgb_shapes() -> Any:
@@ -472,6 +531,49 @@ def feeds(inputs: list[dict[str, str]], X: pd.DataFrame) -> dict[str, np.ndarray
     return out
 
 
+def _session(model_bytes: bytes) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _verify_values(
+    model_bytes: bytes,
+    inputs: list[dict[str, str]],
+    pipeline: Any,
+    X_check: pd.DataFrame,
+    target_scale: float,
+) -> OnnxVerification | str:
+    """Compare a regressor's predictions in both runtimes on ``X_check``."""
+    rows = len(X_check)
+    if rows == 0:
+        return "no test rows to verify the ONNX model on"
+    (onnx_values,) = _session(model_bytes).run([VALUE_OUTPUT], feeds(inputs, X_check))
+    with one_native_thread():
+        sk_values = np.asarray(pipeline.predict(X_check), dtype=np.float64)
+    onnx_values = np.asarray(onnx_values, dtype=np.float64).ravel()
+    if onnx_values.shape != sk_values.shape or not np.isfinite(onnx_values).all():
+        return f"ONNX gives no valid predictions (shape {onnx_values.shape}) on {rows} test rows"
+    tolerance = RELATIVE_TOLERANCE * (target_scale if target_scale > 0 else 1.0)
+    diff = float(np.max(np.abs(onnx_values - sk_values)))
+    if not diff <= tolerance:
+        return (
+            f"ONNX predictions differ from scikit-learn's by up to {diff:.3g} (tolerance "
+            f"{tolerance:.3g}: {RELATIVE_TOLERANCE:g} of the target's spread) on {rows} test rows"
+        )
+    return OnnxVerification(
+        rows=rows,
+        max_abs_value_diff=float(f"{diff:.3g}"),
+        tolerance=float(f"{tolerance:.6g}"),
+        relative_tolerance=RELATIVE_TOLERANCE,
+    )
+
+
 def _verify(
     model_bytes: bytes,
     inputs: list[dict[str, str]],
@@ -481,7 +583,6 @@ def _verify(
     tolerance: float,
 ) -> OnnxVerification | str:
     """Compare both runtimes on ``X_check``: the verification record, or why it failed."""
-    import onnxruntime
 
     classes = list(schema.classes)
     fitted = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
@@ -490,13 +591,7 @@ def _verify(
     rows = len(X_check)
     if rows == 0:
         return "no test rows to verify the ONNX model on"
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(
-        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    (onnx_proba,) = session.run([PROBABILITIES_OUTPUT], feeds(inputs, X_check))
+    (onnx_proba,) = _session(model_bytes).run([PROBABILITIES_OUTPUT], feeds(inputs, X_check))
     with one_native_thread():  # as in training: OpenMP threads spin on a busy machine
         sk_proba = np.asarray(pipeline.predict_proba(X_check), dtype=np.float64)
     onnx_proba = np.asarray(onnx_proba, dtype=np.float64)

@@ -19,9 +19,13 @@ from typing import Any, Literal
 from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES
+from mlcontainer.core.schema import Task
 from mlcontainer.training.budget import DEFAULT_TIME_BUDGET
-from mlcontainer.training.metrics import DEFAULT_METRIC, check_metric
-from mlcontainer.training.models import MODELS, parse_model_names
+from mlcontainer.training.metrics import DEFAULT_METRICS, check_metric
+from mlcontainer.training.models import MODELS, models_for, parse_model_names
+
+#: ``--task``: auto picks one from the target (see ``training.dataset.choose_task``).
+TASK_CHOICES = ("auto", "classification", "regression")
 
 #: The dataset `train` uses when none is given: built in, no download.
 DEFAULT_DATASET = "wine"
@@ -120,19 +124,28 @@ class TrainOptions:
         kind="text",
         help="Expected SHA-256 of the dataset file; required for URLs, checked for files.",
     )
-    models: tuple[str, ...] = option(
-        tuple(MODELS),
+    task: str = option(
+        "auto",
+        kind="text",
+        help="classification, regression, or auto: regression for a numeric target with "
+        "non-integer values, or more than 20 distinct whole numbers making up more than 5% of "
+        "the rows; classification otherwise.",
+    )
+    models: tuple[str, ...] | None = option(
+        None,
         kind="models",
         short="-m",
-        shown_default="all",
-        help="Comma-separated candidates to compare (see `mlcontainer models`).",
+        shown_default="every candidate for the task",
+        help="Comma-separated candidates to compare (see `mlcontainer models`); the baseline "
+        "is always compared too.",
     )
-    metric: str = option(
-        DEFAULT_METRIC,
+    metric: str | None = option(
+        None,
         kind="text",
+        shown_default="f1_macro for classification, rmse for regression",
         help="Cross-validated metric that selects the best model: accuracy, "
         "balanced_accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, "
-        "roc_auc_ovr, log_loss, ...",
+        "roc_auc_ovr, log_loss; for regression rmse, mae, r2, median_ae, mape.",
     )
     cv: int = option(
         5, kind="int", help="Number of stratified cross-validation folds on the training split."
@@ -212,14 +225,18 @@ class TrainOptions:
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        check_metric(self.metric)
-        if not self.models:
-            raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown:
-            raise ConfigError(
-                f"unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(MODELS)}"
-            )
+        if self.task not in TASK_CHOICES:
+            raise ConfigError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        if self.metric is not None:
+            check_metric(self.metric, None if self.task == "auto" else self.task)  # type: ignore[arg-type]
+        if self.models is not None:
+            if not self.models:
+                raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
+            unknown = [m for m in self.models if m not in MODELS]
+            if unknown:
+                raise ConfigError(
+                    f"unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(MODELS)}"
+                )
         if self.cv < 2:
             raise ConfigError(f"--cv must be at least 2, got {self.cv}")
         if not 0 < self.test_size < 1:
@@ -248,6 +265,17 @@ class TrainOptions:
                 f"the output folder {self.output} exists and is not a folder",
                 setting="model_dir",
             )
+
+    def metric_for(self, task: Task) -> str:
+        """The metric that selects for ``task``: ``--metric``, checked against it, or its
+        default."""
+        if self.metric is None:
+            return DEFAULT_METRICS[task]
+        return check_metric(self.metric, task).name
+
+    def candidates(self, task: Task) -> list[str]:
+        """The candidates compared for ``task`` (the baseline last)."""
+        return models_for(task, self.models)
 
     @classmethod
     def from_given(cls, given: Mapping[str, Any], settings: Settings) -> TrainOptions:

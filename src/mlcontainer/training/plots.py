@@ -99,3 +99,55 @@ def _text_image(text: str, font: Any, width: int) -> Any:
     strip = Image.new("RGBA", (width + 4, 20), (255, 255, 255, 0))
     ImageDraw.Draw(strip).text((2, 10), text, fill="black", font=font, anchor="lm")
     return strip
+
+
+def regression_pngs(truth: Sequence[float], predicted: Sequence[float]) -> dict[str, bytes]:
+    """The pictures of a regressor on the test split, as PNG bytes by name.
+
+    ``predicted_vs_actual`` (a point per row, the diagonal where they agree), ``residuals``
+    (error against the prediction: a pattern means the model misses something) and
+    ``residual_histogram`` (how large the errors are). Drawn with matplotlib (Agg, no
+    display); byte-identical from run to run (no date or software tag in the file).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    actual = np.asarray(truth, dtype=float)
+    guess = np.asarray(predicted, dtype=float)
+    error = guess - actual
+    out: dict[str, bytes] = {}
+    low, high = float(min(actual.min(), guess.min())), float(max(actual.max(), guess.max()))
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
+    ax.scatter(actual, guess, s=14, alpha=0.7, color="#1f77b4", edgecolors="none")
+    ax.plot([low, high], [low, high], color="#d62728", linewidth=1, label="prediction = actual")
+    ax.set(title="Predicted vs actual (test split)", xlabel="actual", ylabel="predicted")
+    ax.legend(loc="upper left", frameon=False)
+    out["predicted_vs_actual"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
+    ax.scatter(guess, error, s=14, alpha=0.7, color="#1f77b4", edgecolors="none")
+    ax.axhline(0.0, color="#d62728", linewidth=1)
+    ax.set(title="Residuals vs predicted (test split)", xlabel="predicted",
+           ylabel="residual (predicted - actual)")  # fmt: skip
+    out["residuals"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
+    ax.hist(error, bins=min(30, max(5, len(error) // 5)), color="#1f77b4", alpha=0.8)
+    ax.axvline(0.0, color="#d62728", linewidth=1)
+    ax.set(title="Residuals (test split)", xlabel="residual (predicted - actual)", ylabel="rows")
+    out["residual_histogram"] = _png(fig)
+    return out
+
+
+def _png(fig: Any) -> bytes:
+    """Render a matplotlib figure to PNG bytes, without metadata, and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from mlcontainer.core.artifacts import Manifest
 from mlcontainer.core.schema import Label
@@ -17,10 +17,34 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
+#: Each picture's title and the one line that says how to read it.
+PICTURES = {
+    "confusion_matrix": (
+        "Confusion matrix",
+        "Rows are the true classes, columns the predicted ones: the diagonal is right.",
+    ),
+    "predicted_vs_actual": (
+        "Predicted vs actual",
+        "One point per test row; on the red diagonal the prediction is exact.",
+    ),
+    "residuals": (
+        "Residuals vs predicted",
+        "Errors should scatter evenly around zero: a curve or a funnel means a missed pattern.",
+    ),
+    "residual_histogram": (
+        "Residual histogram",
+        "How large the errors are, and whether they lean one way.",
+    ),
+}
+
+
 def render_report(
-    manifest: Manifest, evaluation: Evaluation, classes: Sequence[Label], png: bytes
+    manifest: Manifest,
+    evaluation: Evaluation,
+    classes: Sequence[Label],
+    pictures: Mapping[str, bytes],
 ) -> str:
-    """Return one self-contained HTML page (picture embedded) describing the trained model."""
+    """Return one self-contained HTML page (pictures embedded) describing the trained model."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -38,5 +62,9 @@ def render_report(
         labels={name: spec.label for name, spec in METRICS.items()},
         evaluation=evaluation,
         classes=classes,
-        png=base64.b64encode(png).decode(),
+        regression=manifest.input_schema.is_regression,
+        pictures=[
+            (*PICTURES[name], base64.b64encode(data).decode()) for name, data in pictures.items()
+        ],
+        first_metric="r2" if manifest.input_schema.is_regression else "accuracy",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,14 @@ from mlcontainer.core.threads import one_native_thread
 from mlcontainer.training.budget import COSTS, GUARD_SHARE, Action, estimate, feature_width, plan
 from mlcontainer.training.cluster import fanout
 from mlcontainer.training.dataset import Dataset
-from mlcontainer.training.metrics import METRICS, check_metric, score_all
-from mlcontainer.training.models import MODELS, build_pipeline, fit_ready
+from mlcontainer.training.metrics import (
+    METRICS,
+    TASK_METRICS,
+    check_metric,
+    score_all,
+    score_regression,
+)
+from mlcontainer.training.models import BASELINE, MODELS, build_pipeline, fit_ready
 from mlcontainer.training.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -107,12 +113,27 @@ class TrainingResult:
     #: Rows the selected pipeline was fitted on (fewer than the training split if subsampled).
     fit_rows: int = 0
     where: str = "local"
+    #: Said when the baseline was selected, or beat the model selected.
+    warnings: tuple[str, ...] = ()
 
 
 def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: int) -> Split:
-    """Split stratified by class, refusing data too small for the split or the CV folds."""
+    """Split (stratified by class for a classifier), refusing data too small for the split
+    or the CV folds."""
     from sklearn.model_selection import train_test_split
 
+    if dataset.schema.is_regression:
+        n_test = math.ceil(test_size * len(dataset.y))
+        n_train = len(dataset.y) - n_test
+        if n_test < 1 or n_train < cv:
+            raise TrainingError(
+                f"--test-size {test_size} and --cv {cv} need at least {cv} training rows and "
+                f"1 test row; the target {dataset.schema.target!r} has {len(dataset.y)} rows"
+            )
+        parts = train_test_split(
+            dataset.X, dataset.y, test_size=test_size, random_state=random_state
+        )
+        return Split(*parts)
     counts = dataset.y.value_counts()
     n_classes = len(counts)
     too_few = {str(c): int(n) for c, n in counts.items() if n < 2}
@@ -163,19 +184,35 @@ def _fit_and_score(
         return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), late=True)
     if fit_rows is not None:
         train_idx = subsample(train_idx, y, rows=fit_rows, random_state=random_state + fold)
-    pipeline = build_pipeline(name, schema, random_state=random_state)
+    pipeline = build_pipeline(
+        name, schema, random_state=random_state, target_scale=target_scale(y[train_idx], schema)
+    )
     start = time.perf_counter()
     try:
         with one_native_thread():
             fit_ready(pipeline, y[train_idx]).fit(X.iloc[train_idx], y[train_idx])
             fitted = time.perf_counter()
-            proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
+            if schema.is_regression:
+                values = np.asarray(pipeline.predict(X.iloc[val_idx]), dtype=float)
+            else:
+                proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
             predicted = time.perf_counter()
     except (ValueError, np.linalg.LinAlgError) as exc:
         return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), error=str(exc).split("\n")[0])
-    pred = labels_from_proba(proba, schema.classes)
-    scores = score_all(y[val_idx], pred, proba, schema.classes)
+    if schema.is_regression:
+        scores = score_regression(y[val_idx], values)
+    else:
+        scores = score_all(
+            y[val_idx], labels_from_proba(proba, schema.classes), proba, schema.classes
+        )
     return FoldResult(name, fold, scores, fitted - start, predicted - fitted, len(val_idx))
+
+
+def target_scale(y: np.ndarray, schema: Schema) -> float:
+    """The spread of a regression target (its standard deviation), 1 for a classifier."""
+    if not schema.is_regression or len(y) < 2:
+        return 1.0
+    return float(np.std(np.asarray(y, dtype=float)))
 
 
 def subsample(idx: np.ndarray, y: np.ndarray, *, rows: int, random_state: int) -> np.ndarray:
@@ -185,8 +222,10 @@ def subsample(idx: np.ndarray, y: np.ndarray, *, rows: int, random_state: int) -
     if rows >= len(idx):
         return idx
     try:
+        if y.dtype.kind == "f":  # a regression target: nothing to stratify on
+            raise ValueError("continuous target")
         kept, _ = train_test_split(idx, train_size=rows, stratify=y[idx], random_state=random_state)
-    except ValueError:  # a class too rare to stratify on: a plain random sample
+    except ValueError:  # a class too rare to stratify on, or a number: a plain random sample
         kept, _ = train_test_split(idx, train_size=rows, random_state=random_state)
     return np.sort(np.asarray(kept))
 
@@ -219,26 +258,31 @@ def compare(
     is reported as skipped). A scheduler runs the fits on a Dask cluster.
     """
     from joblib import Parallel, delayed
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
-    models, metric, cv = options.models, options.metric, options.cv
+    task = schema.task
+    models, metric, cv = options.candidates(task), options.metric_for(task), options.cv
     random_state, time_budget = options.seed, options.time_budget
-    spec = check_metric(metric)
+    spec = check_metric(metric, task)
+    splitter = KFold if task == "regression" else StratifiedKFold
     folds = list(
-        StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state).split(
+        splitter(n_splits=cv, shuffle=True, random_state=random_state).split(
             split.X_train, split.y_train
         )
     )
-    y = label_array(split.y_train)
+    y = target_array(split.y_train, schema)
     fold_rows = len(folds[0][0])
     width = feature_width(schema)
     # Candidates whose cost is linear in the rows (never cut by the plan) run first, cheapest
     # first, and ignore the guard: a run on a machine far slower than estimated still ends
-    # with them fully cross-validated. Without any, the cheapest candidate plays that part.
+    # with them fully cross-validated. Without any, the cheapest candidate plays that part
+    # (the baseline, always exempt, is no model to select).
     by_cost = sorted(
         models, key=lambda m: (COSTS[m].superlinear, estimate(m, rows=fold_rows, width=width))
     )
-    exempt = {m for m in models if not COSTS[m].superlinear} or {by_cost[0]}
+    real = [m for m in by_cost if m != BASELINE]
+    exempt = {m for m in real if not COSTS[m].superlinear} or set(real[:1])
+    exempt |= {BASELINE} & set(models)
     deadline = None
     if time_budget is not None:
         deadline = (started or time.time()) + time_budget * GUARD_SHARE
@@ -286,7 +330,12 @@ def compare(
                     on_fold(result.model, result.fold)
     candidates = [
         _summarise(
-            name, [r for r in results if r.model == name], actions.get(name), time_budget, cv
+            name,
+            [r for r in results if r.model == name],
+            actions.get(name),
+            time_budget,
+            cv,
+            TASK_METRICS[task],
         )
         for name in models
     ]
@@ -314,8 +363,9 @@ def _summarise(
     action: Action | None,
     time_budget: float | None,
     cv: int,
+    metrics: Mapping[str, Any],
 ) -> CandidateResult:
-    nan = dict.fromkeys(METRICS, math.nan)
+    nan = dict.fromkeys(metrics, math.nan)
     if action is not None and action.kind == "skip":
         return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=action)
     late = sum(f.late for f in folds)
@@ -331,11 +381,27 @@ def _summarise(
     errors = [f.error for f in folds if f.error]
     if errors:
         return CandidateResult(name, nan, dict(nan), 0.0, 0.0, error=errors[0], budget=action)
-    means = {k: float(np.mean([f.scores[k] for f in folds])) for k in METRICS}
-    stds = {k: float(np.std([f.scores[k] for f in folds])) for k in METRICS}
+    means = {k: _mean([f.scores[k] for f in folds]) for k in metrics}
+    stds = {k: _std([f.scores[k] for f in folds]) for k in metrics}
     fit = float(np.mean([f.fit_seconds for f in folds]))
     per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
     return CandidateResult(name, means, stds, fit, per_row * 1000, budget=action)
+
+
+def _mean(values: list[float]) -> float:
+    """The mean, NaN if any value is (MAPE on a fold with a zero target)."""
+    return float(np.mean(values))
+
+
+def _std(values: list[float]) -> float:
+    return float(np.std(values))
+
+
+def target_array(y: pd.Series, schema: Schema) -> np.ndarray:
+    """The target as scikit-learn fits it: float64 numbers, or class labels."""
+    if schema.is_regression:
+        return np.asarray(y, dtype=np.float64)
+    return label_array(y)
 
 
 def train(
@@ -353,18 +419,21 @@ def train(
     cv, random_state = options.cv, options.seed
     split = split_dataset(dataset, test_size=options.test_size, cv=cv, random_state=random_state)
     leaderboard = compare(split, dataset.schema, options, on_fold=on_fold, started=started)
-    best = leaderboard[0]
+    best, warnings = _select(leaderboard, options.metric_for(dataset.schema.task))
     if not best.ranked:
         reasons = "; ".join(
             f"{c.name}: {c.error or (c.budget.reason if c.budget else '')}" for c in leaderboard
         )
         raise TrainingError(f"every candidate model failed to train: {reasons}")
-    y_train = label_array(split.y_train)
+    y_train = target_array(split.y_train, dataset.schema)
     rows = np.arange(len(y_train))
     if best.budget is not None:  # fit on as large a share of the rows as each CV fold had
         share = best.budget.rows / math.ceil(len(y_train) * (cv - 1) / cv)
         rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
-    pipeline = build_pipeline(best.name, dataset.schema, random_state=random_state)
+    scale = target_scale(y_train[rows], dataset.schema)
+    pipeline = build_pipeline(
+        best.name, dataset.schema, random_state=random_state, target_scale=scale
+    )
     with one_native_thread():
         fit_ready(pipeline, y_train[rows]).fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
@@ -372,7 +441,7 @@ def train(
         pipeline=pipeline,
         leaderboard=leaderboard,
         split=split,
-        metric=options.metric,
+        metric=options.metric_for(dataset.schema.task),
         cv=cv,
         seed=random_state,
         test_size=options.test_size,
@@ -380,4 +449,34 @@ def train(
         time_budget=options.time_budget,
         fit_rows=len(rows),
         where=options.scheduler or "local",
+        warnings=warnings,
+    )
+
+
+def _select(
+    leaderboard: list[CandidateResult], metric: str
+) -> tuple[CandidateResult, tuple[str, ...]]:
+    """The best ranked model, never the baseline unless every model failed; and warnings
+    when the baseline had to be taken or scored better than the model selected."""
+    baseline = next((c for c in leaderboard if c.name == BASELINE), None)
+    models = [c for c in leaderboard if c.name != BASELINE]
+    best = next((c for c in models if c.ranked), None)
+    if best is None:
+        if baseline is None or not baseline.ranked:
+            return leaderboard[0], ()
+        return baseline, (
+            "every candidate model failed or was skipped, so the baseline was selected: it "
+            "ignores the features (see the leaderboard for each candidate's reason)",
+        )
+    if (
+        baseline is None
+        or not baseline.ranked
+        or leaderboard.index(baseline) > leaderboard.index(best)
+    ):
+        return best, ()
+    label = METRICS[metric].label
+    return best, (
+        f"the selected {best.name} scored worse than the baseline, which ignores the features, "
+        f"in cross-validation ({label} {best.means[metric]:.4g} against "
+        f"{baseline.means[metric]:.4g}): the features may not predict the target",
     )

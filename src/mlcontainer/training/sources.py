@@ -34,10 +34,11 @@ def _sklearn_frame(name: str) -> tuple[pd.DataFrame, str]:
         "wine": datasets.load_wine,
         "breast_cancer": datasets.load_breast_cancer,
         "digits": datasets.load_digits,
+        "diabetes": datasets.load_diabetes,
     }
     bunch = loaders[name](as_frame=True)
     frame: pd.DataFrame = bunch.frame.copy()
-    if name != "digits":  # digits' labels are the digits themselves
+    if name not in ("digits", "diabetes"):  # digits' labels are the digits; diabetes: a number
         names = [str(n) for n in bunch.target_names]
         frame["target"] = [names[i] for i in frame["target"]]
     return frame, "target"
@@ -69,6 +70,11 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         "digits",
         "Handwritten digits: 1797 rows, 64 pixel features, 10 classes",
         lambda: _sklearn_frame("digits"),
+    ),
+    "diabetes": BuiltinDataset(
+        "diabetes",
+        "Diabetes progression: 442 rows, 10 numeric features, a number to predict (regression)",
+        lambda: _sklearn_frame("diabetes"),
     ),
     "penguins": BuiltinDataset(
         "penguins",

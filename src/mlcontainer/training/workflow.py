@@ -24,9 +24,15 @@ from mlcontainer.training.manifest import build_manifest
 from mlcontainer.training.metrics import Evaluation, evaluate
 from mlcontainer.training.onnx_export import export_onnx
 from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.plots import confusion_matrix_png
+from mlcontainer.training.plots import confusion_matrix_png, regression_pngs
 from mlcontainer.training.report import render_report
-from mlcontainer.training.selection import FoldCallback, TrainingResult, train
+from mlcontainer.training.selection import (
+    FoldCallback,
+    TrainingResult,
+    target_array,
+    target_scale,
+    train,
+)
 
 
 @dataclass
@@ -73,6 +79,7 @@ def run_training(
         header=options.header,
         columns=options.columns,
         class_rule=ClassRule(options.cv, options.test_size, options.min_class_rows),
+        task=options.task,
     )
     lap("load")
     stage("comparing models")
@@ -80,16 +87,26 @@ def run_training(
     lap("compare_and_fit")
     stage("evaluating")
     classes = dataset.schema.classes
-    evaluation = evaluate(result.pipeline, result.split.X_test, result.split.y_test, classes)
+    evaluation = evaluate(
+        result.pipeline,
+        result.split.X_test,
+        result.split.y_test,
+        classes,
+        task=dataset.schema.task,
+    )
     lap("evaluate")
     stage("exporting to ONNX")
     # Verified on the same held-out rows as the metrics; never fails training (see its doc).
-    exported = export_onnx(result.pipeline, dataset.schema, result.split.X_test)
+    scale = target_scale(target_array(result.split.y_train, dataset.schema), dataset.schema)
+    exported = export_onnx(result.pipeline, dataset.schema, result.split.X_test, target_scale=scale)
     lap("onnx")
     stage("writing report")
     manifest = build_manifest(dataset, result, evaluation, exported.runtime_section)
-    png = confusion_matrix_png(evaluation.confusion_matrix, classes)
-    html = render_report(manifest, evaluation, classes, png)
+    if dataset.schema.is_regression:
+        pictures = regression_pngs(evaluation.truth, evaluation.predicted)
+    else:
+        pictures = {"confusion_matrix": confusion_matrix_png(evaluation.confusion_matrix, classes)}
+    html = render_report(manifest, evaluation, classes, pictures)
     lap("report")
     stage("saving model")
     import skops.io
@@ -97,9 +114,10 @@ def run_training(
     files = {
         MODEL_FILE: skops.io.dumps(result.pipeline),
         METRICS_FILE: json_bytes(evaluation.to_dict()),
-        CONFUSION_MATRIX_FILE: png,
         REPORT_FILE: html.encode(),
     }
+    if "confusion_matrix" in pictures:
+        files[CONFUSION_MATRIX_FILE] = pictures["confusion_matrix"]
     if exported.model_bytes is not None:
         files[ONNX_FILE] = exported.model_bytes
     full = publish(options.output, manifest, files)
