@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# mlcontainer: train, evaluate, save and serve a scikit-learn classifier.
+# mlcontainer: train, evaluate, save and serve a scikit-learn classifier or regressor.
 #   docker build -t ml-app .                      # the full image (the last stage): train + serve
 #   docker run --rm -v "$PWD/artifacts:/app/artifacts" ml-app     # train into ./artifacts
 #   docker run --rm -p 4000:8080 ml-app serve                       # serve the baked-in model
@@ -114,7 +114,7 @@ RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
 FROM python:3.11-slim AS app-base
 # OCI metadata: what this is, which version, where its source lives.
 LABEL org.opencontainers.image.title="mlcontainer" \
-      org.opencontainers.image.description="Train, evaluate, save and serve a scikit-learn classifier" \
+      org.opencontainers.image.description="Train, evaluate, save and serve a scikit-learn classifier or regressor" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.source="https://github.com/mlcontainer/mlcontainer" \
       org.opencontainers.image.licenses="MIT"
@@ -125,13 +125,14 @@ RUN groupadd --gid 10001 app \
 # The venv first on PATH; listen on every interface inside the container (the port stays
 # PORT, default 8080); caches in /tmp, writable for any user and stateless for Cloud Run
 # (XDG_CACHE_HOME: onnxruntime keeps its telemetry id there, and warns on stderr when the
-# read-only home refuses it).
+# read-only home refuses it; MPLCONFIGDIR: matplotlib's font cache, the same).
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MLCONTAINER_HOST=0.0.0.0 \
     MLCONTAINER_CACHE_DIR=/tmp/mlcontainer \
-    XDG_CACHE_HOME=/tmp/.cache
+    XDG_CACHE_HOME=/tmp/.cache \
+    MPLCONFIGDIR=/tmp/matplotlib
 # Relative paths (the default `artifacts` model folder) resolve under /app.
 WORKDIR /app
 # The default PORT; Cloud Run and `-e PORT=...` change it.
@@ -148,7 +149,7 @@ ENTRYPOINT ["mlcontainer"]
 FROM app-base AS serve
 # What this image is, next to the full one.
 LABEL org.opencontainers.image.title="mlcontainer-serve" \
-      org.opencontainers.image.description="Serve a scikit-learn classifier compiled to ONNX, without scikit-learn"
+      org.opencontainers.image.description="Serve a scikit-learn model compiled to ONNX, without scikit-learn"
 # Always the ONNX runtime: a mounted model it cannot serve fails at start, not per request.
 ENV MLCONTAINER_RUNTIME=onnx
 # The serving dependencies, copied as the full image's are (see there).

@@ -58,6 +58,22 @@ def test_train_writes_artifacts_to_mounted_folder_as_non_root(image: str, tmp_pa
     assert manifest["dataset"]["name"] == "wine"
 
 
+def test_train_a_regressor_in_the_container_draws_its_plots_quietly(
+    image: str, tmp_path: Path
+) -> None:
+    out = _writable_dir(tmp_path / "artifacts")
+    result = run_once(
+        image, "train", "--dataset", "diabetes", "--models", "ridge", "--cv", "2",
+        options=("-v", f"{out}:/app/artifacts"),
+    )  # fmt: skip
+    assert "Task: regression" in " ".join(result.stdout.decode().split())
+    # matplotlib keeps its font cache under MPLCONFIGDIR (/tmp), not the read-only home
+    assert "matplotlib" not in result.stderr.decode().lower()
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3
+    assert json.loads((out / "model.json").read_text())["schema"]["task"] == "regression"
+
+
 def test_train_into_unwritable_mounted_folder_fails_with_a_clear_error(
     image: str, tmp_path: Path
 ) -> None:
