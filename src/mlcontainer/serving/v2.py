@@ -46,8 +46,12 @@ _NUMPY_TYPES = {
 _FEATURE_TYPES = {"numeric": "FP64", "boolean": "BOOL", "categorical": "BYTES"}
 
 
-def _version(predictor: Predictor) -> str:
+def model_version(predictor: Predictor) -> str:
+    """The model's only version: the start of its SHA-256."""
     return predictor.sha256[:12]
+
+
+_version = model_version
 
 
 def _model(name: str, version: str | None = None) -> Predictor:
