@@ -287,7 +287,8 @@ def _flush_stdout() -> None:
     "--threads",
     default=None,
     type=int,
-    help="Threads per worker; more than 1 uses gunicorn's keep-alive gthread worker. [default: 1]",
+    help="Threads per worker; each worker reads requests whole before a thread sees them, "
+    "so slow clients cost no thread. [default: 1]",
 )
 @click.option(
     "--timeout", default=None, type=int, help="Seconds before a stuck worker is restarted."
