@@ -31,7 +31,7 @@ from hostile import (
     timed_get,
     worker_pids,
 )
-from serving_support import IRIS_ROW, LiveServer, free_port, wait_ready
+from serving_support import IRIS_ROW, PENGUIN_ROW, LiveServer, free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -104,9 +104,14 @@ def _is_json_error(answer: Any, status: int) -> None:
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_a_chunked_body_over_the_limit_is_refused_not_cut(live: LiveServer, route: str) -> None:
-    """9 000 CSV rows (11.8 MB) chunked got 200 with 7 980 predictions before."""
-    rows = (LIMIT // len(CSV_ROW)) + 1000
-    body, media = _body(route, rows)
+    """9 000 CSV rows (11.8 MB) chunked got 200 with 7 980 predictions before: fewer rows than
+    the row limit, more bytes than the body limit."""
+    if route == "/invocations":
+        padded = CSV_ROW.replace(b",", b"," + b" " * 400)  # spaces before a value are skipped
+        body, media = CSV_HEADER + b"\n" + b"\n".join([padded] * 9000) + b"\n", "text/csv"
+    else:
+        body, media = _body(route, 9000)
+        body = body.replace(b", ", b"," + b" " * 300)  # JSON whitespace: the same 9 000 rows
     assert len(body) > LIMIT
     answer = send(
         live.port,
@@ -178,24 +183,46 @@ def test_a_gzip_body_is_415_on_every_protocol(live: LiveServer) -> None:
         _is_json_error(answer, 415)
 
 
+@pytest.fixture(scope="module")
+def penguins_live(
+    penguins_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """An ONNX server with categorical features (onnxruntime encodes their strings)."""
+    server = _serve(penguins_model_dir, tmp_path_factory.mktemp("penguins") / "server.log")
+    yield server
+    server.stop()
+
+
 @pytest.mark.parametrize("route", ROUTES)
-def test_a_lone_surrogate_is_a_400_with_onnx(live: LiveServer, route: str) -> None:
+def test_a_lone_surrogate_is_a_400_with_onnx(penguins_live: LiveServer, route: str) -> None:
+    """onnxruntime raised UnicodeEncodeError on it: a 500 on all three protocols before."""
+    record = {**PENGUIN_ROW, "island": "\ud800"}
     if route == "/invocations":
-        body = json.dumps({"dataframe_records": [{**IRIS_ROW, "sepal length (cm)": "\ud800"}]})
+        body = json.dumps({"dataframe_records": [record]})
     elif route.startswith("/v2"):
-        tensor = {"name": "input-0", "shape": [1, 1], "datatype": "BYTES", "data": ["\ud800"]}
-        body = json.dumps({"inputs": [tensor]})
+        tensors = [
+            {"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64",
+             "data": [v]}
+            for k, v in record.items()
+        ]  # fmt: skip
+        body = json.dumps({"inputs": tensors})
     else:
-        body = json.dumps({"instances": [{**IRIS_ROW, "sepal length (cm)": "\ud800"}]})
+        body = json.dumps({"instances": [record]})
     assert "\\ud800" in body
-    _is_json_error(post(live.port, _name(route, live), body.encode()), 400)
+    _is_json_error(post(penguins_live.port, _name(route, penguins_live), body.encode()), 400)
 
 
-def test_a_5_mb_bad_value_gets_a_short_error(live: LiveServer) -> None:
+@pytest.mark.parametrize("where", ["unknown feature", "V2 input name"])
+def test_a_5_mb_bad_value_gets_a_short_error(live: LiveServer, where: str) -> None:
     value = "x" * 5_000_000
-    body = json.dumps({"instances": [{**IRIS_ROW, "sepal length (cm)": value}]}).encode()
-    answer = post(live.port, "/predict", body)
-    _is_json_error(answer, 422)
+    if where == "unknown feature":
+        path, body = "/predict", {"instances": [{**IRIS_ROW, value: 1}]}
+    else:
+        tensor = {"name": value, "shape": [1], "datatype": "FP64", "data": [1.0]}
+        path, body = _name(ROUTES[2], live), {"inputs": [tensor]}
+    answer = post(live.port, path, json.dumps(body).encode())
+    assert 400 <= answer.status < 500, answer.status
+    assert value[:100] in answer.body.decode()
     assert len(answer.body) < 3000
 
 
