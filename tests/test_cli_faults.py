@@ -111,3 +111,26 @@ def test_sigterm_during_predict_removes_the_partial_output(
     assert process.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()
     assert list(output.parent.iterdir()) == []
     assert "Traceback" not in log.read_text()
+
+
+def test_running_out_of_memory_while_reading_is_a_one_line_error(
+    iris_model_dir: Path, rows_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mlcontainer.cli import main
+    from mlcontainer.inference import batch
+
+    def exhausted(*args: object, **kwargs: object) -> Iterator[None]:
+        raise MemoryError  # on the reader thread, as a huge row would
+        yield
+
+    monkeypatch.setattr(batch, "_chunks", exhausted)
+    output = tmp_path / "out.csv"
+    result = CliRunner().invoke(
+        main, ["predict", "--model", str(iris_model_dir), "-i", str(rows_file), "-o", str(output)]
+    )
+    assert result.exit_code == 1
+    assert "out of memory while reading the input" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert list(tmp_path.iterdir()) == []
