@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -243,6 +244,8 @@ def predict(
         )
     source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
     size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
+    # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with console.batch_progress(size) as on_progress:
         result = predict_file(
             predictor,
@@ -255,10 +258,25 @@ def predict(
             header=header,
             columns=_names(columns),
         )
+        if output_path is None:
+            _flush_stdout()
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if output_path is not None:
         click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _flush_stdout() -> None:
+    """Flush the predictions written to stdout: a full disk must fail here, not silently
+    at exit (it exited 0 with the output cut short)."""
+    try:
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise MlcontainerError(f"cannot write the predictions: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -270,7 +288,8 @@ def predict(
     "--threads",
     default=None,
     type=int,
-    help="Threads per worker; more than 1 uses gunicorn's keep-alive gthread worker. [default: 1]",
+    help="Threads per worker; each worker reads requests whole before a thread sees them, "
+    "so slow clients cost no thread. [default: 1]",
 )
 @click.option(
     "--timeout", default=None, type=int, help="Seconds before a stuck worker is restarted."

@@ -144,3 +144,39 @@ def test_serve_image_with_a_baked_regressor_answers_numbers(
     assert "this model is a regressor" in json.loads(body)["error"]
     docker("stop", "-t", "10", served, timeout=60)
     assert inspect(served)["State"]["ExitCode"] == 0
+
+
+def test_docker_stop_of_a_loaded_onnx_server_exits_0_well_within_its_timeout(
+    serve_image: str, containers: list[str]
+) -> None:
+    """With onnxruntime imported in the master, every stop waited out the graceful timeout."""
+    import threading
+    import time
+
+    served, port = start(containers, serve_image)
+    wait_http_ok(f"http://127.0.0.1:{port}/health", served)
+    rows = wine_rows(50)
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                statuses.append(http(f"http://127.0.0.1:{port}/predict", {"instances": rows})[0])
+            except OSError:
+                return  # refused or reset once the container is gone
+
+    clients = [threading.Thread(target=load) for _ in range(8)]
+    for client in clients:
+        client.start()
+    time.sleep(2)
+    started = time.monotonic()
+    docker("stop", "-t", "10", served, timeout=60)
+    took = time.monotonic() - started
+    stop.set()
+    for client in clients:
+        client.join(timeout=30)
+    assert inspect(served)["State"]["ExitCode"] == 0
+    assert took < 5, f"docker stop took {took:.1f} s"
+    assert statuses
+    assert set(statuses) <= {200}

@@ -60,6 +60,8 @@ def test_serve_rejects_invalid_settings_with_one_paragraph(captured: list[Settin
 def test_gunicorn_options_follow_settings() -> None:
     opts = server.gunicorn_options(Settings(host="::1", port=4000, workers=2, threads=4))
     assert opts["bind"] == ["[::1]:4000"]
-    assert (opts["workers"], opts["threads"], opts["worker_class"]) == (2, 4, "gthread")
-    assert server.gunicorn_options(Settings())["worker_class"] == "sync"
+    assert (opts["workers"], opts["threads"]) == (2, 4)
+    # One worker class whatever the threads: requests are read whole before a thread sees them.
+    assert opts["worker_class"] == server.gunicorn_options(Settings())["worker_class"]
+    assert opts["worker_class"] == "mlcontainer.serving.worker.Worker"
     assert server.gunicorn_options(Settings(log_format="json"))["logger_class"] is server.JsonLogger

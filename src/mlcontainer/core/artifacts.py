@@ -18,14 +18,18 @@ written by each release, and the tests load it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic import ValidationError as PydanticValidationError
@@ -44,7 +48,7 @@ READABLE_VERSIONS = (1, 2)
 #: The fitted scikit-learn pipeline, saved with skops.
 MODEL_FILE = "model.skops"
 #: The same pipeline compiled to ONNX, present only when it was verified against scikit-learn.
-ONNX_FILE = "model.onnx"
+ONNX_FILE: Final = "model.onnx"
 MANIFEST_FILE = "model.json"
 METRICS_FILE = "metrics.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
@@ -184,7 +188,8 @@ class OnnxVerification(_Section):
 class OnnxSection(_Section):
     """How to feed and read the ONNX graph, and the proof that it matches the pipeline."""
 
-    file: str = ONNX_FILE
+    #: Always ``model.onnx``: a manifest cannot point a runtime at any other path.
+    file: Literal["model.onnx"] = ONNX_FILE
     inputs: list[OnnxInput]
     #: A classifier's outputs: the label and the class probabilities.
     label_output: str | None = None
@@ -299,17 +304,28 @@ def json_bytes(data: Mapping[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
 
 
-def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) -> Manifest:
-    """Write the model set into ``output_dir`` so that a failure leaves the previous set intact.
+#: A publish writes the new set into ``.staging-XXXX`` inside the folder; renaming that to
+#: ``.commit-XXXX`` is the one step that publishes it. See :func:`publish`.
+STAGING_PREFIX = ".staging-"
+COMMIT_PREFIX = ".commit-"
+_PREVIOUS = "previous"
 
-    Every file is first written in full to a staging folder inside ``output_dir`` (which may
-    be a mounted volume, so the folder itself is never renamed); then each is renamed into
-    place, the manifest last. If a rename fails, the files already swapped are put back, so
-    the previous set stays whole. The manifest holds the hash of every other file, so a set
-    cut short by a crash between two renames is detected at load time instead of being used.
-    A file of :data:`MODEL_FILES` that the new set lacks (``model.onnx`` of an earlier set)
-    is removed with the swap, so the folder never holds a file its manifest does not list.
-    Returns the manifest as written, with the files' hashes.
+
+def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) -> Manifest:
+    """Write the model set into ``output_dir`` so that a kill at any instant leaves the
+    previous set or the new one, whole.
+
+    ``output_dir`` may be a mounted volume, so the folder itself is never renamed. Every file
+    is written in full (and synced) to a staging folder inside it; renaming that folder to
+    ``.commit-*`` publishes the set in one step. The files are then renamed into place, the
+    manifest last, and the commit folder removed. A process killed before the commit
+    rename leaves the previous set untouched (its staging folder is removed by the next
+    load or train); one killed after it leaves a commit folder that the next load or train
+    finishes (:func:`recover`). A rename that fails while this process lives is undone,
+    so the previous set stays whole. A file of :data:`MODEL_FILES` that the new set lacks
+    (``model.onnx`` of an earlier set) is removed with the swap, so the folder never holds
+    a file its manifest does not list. Publishes into one folder are serialised by a lock
+    on it. Returns the manifest as written, with the files' hashes.
     """
     unknown = sorted(set(files) - set(MODEL_FILES))
     if unknown:
@@ -336,50 +352,162 @@ def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) ->
     created = not output_dir.exists()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output_dir))
-    except OSError as exc:
-        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
-    try:
-        for name, data in blobs.items():
-            write_atomic(staging / name, data)
-        stale = [n for n in MODEL_FILES if n not in files]
-        _swap_in(staging, output_dir, list(blobs), remove=stale)  # the manifest comes last
+        with _locked(output_dir):
+            _recover_locked(output_dir)
+            _publish_locked(output_dir, blobs)
     except OSError as exc:
         raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(output_dir.iterdir()):
+        if created and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()  # a failed first save leaves no empty folder behind
     return full
 
 
-def _swap_in(staging: Path, output_dir: Path, names: list[str], *, remove: list[str]) -> None:
-    """Take ``remove`` out, rename staged files into ``output_dir`` in order; on any failure
-    restore the old ones."""
-    previous = staging / "previous"
-    previous.mkdir()
-    removed: list[str] = []
-    swapped: list[str] = []
+def _publish_locked(output_dir: Path, blobs: Mapping[str, bytes]) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
+    commit = output_dir / (COMMIT_PREFIX + staging.name.removeprefix(STAGING_PREFIX))
     try:
-        for name in remove:
-            if (output_dir / name).exists():
-                (output_dir / name).replace(previous / name)
-                removed.append(name)
-        for name in names:
-            current = output_dir / name
-            if current.exists():
-                _keep_copy(current, previous / name)
-            (staging / name).replace(current)
-            swapped.append(name)
-    except BaseException:
-        for name in reversed(swapped):
-            if (previous / name).exists():
-                (previous / name).replace(output_dir / name)
-            else:
-                (output_dir / name).unlink(missing_ok=True)
-        for name in removed:
-            (previous / name).replace(output_dir / name)
-        raise
+        for name, data in blobs.items():
+            write_atomic(staging / name, data)
+        (staging / _PREVIOUS).mkdir()
+        _sync_folder(staging)
+        staging.replace(commit)  # the new set is published: from here on it wins
+        _sync_folder(output_dir)
+        try:
+            _roll_forward(output_dir, commit, keep_previous=True)
+        except BaseException:
+            _roll_back(output_dir, commit)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if commit.exists():  # rolled forward or back: retire it before removing it
+            done = output_dir / (STAGING_PREFIX + commit.name.removeprefix(COMMIT_PREFIX))
+            commit.replace(done)
+            shutil.rmtree(done, ignore_errors=True)
+
+
+def _new_names(commit: Path) -> set[str] | None:
+    """The files of the set in a commit folder; None when its manifest is already in place."""
+    path = commit / MANIFEST_FILE
+    if not path.exists():
+        return None
+    try:
+        files = json.loads(path.read_bytes())["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"cannot read the interrupted save in {commit}: {exc}") from None
+    return {n for n in files if n in MODEL_FILES}
+
+
+def _roll_forward(output_dir: Path, commit: Path, *, keep_previous: bool = False) -> None:
+    """Put the set of ``commit`` in place, the manifest last. Safe to repeat from any point:
+    a file of the new set is either still in ``commit`` or already in place."""
+    names = _new_names(commit)
+    if names is None:
+        return
+    previous = commit / _PREVIOUS
+    for name in MODEL_FILES:
+        current = output_dir / name
+        if keep_previous and os.path.lexists(current) and not (previous / name).exists():
+            _keep_copy(current, previous / name)
+        if name not in names:
+            current.unlink(missing_ok=True)
+        elif (commit / name).exists():
+            (commit / name).replace(current)
+    _sync_folder(output_dir)
+    if keep_previous and (output_dir / MANIFEST_FILE).exists():
+        _keep_copy(output_dir / MANIFEST_FILE, previous / MANIFEST_FILE)
+    (commit / MANIFEST_FILE).replace(output_dir / MANIFEST_FILE)
+    _sync_folder(output_dir)
+
+
+def _roll_back(output_dir: Path, commit: Path) -> None:
+    """Undo a roll forward cut short by an error: each new file goes back into ``commit``
+    before the old one returns, so a kill meanwhile still leaves a set to roll forward."""
+    names = _new_names(commit)
+    if names is None:
+        return  # the manifest is in place: the new set is whole
+    previous = commit / _PREVIOUS
+    for name in MODEL_FILES:
+        current = output_dir / name
+        if name in names and not (commit / name).exists() and current.exists():
+            current.replace(commit / name)
+        if (previous / name).exists():
+            (previous / name).replace(current)
+
+
+def recover(model_dir: Path) -> None:
+    """Finish a save that was killed after it was published; remove staging that never was.
+
+    Cheap when there is nothing to do (one listing of the folder); otherwise it waits for a
+    save in progress (the folder's lock) before it looks again.
+    """
+    try:
+        leftovers = any(
+            p.name.startswith((STAGING_PREFIX, COMMIT_PREFIX)) for p in model_dir.iterdir()
+        )
+    except OSError:
+        return
+    if not leftovers:
+        return
+    try:
+        with _locked(model_dir):
+            _recover_locked(model_dir)
+    except OSError as exc:
+        raise ArtifactError(
+            f"{model_dir} holds a save that was interrupted, which cannot be finished here: "
+            f"{exc.strerror or exc}; run `mlcontainer train` again, or load it once where "
+            "the folder is writable"
+        ) from None
+
+
+def _recover_locked(model_dir: Path) -> None:
+    entries = sorted(
+        (p for p in model_dir.iterdir() if p.name.startswith((STAGING_PREFIX, COMMIT_PREFIX))),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for entry in entries:
+        if entry.name.startswith(COMMIT_PREFIX):
+            _roll_forward(model_dir, entry)
+        elif (entry / _PREVIOUS).is_dir() and not _is_whole(model_dir):
+            _restore_previous(model_dir, entry / _PREVIOUS)  # a kill in 0.1.0's swap
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _is_whole(model_dir: Path) -> bool:
+    try:
+        manifest = _parse_manifest(model_dir)
+        for name in manifest.files:
+            verify_file(model_dir, manifest, name)
+    except ArtifactError:
+        return False
+    return True
+
+
+def _restore_previous(model_dir: Path, previous: Path) -> None:
+    """Put back the files release 0.1.0 set aside before its swap was killed."""
+    for old in previous.iterdir():
+        if old.name in (*MODEL_FILES, MANIFEST_FILE) and old.is_file():
+            old.replace(model_dir / old.name)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (released by the kernel if the process dies)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a crash of the machine, not just the process)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _keep_copy(source: Path, copy: Path) -> None:
@@ -391,20 +519,50 @@ def _keep_copy(source: Path, copy: Path) -> None:
 
 
 def read_manifest(model_dir: Path) -> Manifest:
-    """Read and check ``model.json``: it must be one of ours, of a version we understand."""
+    """Read and check ``model.json`` and every file of the set present beside it.
+
+    A save that was interrupted is finished or discarded first (:func:`recover`). Every
+    file of :data:`MODEL_FILES` in the folder must be listed by the manifest and match its
+    hash (a serving-only folder may lack ``model.skops``; a runtime that needs a missing
+    file says so when it loads).
+    """
     if not model_dir.is_dir():
         raise ArtifactError(
             f"no model folder at {model_dir}: train one with `mlcontainer train`, or point "
             "the model folder setting at an existing one",
             setting="model_dir",
         )
+    recover(model_dir)
+    manifest = _parse_manifest(model_dir)
+    foreign = sorted(set(manifest.files) - set(MODEL_FILES))
+    if foreign:
+        raise ArtifactError(
+            f"the manifest in {model_dir} lists {', '.join(map(repr, foreign))}, which are "
+            f"not files of a model folder (those are {', '.join(MODEL_FILES)})"
+        )
+    for name in MODEL_FILES:
+        if name in manifest.files:
+            if os.path.lexists(model_dir / name):
+                verify_file(model_dir, manifest, name)
+        elif os.path.lexists(model_dir / name):
+            raise ArtifactError(
+                f"{model_dir / name} is not listed by the folder's manifest: it was added "
+                "or the folder was tampered with; retrain or restore the folder"
+            )
+    return manifest
+
+
+def _parse_manifest(model_dir: Path) -> Manifest:
     path = model_dir / MANIFEST_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = _read_regular(path).decode("utf-8")
+        data = json.loads(text)
     except FileNotFoundError:
         raise ArtifactError(
             f"{model_dir} has no {MANIFEST_FILE}: it is not a model folder"
         ) from None
+    except ArtifactError:
+        raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -424,14 +582,39 @@ def read_manifest(model_dir: Path) -> Manifest:
         ) from None
 
 
+def _read_regular(path: Path) -> bytes:
+    """Read a file of the folder itself: never through a symbolic link, never a device or
+    pipe (so nothing outside the folder is ever read or described)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(
+                f"{path} is a symbolic link; the files of a model folder must be regular "
+                "files inside it"
+            ) from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ArtifactError(f"{path} is not a regular file")
+        return handle.read()
+
+
 def verify_file(model_dir: Path, manifest: Manifest, name: str) -> bytes:
-    """Return a file's bytes after checking its size and SHA-256 against the manifest."""
+    """Return a file's bytes after checking its size and SHA-256 against the manifest.
+
+    Only the names of :data:`MODEL_FILES` are read, as regular files of the folder itself.
+    """
+    if name not in MODEL_FILES:
+        raise ArtifactError(
+            f"{name!r} is not a file of a model folder (those are {', '.join(MODEL_FILES)})"
+        )
     expected = manifest.files.get(name)
     if expected is None:
         raise ArtifactError(f"the manifest in {model_dir} does not list {name}")
     path = model_dir / name
     try:
-        data = path.read_bytes()
+        data = _read_regular(path)
     except FileNotFoundError:
         raise ArtifactError(f"{path} is missing; the model folder is incomplete") from None
     except OSError as exc:

@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcontainer.core.csvtext import Row
+from mlcontainer.core.csvtext import MAX_LINE, Row
 from mlcontainer.core.errors import InputValidationError, Problems
 from mlcontainer.core.recipe import CellRules
 from mlcontainer.core.schema import Feature, Schema
@@ -110,15 +110,15 @@ def _chunks(
 
     consumed: list[bytes] = []
     first: Row | None = None
-    for raw in handle:
+    while raw := handle.readline(MAX_LINE + 1):
         consumed.append(raw)
-        if b'"' in raw:
-            break
+        if b'"' in raw or (len(raw) > MAX_LINE and not raw.endswith((b"\n", b"\r"))):
+            break  # the stdlib reader says what is wrong, on which line
         try:
             text = raw.decode("utf-8-sig" if len(consumed) == 1 else "utf-8")
-        except UnicodeDecodeError:
+            cells = next(csv.reader([text], delimiter=delimiter, skipinitialspace=True), [])
+        except (UnicodeDecodeError, csv.Error):
             break
-        cells = next(csv.reader([text], delimiter=delimiter, skipinitialspace=True), [])
         if cells:
             first = Row(len(consumed), cells)
             break

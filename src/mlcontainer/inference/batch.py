@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 import queue
@@ -94,9 +95,29 @@ def predict_file(
                 raise InputValidationError(
                     f"cannot write to {output}: {exc.strerror or exc}"
                 ) from None
-        return _stream(predictor, chunks, output, fmt, on_progress, workers)
+        try:
+            return _stream(predictor, chunks, output, fmt, on_progress, workers)
+        except OSError as exc:  # stdout on a full disk, a closed pipe
+            raise InputValidationError(
+                f"cannot write the predictions: {exc.strerror or exc}"
+            ) from None
+    except MemoryError:
+        raise InputValidationError(
+            "out of memory while reading the input; predict it in smaller chunks "
+            "(--chunk-size) or split its longest rows"
+        ) from None
     finally:
         chunks.close()
+
+
+def _write_all(sink: IO[bytes], data: bytes) -> None:
+    """Write every byte: a buffered stdout on a full disk returns a short count, no error."""
+    view = memoryview(data)
+    while view:
+        written = sink.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, "the output takes no more bytes (is the disk full?)")
+        view = view[written:]
 
 
 def _stream(
@@ -120,7 +141,7 @@ def _stream(
         if result.rows == 0:
             result.warnings = decoded.warnings
         piece, closing = _piece(payload, fmt, first=result.rows == 0)
-        sink.write(piece)
+        _write_all(sink, piece)
         result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
@@ -141,7 +162,7 @@ def _stream(
                 future.cancel()
     if result.rows == 0:
         raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
-    sink.write(closing)
+    _write_all(sink, closing)
     sink.flush()
     return result
 

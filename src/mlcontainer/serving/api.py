@@ -8,16 +8,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, has_app_context, request
 from flask.typing import ResponseReturnValue
+from gunicorn.http.errors import ParseException
 from pydantic import BaseModel
 
-from mlcontainer.serving.errors import InvalidJSONError, UnsupportedMediaTypeError
+from mlcontainer.serving.errors import (
+    BodyTimeoutError,
+    IncompleteBodyError,
+    InvalidJSONError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from mlcontainer.serving.schemas import ErrorResponse
+from mlcontainer.serving.state import serving_state
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 _RULE_VARIABLE = re.compile(r"<(?:\w+:)?(\w+)>")
+#: A JSON string escape of a UTF-16 surrogate: only then can a parsed string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_READ_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,13 +73,67 @@ def read_json(*, required_type: str = JSON) -> Any:
         raise UnsupportedMediaTypeError(
             f"Content-Type must be {required_type}, got {mimetype or 'none'!r}"
         )
-    return parse_json(request.get_data(cache=False))
+    return parse_json(read_body())
+
+
+def read_body() -> bytes:
+    """Return the whole request body, or refuse it before any work is done.
+
+    Over the byte limit: 413, whatever the framing (a ``Content-Length``, or chunks, which
+    Werkzeug would silently cut at the limit, pallets/werkzeug#1096). Shorter than its
+    ``Content-Length``, or chunks whose framing is broken: 400. Never a part of a body.
+    """
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
+        )
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    declared = request.content_length  # None for a chunked body
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    stream = request.environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    want = limit + 1 if declared is None else declared
+    try:
+        while size < want:
+            part = stream.read(min(_READ_SIZE, want - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except ParseException as exc:
+        raise IncompleteBodyError(f"the chunked body is malformed: {exc}") from None
+    except TimeoutError:
+        raise BodyTimeoutError("the body arrived too slowly; send it at once") from None
+    except OSError:
+        raise IncompleteBodyError("the body ended before its last chunk") from None
+    if size > limit:
+        raise _too_large(limit)
+    if declared is not None and size < declared:
+        raise IncompleteBodyError(
+            f"the body ended after {size} of the {declared} bytes its Content-Length announced"
+        )
+    return b"".join(parts)
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is larger than the server's limit of {limit} bytes "
+        "(MLCONTAINER_MAX_BODY_BYTES)"
+    )
 
 
 def parse_json(data: bytes) -> Any:
-    """Parse strict JSON (no NaN/Infinity), naming the position of the first error."""
+    """Parse strict JSON (no NaN/Infinity, no lone surrogates), naming the first error.
+
+    In a request, a body with more items than a batch can need is refused unparsed (413).
+    """
+    if has_app_context():
+        serving_state().check_json_size(data)
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        value = json.loads(data, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise InvalidJSONError(f"the body is not UTF-8 text: {exc.reason}") from None
     except json.JSONDecodeError as exc:
@@ -77,6 +142,30 @@ def parse_json(data: bytes) -> Any:
         ) from None
     except (ValueError, RecursionError) as exc:
         raise InvalidJSONError(f"the body is not valid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(data) and _has_lone_surrogate(value):
+        raise InvalidJSONError(
+            "the body is not valid Unicode text: a string holds a lone UTF-16 surrogate "
+            "(such as \\ud800); send the character itself or its escaped pair"
+        )
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in a parsed JSON document cannot be encoded as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def openapi_path(rule: str) -> str:

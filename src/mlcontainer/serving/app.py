@@ -13,7 +13,7 @@ from werkzeug.routing import Map
 
 from mlcontainer import __version__
 from mlcontainer.core.config import Settings
-from mlcontainer.serving import mlflow, native, v2
+from mlcontainer.serving import mlflow, native, openapi, v2
 from mlcontainer.serving.api import blueprint, openapi_document
 from mlcontainer.serving.errors import register_error_handlers
 from mlcontainer.serving.metrics import Metrics
@@ -76,12 +76,21 @@ def create_app(
         summary=model_summary(predictor),
     )
     routes = [r for table in PROTOCOLS.values() for r in table]
-    state.openapi = openapi_document(
+    document = openapi_document(
         routes,
         title="mlcontainer",
         version=__version__,
         description=f"Predictions from the model {predictor.name!r}: the native API, "
         "MLflow's scoring protocol and the Open Inference Protocol (KServe V2).",
+    )
+    state.openapi = openapi.for_model(
+        document,
+        predictor.schema,
+        name=predictor.name,
+        version=v2.model_version(predictor),
+        max_rows=settings.max_rows,
+        ignored=tuple(predictor.ignored),
+        delimiter=predictor.recipe.delimiter,
     )
     app.extensions[EXTENSION] = state
     for name, table in PROTOCOLS.items():

@@ -37,6 +37,26 @@ class BatchTooLargeError(MlcontainerError):
     code = "batch_too_large"
 
 
+class PayloadTooLargeError(MlcontainerError):
+    """The request body is larger than the server's byte limit, whatever its framing."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class IncompleteBodyError(MlcontainerError):
+    """The body ended before its declared length, or its chunked framing is broken."""
+
+    code = "incomplete_body"
+
+
+class BodyTimeoutError(MlcontainerError):
+    """The client sent its body too slowly."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class RequestShapeError(MlcontainerError):
     """The JSON is valid but does not have the shape the endpoint expects."""
 
@@ -65,21 +85,60 @@ def from_validation_error(exc: pydantic.ValidationError) -> RequestShapeError:
     return RequestShapeError(f"{where}{first.message}{more}", problems=problems)
 
 
+#: Quoted values longer than this are cut in error messages: a 5 MB bad value must not come
+#: back as a 5 MB error.
+MAX_ECHO = 100
+#: Messages up to this length are left alone (they cannot hold a long value); no message is
+#: longer than MAX_MESSAGE, whatever it echoes unquoted.
+_SHORT = 300
+MAX_MESSAGE = 1000
+#: One character class per quote: an alternation inside the repeat would make the regex
+#: engine keep a state per character (1.2 GiB for a 10 MB value).
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def bounded(text: str) -> str:
+    """Cut every quoted value in ``text`` to :data:`MAX_ECHO` characters, the whole to
+    :data:`MAX_MESSAGE`."""
+    if len(text) <= _SHORT:
+        return text
+
+    def cut(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        if len(quoted) <= MAX_ECHO + 2:
+            return quoted
+        return f"{quoted[: MAX_ECHO + 1]}…{quoted[0]} ({len(quoted) - 2} characters)"
+
+    text = _QUOTED.sub(cut, text)
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}… ({len(text)} characters)"
+    return text
+
+
+def _bounded_details(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: bounded(v) if isinstance(v, str) else v for k, v in d.items()} for d in details]
+
+
 def _code_of(exc: HTTPException) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]]) -> Response:
-    """Render an error in the shape of the protocol the request used."""
-    path = request.path
-    body: dict[str, Any]
+def error_body(
+    path: str, status: int, code: str, message: str, details: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The error document of the protocol that ``path`` belongs to."""
     if path == V2_PREFIX or path.startswith(V2_PREFIX + "/"):
-        body = {"error": message}
-    else:
-        body = {"error": {"code": code, "message": message, "details": details}}
-        if path in MLFLOW_PATHS:
-            body["error_code"] = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
-            body["message"] = message
+        return {"error": message}
+    body: dict[str, Any] = {"error": {"code": code, "message": message, "details": details}}
+    if path in MLFLOW_PATHS:
+        body["error_code"] = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
+        body["message"] = message
+    return body
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]]) -> Response:
+    """Render an error in the shape of the protocol the request used (quoted values cut)."""
+    body = error_body(request.path, status, code, bounded(message), _bounded_details(details))
     response = jsonify(body)
     response.status_code = status
     return response

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 #: Latency buckets in seconds: sub-millisecond to the default request timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Methods counted under their own name; any other (clients may send any token) is "other",
+#: so random methods cannot grow the label set (5 000 of them made a 475 KB scrape).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER = "other"
 
 
 class Metrics:
@@ -73,7 +77,8 @@ class Metrics:
         )
 
     def observe(self, *, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
+        """Count one answered request and its latency (an unknown method counts as other)."""
+        method = method if method in METHODS else OTHER
         self.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
         self.latency.labels(endpoint=endpoint).observe(seconds)
 

@@ -9,7 +9,7 @@ from flask import Response, jsonify, request
 from mlcontainer.core.errors import Problem, Reason
 from mlcontainer.inference.csvreader import read_csv_text
 from mlcontainer.serving import schemas
-from mlcontainer.serving.api import JSON, Route, parse_json
+from mlcontainer.serving.api import JSON, Route, parse_json, read_body
 from mlcontainer.serving.errors import RequestShapeError, UnsupportedMediaTypeError
 from mlcontainer.serving.state import serving_state
 
@@ -28,8 +28,10 @@ def invocations() -> Response:
     state = serving_state()
     if request.mimetype == CSV:
         predictor = state.predictor
+        data = read_body()
+        state.check_csv_size(data, predictor.recipe.delimiter)
         chunk = read_csv_text(
-            request.get_data(cache=False),
+            data,
             delimiter=predictor.recipe.delimiter,
             resolve=predictor.resolver(),
         )
@@ -37,7 +39,7 @@ def invocations() -> Response:
         prediction = predictor.predict_text(chunk.names, chunk.rows, lines=chunk.lines)
         state.metrics.count_predictions(prediction)
     elif request.mimetype == JSON:
-        body = schemas.MlflowRequest.model_validate(parse_json(request.get_data(cache=False)))
+        body = schemas.MlflowRequest.model_validate(parse_json(read_body()))
         prediction = state.predict(_instances(body), unknown="ignore")
     else:
         raise UnsupportedMediaTypeError(

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 #: Read by prometheus-client when it is first imported, in every worker.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 TEXT_ACCESS_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
-#: Seconds an idle keep-alive connection stays open (gthread worker only).
+#: Seconds an idle keep-alive connection stays open.
 KEEPALIVE = 5
+#: The worker class: gthread that hands a thread only requests that arrived whole.
+WORKER_CLASS = "mlcontainer.serving.worker.Worker"
 
 
 class JsonFormatter(logging.Formatter):
@@ -111,9 +113,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "bind": [f"{host}:{settings.port}"],
         "workers": settings.workers,
         "threads": settings.threads,
-        # sync closes each connection, which spreads load evenly over workers; gthread keeps
-        # connections alive and serves several at once per worker (see bench/README.md).
-        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        # Requests are read whole in each worker's event loop before a thread sees them, so
+        # slow clients cost no thread (serving/worker.py; figures in bench/README.md).
+        "worker_class": WORKER_CLASS,
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
         "keepalive": KEEPALIVE,
@@ -136,6 +138,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, metrics_dir: Path) -> None:
         self.settings = settings
         self.metrics_dir = metrics_dir
+        #: Read by the worker: a body over it is refused by the app, so it is not waited for.
+        self.body_limit = settings.max_body_bytes
         super().__init__()
 
     def load_config(self) -> None:
@@ -148,19 +152,59 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings, metrics_dir=self.metrics_dir)
 
 
+def check_model(settings: Settings) -> None:
+    """Load the model as a worker will, in a forked child that leaves with ``os._exit``.
+
+    This process must never import onnxruntime: the import starts a native thread, and a
+    forked worker's exit then waits for it forever (until the graceful timeout kills it:
+    every shutdown took the whole ``--graceful-timeout``). A typed error of the child is
+    raised here again, with its message and setting.
+    """
+    from mlcontainer.core import errors
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; coverage cannot follow os._exit
+        os.close(read_end)
+        status = 0
+        try:
+            from mlcontainer.inference.predictor import load_predictor
+
+            load_predictor(settings.model_dir, settings.runtime, threads=1)
+        except errors.MlcontainerError as exc:
+            said = {"type": type(exc).__name__, "message": exc.message, "setting": exc.setting}
+            os.write(write_end, json.dumps(said).encode())
+            status = 1
+        except BaseException:
+            logging.getLogger(__name__).exception("the model check failed")
+            status = 2
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if report:
+        given = json.loads(report)
+        kinds = {k.__name__: k for k in (errors.ConfigError, errors.ArtifactError)}
+        kind = kinds.get(given["type"], errors.ArtifactError)
+        raise kind(given["message"], setting=given["setting"])
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise errors.ArtifactError(
+            f"the model in {settings.model_dir} could not be loaded (the error is logged above)"
+        )
+
+
 def serve(settings: Settings) -> None:
     """Check that the model loads, then serve it with gunicorn until SIGTERM or SIGINT.
 
     A model that cannot be loaded (or not with ``settings.runtime``) raises a typed error
     here, before any port is bound.
-    Workers are forked after the check, so they inherit the imported libraries and only
-    read the model file again.
+    The check runs in a forked child (see :func:`check_model`); workers are forked after
+    it and load the model themselves.
     """
-    from mlcontainer.inference.predictor import load_predictor
-
     started = time.perf_counter()
-    # One thread, no warm-up: each worker loads the model and creates its own session.
-    load_predictor(settings.model_dir, settings.runtime, threads=1)
+    check_model(settings)
     if "prometheus_client" in sys.modules:  # pragma: no cover - guarded for embedding callers
         logging.getLogger(__name__).warning(
             "prometheus_client was imported before serve(): /metrics covers one worker only"

@@ -13,7 +13,7 @@ from flask import Response, jsonify, request
 from mlcontainer import __version__
 from mlcontainer.core.errors import ModelNotFoundError
 from mlcontainer.serving import schemas
-from mlcontainer.serving.api import JSON, Route, parse_json
+from mlcontainer.serving.api import JSON, Route, parse_json, read_body
 from mlcontainer.serving.errors import ProtocolError, UnsupportedMediaTypeError
 from mlcontainer.serving.state import serving_state
 
@@ -48,8 +48,12 @@ _NUMPY_TYPES = {
 _FEATURE_TYPES = {"numeric": "FP64", "boolean": "BOOL", "categorical": "BYTES"}
 
 
-def _version(predictor: Predictor) -> str:
+def model_version(predictor: Predictor) -> str:
+    """The model's only version: the start of its SHA-256."""
     return predictor.sha256[:12]
+
+
+_version = model_version
 
 
 def _model(name: str, version: str | None = None) -> Predictor:
@@ -141,11 +145,7 @@ def _read_request() -> schemas.InferenceRequest:
             f"Content-Type must be {JSON} (or application/octet-stream with the "
             f"{BINARY_HEADER} header), got {request.mimetype!r}"
         )
-    if request.content_encoding not in (None, "", "identity"):
-        raise UnsupportedMediaTypeError(
-            f"Content-Encoding {request.content_encoding!r} is not supported; send it uncompressed"
-        )
-    data = request.get_data(cache=False)
+    data = read_body()
     header = request.headers.get(BINARY_HEADER)
     if header is None:
         return schemas.InferenceRequest.model_validate(parse_json(data))
