@@ -62,7 +62,9 @@ def test_every_candidate_has_a_cost() -> None:
     assert set(COSTS) == set(MODELS)
 
 
-@pytest.mark.parametrize("name", ["wine", "iris", "penguins", "breast_cancer", "digits", "diabetes"])
+@pytest.mark.parametrize(
+    "name", ["wine", "iris", "penguins", "breast_cancer", "digits", "diabetes"]
+)
 def test_builtin_datasets_search_every_preset_on_every_row_in_the_default_budget(
     name: str,
 ) -> None:
@@ -83,7 +85,8 @@ def test_adult_sized_data_cuts_superlinear_candidates_rows_keeps_every_candidate
         assert "60 s budget" in plans[quadratic].reasons[0]
         assert COSTS[quadratic].why in plans[quadratic].reasons[0]
         action = plans[quadratic].action(ADULT_FOLD_ROWS)
-        assert action is not None and action.kind == "subsample"
+        assert action is not None
+        assert action.kind == "subsample"
     for linear in ("logistic_regression", "hist_gradient_boosting", "naive_bayes", BASELINE):
         assert plans[linear].rows == ADULT_FOLD_ROWS
         assert plans[linear].action(ADULT_FOLD_ROWS) is None
@@ -205,7 +208,8 @@ def test_a_candidate_far_slower_than_its_estimate_is_subsampled_not_dropped(
     result = _train(6_000, ("naive_bayes", "logistic_regression", "k_nearest_neighbors"), budget)
     assert all(c.ranked for c in result.leaderboard)  # every candidate compared
     knn = next(c for c in result.leaderboard if c.name == "k_nearest_neighbors")
-    assert knn.budget is not None and knn.budget.kind == "subsample"
+    assert knn.budget is not None
+    assert knn.budget.kind == "subsample"
     assert knn.budget.rows < 3_000
     assert "slower than estimated" in knn.budget.reason
     assert any(line.startswith("k_nearest_neighbors: ") for line in result.budget_lines)
