@@ -72,7 +72,9 @@ def tune_threshold(p: np.ndarray, positive: np.ndarray, metric: str) -> Threshol
     nearest 0.5 (the default decision), so a flat optimum changes nothing.
     """
     values = np.unique(p)
-    cuts = np.r_[values[0] / 2, (values[:-1] + values[1:]) / 2, (values[-1] + 1) / 2, 0.5]
+    # Above every probability (none positive): past 1 itself when a probability is 1.
+    top = (values[-1] + 1) / 2 if values[-1] < 1 else np.nextafter(1.0, 2.0)
+    cuts = np.r_[values[0] / 2, (values[:-1] + values[1:]) / 2, top, 0.5]
     scores = _scores(p, positive, cuts, metric)
     best = float(np.max(scores))
     near = np.flatnonzero(np.isclose(scores, best, rtol=0, atol=1e-12))

@@ -793,7 +793,7 @@ def _decision(best: CandidateResult, y: np.ndarray, schema: Schema, metric: str)
         threshold = calibrated_threshold(threshold, calibration.a, calibration.b)
     return Decision(
         positive_class=positive_class,
-        threshold=round(threshold, 6),
+        threshold=threshold,  # unrounded: a rounded one could label a row differently
         metric=metric if tuned is not None else "none",
         score_at_half=tuned.score_at_half if tuned is not None else None,
         score_at_threshold=tuned.score if tuned is not None else None,

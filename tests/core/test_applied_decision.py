@@ -1,0 +1,54 @@
+"""What every runtime applies after a binary model's probabilities: calibration, threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlcontainer.core.artifacts import Calibration, Decision
+from mlcontainer.core.decision import calibrate, logit, threshold_labels
+
+
+def _two(p: list[float]) -> np.ndarray:
+    q = np.asarray(p, dtype=float)
+    return np.column_stack([1 - q, q])
+
+
+def test_identity_calibration_changes_nothing_and_rows_sum_to_one() -> None:
+    proba = _two([0.01, 0.3, 0.5, 0.9])
+    np.testing.assert_allclose(calibrate(proba, 1, 1.0, 0.0), proba, atol=1e-12)
+    shrunk = calibrate(proba, 1, 0.5, 0.2)
+    np.testing.assert_allclose(shrunk.sum(axis=1), 1.0)
+    assert np.all(np.diff(shrunk[:, 1]) > 0)  # order kept
+
+
+def test_calibration_of_the_first_class_as_positive() -> None:
+    proba = _two([0.2, 0.7])[:, ::-1]  # the positive class is column 0
+    out = calibrate(proba, 0, 1.0, 1.0)
+    expected = 1 / (1 + np.exp(-(logit(proba[:, 0]) + 1.0)))
+    np.testing.assert_allclose(out[:, 0], expected)
+    np.testing.assert_allclose(out[:, 1], 1 - expected)
+
+
+def test_certain_probabilities_stay_finite() -> None:
+    out = calibrate(_two([0.0, 1.0]), 1, 2.0, 0.0)
+    assert np.isfinite(out).all()
+    assert out[0, 1] < 1e-12 < out[1, 1]
+
+
+def test_threshold_labels_take_the_positive_class_at_or_above_the_threshold() -> None:
+    labels = threshold_labels(_two([0.2, 0.3, 0.31, 0.9]), ["no", "yes"], 1, 0.3)
+    assert labels.tolist() == ["no", "yes", "yes", "yes"]
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_a_decision_applies_calibration_then_its_threshold(calibrated: bool) -> None:
+    calibration = Calibration(
+        a=0.5, b=0.0, brier_before=0.2, brier_after=0.1, log_loss_before=0.6, log_loss_after=0.5
+    ) if calibrated else None  # fmt: skip
+    decision = Decision(positive_class=1, threshold=0.4, metric="f1_macro", calibration=calibration)
+    raw = _two([0.3, 0.38, 0.45, 0.8])
+    proba, labels = decision.apply(raw, [0, 1])
+    expected = calibrate(raw, 1, 0.5, 0.0) if calibrated else raw
+    np.testing.assert_allclose(proba, expected)
+    assert labels.tolist() == (expected[:, 1] >= 0.4).astype(int).tolist()

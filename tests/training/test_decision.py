@@ -1,0 +1,104 @@
+"""The binary decision layer decided out of fold: the threshold that maximises the metric,
+and Platt calibration kept only where it helps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from mlcontainer.core.decision import calibrate
+from mlcontainer.training.decision import (
+    THRESHOLD_METRICS,
+    calibrated_threshold,
+    fit_calibration,
+    tune_threshold,
+)
+
+SKLEARN = {
+    "accuracy": accuracy_score,
+    "balanced_accuracy": balanced_accuracy_score,
+    "f1_macro": lambda y, p: f1_score(y, p, average="macro", zero_division=0),
+    "f1_weighted": lambda y, p: f1_score(y, p, average="weighted", zero_division=0),
+}
+
+
+def _score(metric: str, positive: np.ndarray, p: np.ndarray, t: float) -> float:
+    return float(SKLEARN[metric](positive, p >= t))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.booleans()), min_size=2, max_size=40),
+    st.sampled_from(THRESHOLD_METRICS),
+)
+def test_the_tuned_threshold_scores_as_sklearn_says_and_no_threshold_scores_better(
+    rows: list[tuple[int, bool]], metric: str
+) -> None:
+    p = np.array([r[0] / 20 for r in rows])
+    positive = np.array([r[1] for r in rows])
+    assume(positive.any() and not positive.all())  # out-of-fold data always hold both
+    tuned = tune_threshold(p, positive, metric)
+    assert tuned.score == pytest.approx(_score(metric, positive, p, tuned.threshold), abs=1e-12)
+    assert tuned.score_at_half == pytest.approx(_score(metric, positive, p, 0.5), abs=1e-12)
+    # Every labelling a threshold can make: at each distinct value, and above them all.
+    for t in [*np.unique(p), 1.01]:
+        assert _score(metric, positive, p, t) <= tuned.score + 1e-12
+
+
+def test_a_flat_optimum_keeps_half() -> None:
+    p = np.array([0.1, 0.2, 0.8, 0.9])
+    positive = np.array([False, False, True, True])
+    assert tune_threshold(p, positive, "f1_macro").threshold == 0.5
+
+
+def test_rare_positives_get_a_lower_threshold_for_macro_f1() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=5_000)
+    positive = rng.random(5_000) < 1 / (1 + np.exp(-(2 * z - 3.5)))
+    p = 1 / (1 + np.exp(-(2 * z - 3.5)))  # the true probabilities
+    tuned = tune_threshold(p, positive, "f1_macro")
+    assert tuned.threshold < 0.45
+    assert tuned.score > tuned.score_at_half + 0.01
+
+
+def _folds(n: int) -> np.ndarray:
+    return np.arange(n) % 5
+
+
+def test_calibration_is_kept_for_overconfident_probabilities_and_shrinks_them() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=4_000)
+    positive = rng.random(4_000) < 1 / (1 + np.exp(-z))
+    overconfident = 1 / (1 + np.exp(-4 * z))
+    fit = fit_calibration(overconfident, positive, _folds(4_000))
+    assert fit is not None
+    assert fit.helps
+    assert fit.a == pytest.approx(0.25, abs=0.05)
+    assert fit.brier_after < fit.brier_before
+
+
+def test_calibration_is_left_out_where_probabilities_are_already_right() -> None:
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=4_000)
+    p = 1 / (1 + np.exp(-z))
+    positive = rng.random(4_000) < p
+    fit = fit_calibration(p, positive, _folds(4_000))
+    assert fit is not None
+    assert not fit.helps
+
+
+def test_calibration_is_none_when_a_fold_holds_one_class_only() -> None:
+    p = np.linspace(0.01, 0.99, 10)
+    positive = np.array([True] * 5 + [False] * 5)
+    assert fit_calibration(p, positive, np.array([0] * 5 + [1] * 5)) is None
+
+
+def test_the_threshold_moved_to_calibrated_probabilities_gives_the_same_labels() -> None:
+    p = np.linspace(0.001, 0.999, 999)
+    two = np.column_stack([1 - p, p])
+    a, b, t = 0.6, -0.4, 0.37
+    moved = calibrated_threshold(t, a, b)
+    assert np.array_equal(calibrate(two, 1, a, b)[:, 1] >= moved, p >= t)
