@@ -19,7 +19,7 @@ from mlcontainer.core.artifacts import (
     publish,
 )
 from mlcontainer.core.memory import release_memory
-from mlcontainer.training import selection
+from mlcontainer.training import selection, skopsfile
 from mlcontainer.training.dataset import ClassRule, Dataset, load_dataset
 from mlcontainer.training.manifest import build_manifest
 from mlcontainer.training.metrics import Evaluation, evaluate
@@ -111,10 +111,8 @@ def run_training(
     html = render_report(manifest, evaluation, classes, pictures)
     lap("report")
     stage("saving model")
-    import skops.io
-
     files = {
-        MODEL_FILE: skops.io.dumps(result.pipeline),
+        MODEL_FILE: skopsfile.dumps(result.pipeline),
         METRICS_FILE: json_bytes(evaluation.to_dict()),
         REPORT_FILE: html.encode(),
     }
