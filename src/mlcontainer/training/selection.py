@@ -61,6 +61,8 @@ class CandidateResult:
     error: str | None = None
     #: What the time budget did to this candidate (subsampled or skipped), if anything.
     budget: Action | None = None
+    #: The selection metric on each fold, in fold order (empty when the folds did not run).
+    fold_scores: tuple[float, ...] = ()
 
     @property
     def ranked(self) -> bool:
@@ -82,6 +84,7 @@ class CandidateResult:
             "predict_ms_per_row": round(self.predict_ms_per_row, 5),
             "error": self.error,
             "budget": self.budget.to_dict() if self.budget is not None else None,
+            "fold_scores": [clean(x) for x in self.fold_scores],
         }
 
 
@@ -336,6 +339,7 @@ def compare(
             time_budget,
             cv,
             TASK_METRICS[task],
+            metric,
         )
         for name in models
     ]
@@ -364,6 +368,7 @@ def _summarise(
     time_budget: float | None,
     cv: int,
     metrics: Mapping[str, Any],
+    metric: str,
 ) -> CandidateResult:
     nan = dict.fromkeys(metrics, math.nan)
     if action is not None and action.kind == "skip":
@@ -385,7 +390,10 @@ def _summarise(
     stds = {k: _std([f.scores[k] for f in folds]) for k in metrics}
     fit = float(np.mean([f.fit_seconds for f in folds]))
     per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
-    return CandidateResult(name, means, stds, fit, per_row * 1000, budget=action)
+    by_fold = tuple(f.scores[metric] for f in sorted(folds, key=lambda f: f.fold))
+    return CandidateResult(
+        name, means, stds, fit, per_row * 1000, budget=action, fold_scores=by_fold
+    )
 
 
 def _mean(values: list[float]) -> float:
