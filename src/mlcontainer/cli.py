@@ -148,12 +148,12 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
     _require_training_extra("train")
     from mlcontainer import console
-    from mlcontainer.training.models import MODELS
     from mlcontainer.training.options import TrainOptions
     from mlcontainer.training.workflow import run_training
 
     options = TrainOptions.from_given(given, _settings(ctx))
-    with console.training_progress(len(options.models or MODELS) * options.cv) as progress:
+    # The fits' count depends on the searches the budget allows: the bar counts, unbounded.
+    with console.training_progress(0) as progress:
         outcome = run_training(
             options,
             progressbar=progress.download_bar(),

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -77,7 +78,7 @@ class TrainingProgress:
 
     def on_stage(self, name: str) -> None:
         if name == "comparing models" and self._fits is None:
-            self._fits = self._progress.add_task("cross-validating", total=self._total)
+            self._fits = self._progress.add_task("cross-validating", total=self._total or None)
         elif self._fits is not None and name != "comparing models":
             self._progress.update(self._fits, description=name)
 
@@ -155,8 +156,12 @@ def _leaderboard(manifest: Manifest) -> Table:
         if budget and budget.action == "skip":
             board.add_row(str(rank), entry.name, "[yellow]skipped (time budget)[/]")
             continue
-        # A subsampled candidate is marked here and explained under the table.
-        label = entry.name + (" [yellow](subsampled)[/]" if budget else "")
+        # The preset its search kept; a subsampled candidate is marked here and explained
+        # under the table.
+        label = entry.name
+        if entry.preset != "default":
+            label += f" [cyan]({escape(entry.preset)})[/]"
+        label += " [yellow](subsampled)[/]" if budget else ""
         if entry.error:
             board.add_row(str(rank), entry.name, f"[red]failed: {entry.error}[/]")
             continue
@@ -198,7 +203,13 @@ def show_training(outcome: TrainOutcome) -> None:
     if sel.budget:
         out.print(f"[yellow]Time budget {sel.time_budget:g} s:[/]")
         for line in sel.budget:
-            out.print(f"  {line}")
+            out.print(f"  {line}", markup=False)
+    chosen = next((c for c in manifest.leaderboard if c.name == sel.model), None)
+    if chosen is not None and chosen.search:
+        params = ", ".join(f"{k}={v}" for k, v in chosen.params.items()) or "its defaults"
+        out.print(f"Tuned: {sel.model}, {chosen.search} ({params})", markup=False)
+    if manifest.decision is not None:
+        out.print(decision_line(manifest), markup=False)
 
     scores = Table(title=f"Selected: {sel.model}, on {sel.test_rows} held-out test rows")
     scores.add_column("metric")
@@ -259,6 +270,26 @@ def _saved_order(manifest: Manifest) -> list[str]:
     picture = [CONFUSION_MATRIX_FILE] if CONFUSION_MATRIX_FILE in manifest.files else []
     card = [CARD_FILE] if CARD_FILE in manifest.files else []
     return [*rest, MANIFEST_FILE, METRICS_FILE, *picture, REPORT_FILE, *card]
+
+
+def decision_line(manifest: Manifest) -> str:
+    """One line on a binary classifier's decision layer: threshold and calibration."""
+    decision = manifest.decision
+    assert decision is not None
+    line = f"Decision: {decision.positive_class} when its probability is at least "
+    line += f"{decision.threshold:.3g}"
+    if decision.score_at_threshold is not None and decision.score_at_half is not None:
+        line += (
+            f", tuned out of fold for {decision.metric} ({decision.score_at_half:.4f} at 0.5, "
+            f"{decision.score_at_threshold:.4f} at it)"
+        )
+    calibration = decision.calibration
+    if calibration is not None:
+        line += (
+            f"; probabilities calibrated (Platt, out of fold: Brier {calibration.brier_before:.4f}"
+            f" → {calibration.brier_after:.4f})"
+        )
+    return line
 
 
 def runtime_line(manifest: Manifest) -> str:

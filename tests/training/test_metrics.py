@@ -104,7 +104,7 @@ def test_perfect_predictions_score_one_and_no_log_loss() -> None:
     scores = score_all(truth, truth, proba, ["a", "b", "c"])
     assert set(scores) == set(CLASSIFICATION_METRICS)
     for name, value in scores.items():
-        expected = 0.0 if name == "log_loss" else 1.0
+        expected = 0.0 if name in ("log_loss", "brier") else 1.0
         assert value == pytest.approx(expected, abs=1e-9), name
 
 
@@ -160,12 +160,19 @@ def _sklearn_scores(
         )
         out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
     if len(present) < len(labels):
-        out["roc_auc_ovr"] = math.nan
+        out["roc_auc_ovr"] = out["pr_auc"] = math.nan
     elif len(labels) == 2:
         out["roc_auc_ovr"] = skm.roc_auc_score(truth == labels[1], proba[:, 1])
+        out["pr_auc"] = skm.average_precision_score(truth == labels[1], proba[:, 1])
     else:
         out["roc_auc_ovr"] = skm.roc_auc_score(truth, proba, multi_class="ovr", labels=labels)
+        out["pr_auc"] = float(
+            np.mean(
+                [skm.average_precision_score(truth == c, proba[:, j]) for j, c in enumerate(labels)]
+            )
+        )
     out["log_loss"] = skm.log_loss(truth, proba, labels=labels)
+    out["brier"] = skm.brier_score_loss(truth, proba, labels=labels, scale_by_half=True)
     return out
 
 

@@ -26,24 +26,30 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic import ValidationError as PydanticValidationError
 
 from mlcontainer.core.atomic import write_atomic
+from mlcontainer.core.decision import calibrate, threshold_labels
 from mlcontainer.core.errors import ArtifactError
 from mlcontainer.core.recipe import LEGACY, IntakeRecipe
-from mlcontainer.core.schema import Schema
+from mlcontainer.core.schema import Label, Schema
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "mlcontainer.model"
 #: 2 added ``intake`` (how inputs are read: markers, single quotes, header, columns): a
 #: version-1 reader ignoring it would read a quoted category differently.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: 3 added ``decision`` (a binary classifier's calibration and threshold): a version-2 reader
+#: ignoring it would give other labels.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 #: The fitted scikit-learn pipeline, saved with skops.
 MODEL_FILE = "model.skops"
@@ -85,6 +91,10 @@ class ModelInfo(_Section):
     name: str
     description: str
     estimator: str
+    #: The preset its search kept ("default": the registry's configuration) and its
+    #: parameters (``set_params`` names of the model step).
+    preset: str = "default"
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class DatasetInfo(_Section):
@@ -144,7 +154,7 @@ class BudgetAction(_Section):
 
 
 class Candidate(_Section):
-    """One row of the leaderboard."""
+    """One row of the leaderboard: the candidate with the preset its search kept."""
 
     name: str
     scores: dict[str, Score]
@@ -152,9 +162,49 @@ class Candidate(_Section):
     predict_ms_per_row: float
     error: str | None = None
     budget: BudgetAction | None = None
+    #: The preset the search kept ("default" when not searched), and its parameters.
+    preset: str = "default"
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: How the preset was found, in one line (presets searched, rounds and rows).
+    search: str | None = None
+    #: A binary classifier's threshold, tuned out of fold (its scores are at it).
+    threshold: float | None = None
     #: The selection metric on each fold, in fold order (empty when it was not run, and in
     #: folders written before the report plotted them).
     fold_scores: list[float | None] = Field(default_factory=list)
+
+
+class Calibration(_Section):
+    """Platt scaling of the positive class's log-odds, fitted on out-of-fold probabilities."""
+
+    method: Literal["sigmoid"] = "sigmoid"
+    a: float
+    b: float
+    #: Out-of-fold Brier score and log loss without and with it (cross-fitted).
+    brier_before: float
+    brier_after: float
+    log_loss_before: float
+    log_loss_after: float
+
+
+class Decision(_Section):
+    """A binary classifier's decision layer, applied after the model's probabilities by every
+    runtime (:mod:`mlcontainer.core.decision`): calibration, then the threshold."""
+
+    positive_class: Label
+    threshold: float
+    #: What the threshold was tuned for, and the out-of-fold score at 0.5 and at it.
+    metric: str
+    score_at_half: float | None = None
+    score_at_threshold: float | None = None
+    calibration: Calibration | None = None
+
+    def apply(self, proba: np.ndarray, classes: Sequence[Label]) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated probabilities and the labels the threshold gives."""
+        positive = list(classes).index(self.positive_class)
+        if self.calibration is not None:
+            proba = calibrate(proba, positive, self.calibration.a, self.calibration.b)
+        return proba, threshold_labels(proba, classes, positive, self.threshold)
 
 
 #: One cell of an example row as the predict API takes it: a number, a category, a boolean,
@@ -317,6 +367,8 @@ class Manifest(_Section):
     intake: IntakeRecipe | None = None
     #: Absent in folders written before ONNX export: they are served with scikit-learn.
     runtime: RuntimeSection | None = None
+    #: A binary classifier's calibration and threshold (absent: the most probable class).
+    decision: Decision | None = None
     #: For the page's form; older folders have none (the form then starts empty).
     examples: Examples | None = None
     #: Which columns matter (the top 15); older folders have none.

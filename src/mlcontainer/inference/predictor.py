@@ -73,9 +73,13 @@ class Predictor:
         except InputValidationError as exc:
             raise decoded.locate(exc) from None
         _refuse_unscored(decoded, ~np.isfinite(proba).all(axis=1), "its probabilities overflow")
-        labels = labels_from_proba(proba, self.classes).tolist()
+        decision = self.manifest.decision
+        if decision is not None:  # a binary classifier's calibration and tuned threshold
+            proba, chosen = decision.apply(proba, self.classes)
+        else:
+            chosen = labels_from_proba(proba, self.classes)
         return Prediction(
-            labels=labels,
+            labels=chosen.tolist(),
             probabilities=proba,
             classes=self.classes,
             warnings=list(decoded.warnings),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcontainer.core.artifacts import Decision
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
@@ -63,12 +64,14 @@ def permutation_importances(
     *,
     metric: str,
     random_state: int,
+    decision: Decision | None = None,
     max_rows: int = MAX_ROWS,
     repeats: int = REPEATS,
     seconds: float = SECONDS,
 ) -> Importances:
     """Shuffle each original column of ``X`` (not its one-hot parts: the pipeline encodes
     after the shuffle) and measure how much ``metric`` drops, as a greater-is-better score.
+    A binary classifier's ``decision`` (calibration, threshold) is applied as when serving.
 
     Scored with the project's own metrics (NumPy, as in cross-validation): scikit-learn's
     scorers check their inputs on every call, and this makes ``repeats`` calls per column.
@@ -82,14 +85,14 @@ def permutation_importances(
     sample, target = X.iloc[idx], truth[idx]
     if metric not in TASK_METRICS[schema.task]:
         metric = FALLBACK[schema.task]
-    score = _scorer(schema, metric)
+    score = _scorer(schema, metric, decision)
     with one_native_thread():
         start = time.perf_counter()
         first = score(pipeline, sample, target)
         estimate = (time.perf_counter() - start) * repeats * X.shape[1]
         if not math.isfinite(first):  # e.g. MAPE where the sample's truth holds a zero
             metric = FALLBACK[schema.task]
-            score = _scorer(schema, metric)
+            score = _scorer(schema, metric, decision)
         if estimate > seconds and rows > MIN_ROWS:
             rows = max(MIN_ROWS, int(rows * seconds / estimate))
             sample, target = sample.iloc[:rows], target[:rows]
@@ -104,7 +107,7 @@ def permutation_importances(
     return Importances(metric, rows, repeats, tuple(ranked[:TOP]), X.shape[1])
 
 
-def _scorer(schema: Schema, metric: str) -> Any:
+def _scorer(schema: Schema, metric: str, decision: Decision | None) -> Any:
     """A scoring callable for ``permutation_importance``: ``metric``, greater is better."""
     spec = TASK_METRICS[schema.task][metric]
     sign = 1.0 if spec.greater_is_better else -1.0
@@ -115,7 +118,11 @@ def _scorer(schema: Schema, metric: str) -> Any:
             values = score_regression(y, np.asarray(estimator.predict(X), dtype=float))
         else:
             proba = np.asarray(estimator.predict_proba(X), dtype=float)
-            values = score_all(y, labels_from_proba(proba, classes), proba, classes)
+            if decision is not None:
+                proba, labels = decision.apply(proba, classes)
+            else:
+                labels = labels_from_proba(proba, classes)
+            values = score_all(y, labels, proba, classes)
         return sign * values[spec.name]
 
     return score

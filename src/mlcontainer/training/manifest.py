@@ -41,6 +41,8 @@ def build_manifest(
             name=result.selected,
             description=spec.describe(dataset.schema.task),
             estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            preset=result.preset,
+            params=result.params,
         ),
         dataset=DatasetInfo(**dataset.summary()),
         schema=dataset.schema,
@@ -66,6 +68,7 @@ def build_manifest(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         intake=dataset.recipe,
         runtime=runtime,
+        decision=result.decision,
         examples=examples,
         importance=_importance(importances),
     )

@@ -16,6 +16,8 @@ from mlcontainer.core.schema import Label, Task
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlcontainer.core.artifacts import Decision
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -40,7 +42,9 @@ CLASSIFICATION_METRICS: dict[str, MetricSpec] = {
         MetricSpec("recall_macro", "Recall (macro)", True, False),
         MetricSpec("recall_weighted", "Recall (weighted)", True, False),
         MetricSpec("roc_auc_ovr", "ROC AUC (one-vs-rest)", True, True),
+        MetricSpec("pr_auc", "PR AUC (average precision)", True, True),
         MetricSpec("log_loss", "Log loss", False, True),
+        MetricSpec("brier", "Brier score", False, True),
     )
 }
 REGRESSION_METRICS: dict[str, MetricSpec] = {
@@ -121,7 +125,11 @@ def score_all(
         # Mean recall over the classes present in the truth (scikit-learn warns on absent ones).
         "balanced_accuracy": recall[support > 0].mean(),
         "roc_auc_ovr": _roc_auc(truth, proba, k),
+        "pr_auc": _pr_auc(truth, proba, k),
         "log_loss": -np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, 1.0))),
+        # Half the squared distance to the one-hot truth, summed over classes: in [0, 1], and
+        # for two classes the usual mean of (p - y)² of the positive class.
+        "brier": np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1)) / 2,
     }
     # Macro averages over the classes the truth holds: a class with no rows here (absent from
     # a fold or the test split) is not averaged in as a zero.
@@ -150,6 +158,27 @@ def _roc_auc(truth: np.ndarray, proba: np.ndarray, k: int) -> float:
     if k == 2:
         return _binary_auc(truth == 1, proba[:, 1])
     return float(np.mean([_binary_auc(truth == j, proba[:, j]) for j in range(k)]))
+
+
+def _pr_auc(truth: np.ndarray, proba: np.ndarray, k: int) -> float:
+    """Average precision, one-vs-rest and macro over the classes (binary: of the second)."""
+    if np.bincount(truth, minlength=k).min() == 0:
+        return math.nan  # undefined for a class with no positives
+    if k == 2:
+        return _average_precision(truth == 1, proba[:, 1])
+    return float(np.mean([_average_precision(truth == j, proba[:, j]) for j in range(k)]))
+
+
+def _average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """Sum over thresholds (tied scores together) of precision x the recall gained, as
+    ``sklearn.metrics.average_precision_score``."""
+    order = np.argsort(-score, kind="mergesort")
+    ranked, hits = score[order], positive[order].astype(float)
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last row of each tie
+    tp = np.cumsum(hits)[ends]
+    precision = tp / (ends + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -203,14 +232,22 @@ def evaluate(
     *,
     sample_rows: int = 5,
     task: Task = "classification",
+    decision: Decision | None = None,
 ) -> Evaluation:
-    """Score a fitted pipeline once on the test split and keep a few example predictions."""
+    """Score a fitted pipeline once on the test split and keep a few example predictions.
+
+    A binary classifier's ``decision`` (calibration, threshold) is applied as the runtimes
+    apply it: the scores are those of the labels and probabilities the model will serve.
+    """
     if task == "regression":
         return _evaluate_regression(pipeline, X_test, y_test, sample_rows=sample_rows)
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    proba = pipeline.predict_proba(X_test)
-    pred = labels_from_proba(proba, classes)
+    proba = np.asarray(pipeline.predict_proba(X_test), dtype=float)
+    if decision is not None:
+        proba, pred = decision.apply(proba, classes)
+    else:
+        pred = labels_from_proba(proba, classes)
     truth = label_array(y_test)
     labels = list(classes)
     cm = confusion_matrix(truth, pred, labels=labels)

@@ -43,22 +43,12 @@ def model_parameters(pipeline: Any) -> dict[str, str]:
 
 
 def chosen_threshold(manifest: Manifest) -> tuple[float | None, Label | None]:
-    """The binary decision threshold and positive class, when the manifest has a
-    ``decision`` section (written by the threshold tuning; older folders have none)."""
-    decision = getattr(manifest, "decision", None)
+    """The binary decision threshold and positive class from the manifest's ``decision``
+    (None, None for a folder without one: the most probable class is predicted)."""
+    decision = manifest.decision
     if decision is None:
         return None, None
-    if isinstance(decision, Mapping):
-        threshold, positive = decision.get("threshold"), decision.get("positive_class")
-    else:
-        threshold = getattr(decision, "threshold", None)
-        positive = getattr(decision, "positive_class", None)
-    if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-        return None, None
-    if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-        return None, None
-    label = positive if isinstance(positive, str | int) and not isinstance(positive, bool) else None
-    return float(threshold), label
+    return decision.threshold, decision.positive_class
 
 
 def _embedded(picture: Picture) -> dict[str, str]:
@@ -108,7 +98,8 @@ def render_report(
     env.filters["fmt"] = _fmt
     regression = manifest.input_schema.is_regression
     threshold, positive = chosen_threshold(manifest)
-    spec = METRICS[manifest.selection.metric]
+    selection = manifest.selection
+    spec = METRICS[selection.metric]
     return env.get_template(TEMPLATE).render(
         title=f"mlcontainer: {manifest.name}",
         manifest=manifest,
@@ -128,6 +119,8 @@ def render_report(
         importances=importances,
         importance_label=METRICS[importances.metric].label if importances else "",
         threshold=threshold,
+        decision=manifest.decision,
+        chosen=next((c for c in manifest.leaderboard if c.name == selection.model), None),
         positive=positive if positive is not None else (classes[1] if len(classes) == 2 else None),
         pictures={p.name: _embedded(p) for p in pictures},
         first_metric="r2" if regression else "accuracy",

@@ -5,18 +5,44 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcontainer.core.artifacts import Calibration, Decision
+from mlcontainer.core.decision import threshold_labels
 from mlcontainer.core.errors import TrainingError
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.training.budget import COSTS, GUARD_SHARE, Action, estimate, feature_width, plan
+from mlcontainer.training.budget import (
+    BEHIND,
+    COSTS,
+    CV_SHARE,
+    FIT_OVERHEAD,
+    MEASURED_ENOUGH,
+    MIN_SUBSAMPLE_ROWS,
+    PROBE_FRACTION,
+    PROBE_ROWS,
+    RESERVE_SHARE,
+    Action,
+    Plan,
+    cost,
+    estimate,
+    feature_width,
+    plan,
+)
 from mlcontainer.training.cluster import fanout
 from mlcontainer.training.dataset import Dataset
+from mlcontainer.training.decision import (
+    THRESHOLD_METRICS,
+    Threshold,
+    calibrated_threshold,
+    fit_calibration,
+    tune_threshold,
+)
 from mlcontainer.training.metrics import (
     METRICS,
     TASK_METRICS,
@@ -26,6 +52,7 @@ from mlcontainer.training.metrics import (
 )
 from mlcontainer.training.models import BASELINE, MODELS, build_pipeline, fit_ready
 from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.tuning import DEFAULT, Preset, is_imbalanced, presets_for, schedule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +63,8 @@ FoldCallback = Callable[[str, int], None]
 
 @dataclass(frozen=True)
 class FoldResult:
-    """One candidate fitted on one fold's training part and scored on its validation part."""
+    """One candidate (one preset) fitted on one fold's training part, scored on its
+    validation part."""
 
     model: str
     fold: int
@@ -45,13 +73,18 @@ class FoldResult:
     predict_seconds: float
     rows: int
     error: str | None = None
-    #: True when the time budget ran out before this fold started: it was not run.
-    late: bool = False
+    preset: int = 0
+    #: Rows the fit used, and what the budget estimated it would take (core-seconds).
+    fit_rows: int = 0
+    estimated: float = 0.0
+    #: The validation rows' probabilities (a classifier's), for the decision layer.
+    proba: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class CandidateResult:
-    """A candidate's cross-validated scores (mean and standard deviation over the folds)."""
+    """A candidate's cross-validated scores (mean and standard deviation over the folds) with
+    the preset its search kept."""
 
     name: str
     means: dict[str, float]
@@ -59,14 +92,24 @@ class CandidateResult:
     fit_seconds: float
     predict_ms_per_row: float
     error: str | None = None
-    #: What the time budget did to this candidate (subsampled or skipped), if anything.
+    #: What the time budget did to this candidate (subsampled), if anything.
     budget: Action | None = None
-    #: The selection metric on each fold, in fold order (empty when the folds did not run).
+    preset: Preset = DEFAULT
+    params: dict[str, Any] = field(default_factory=dict)
+    #: How the preset was found, in one line (None: not searched).
+    search: str | None = None
+    #: A binary classifier's threshold, tuned out of fold; the scores are at it.
+    threshold: Threshold | None = None
+    #: The selection metric on each fold (the strip plot of the report).
     fold_scores: tuple[float, ...] = ()
+    #: Out-of-fold probabilities of the training rows (a classifier's), in row order.
+    oof: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The fold each training row was validated in.
+    fold_of: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ranked(self) -> bool:
-        """Whether the candidate has scores to rank (it neither failed nor was skipped)."""
+        """Whether the candidate has scores to rank (it did not fail)."""
         return self.error is None and (self.budget is None or self.budget.kind != "skip")
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +127,10 @@ class CandidateResult:
             "predict_ms_per_row": round(self.predict_ms_per_row, 5),
             "error": self.error,
             "budget": self.budget.to_dict() if self.budget is not None else None,
+            "preset": self.preset.name,
+            "params": self.params,
+            "search": self.search,
+            "threshold": round(self.threshold.threshold, 6) if self.threshold else None,
             "fold_scores": [clean(x) for x in self.fold_scores],
         }
 
@@ -118,6 +165,11 @@ class TrainingResult:
     where: str = "local"
     #: Said when the baseline was selected, or beat the model selected.
     warnings: tuple[str, ...] = ()
+    #: A binary classifier's calibration and threshold, decided out of fold.
+    decision: Decision | None = None
+    #: The preset the selected model's search kept, and its parameters.
+    preset: str = "default"
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: int) -> Split:
@@ -181,34 +233,46 @@ def _fit_and_score(
     val_idx: np.ndarray,
     random_state: int,
     fit_rows: int | None = None,
-    deadline: float | None = None,
+    preset: Preset = DEFAULT,
+    index: int = 0,
+    estimated: float = 0.0,
 ) -> FoldResult:
-    if deadline is not None and time.time() > deadline:
-        return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), late=True)
     if fit_rows is not None:
         train_idx = subsample(train_idx, y, rows=fit_rows, random_state=random_state + fold)
-    pipeline = build_pipeline(
-        name, schema, random_state=random_state, target_scale=target_scale(y[train_idx], schema)
-    )
-    start = time.perf_counter()
+    scale = target_scale(y[train_idx], schema)
+    pipeline = build_pipeline(name, schema, random_state=random_state, target_scale=scale)
+    start = clock()
+    proba = None
     try:
+        if preset.params:
+            pipeline.set_params(**{f"model__{k}": v for k, v in preset.resolved(scale).items()})
         with one_native_thread():
             fit_ready(pipeline, y[train_idx]).fit(X.iloc[train_idx], y[train_idx])
-            fitted = time.perf_counter()
+            fitted = clock()
             if schema.is_regression:
                 values = np.asarray(pipeline.predict(X.iloc[val_idx]), dtype=float)
             else:
                 proba = _aligned_proba(pipeline, X.iloc[val_idx], schema.classes)
-            predicted = time.perf_counter()
+            predicted = clock()
     except (ValueError, np.linalg.LinAlgError) as exc:
-        return FoldResult(name, fold, {}, 0.0, 0.0, len(val_idx), error=str(exc).split("\n")[0])
+        return FoldResult(
+            name, fold, {}, 0.0, 0.0, len(val_idx), error=str(exc).split("\n")[0], preset=index
+        )
     if schema.is_regression:
         scores = score_regression(y[val_idx], values)
     else:
+        assert proba is not None
         scores = score_all(
             y[val_idx], labels_from_proba(proba, schema.classes), proba, schema.classes
         )
-    return FoldResult(name, fold, scores, fitted - start, predicted - fitted, len(val_idx))
+    return FoldResult(
+        name, fold, scores, fitted - start, predicted - fitted, len(val_idx),
+        preset=index, fit_rows=len(train_idx), estimated=estimated, proba=proba,
+    )  # fmt: skip
+
+
+#: The clock the comparison keeps its budget by (seconds); tests replace it with a fake one.
+clock: Callable[[], float] = time.perf_counter
 
 
 def target_scale(y: np.ndarray, schema: Schema) -> float:
@@ -245,6 +309,66 @@ def _aligned_proba(pipeline: Any, X: pd.DataFrame, classes: Sequence[Any]) -> np
     return out
 
 
+@dataclass
+class _Run:
+    """What the comparison needs while it runs: data, folds, where fits go, the budget."""
+
+    schema: Schema
+    X: pd.DataFrame
+    y: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    metric: str
+    random_state: int
+    width: int
+    n_jobs: int
+    workers: int
+    on_fold: FoldCallback | None
+    #: Core-seconds the fits took, and what the estimates said they would.
+    spent: float = 0.0
+    estimated: float = 0.0
+
+    @property
+    def fold_rows(self) -> int:
+        return len(self.folds[0][0])
+
+    @property
+    def speed(self) -> float:
+        """How much slower than the estimates the fits ran so far (1 until enough ran)."""
+        if self.spent < MEASURED_ENOUGH or self.estimated <= 0:
+            return 1.0
+        return self.spent / self.estimated
+
+    def fits(self, tasks: list[Any], *, folds: int | None = None) -> list[FoldResult]:
+        """Run ``(model, preset, index, fit_rows)`` over every fold (or the first
+        ``folds``), in parallel."""
+        from joblib import Parallel, delayed
+
+        jobs: list[Any] = []
+        for name, preset, index, rows in tasks:
+            # The part of the estimate that grows with the rows: what the speed is judged on.
+            one = estimate(name, rows=rows or self.fold_rows, width=self.width) - FIT_OVERHEAD
+            for k, (tr, va) in enumerate(self.folds[:folds]):
+                args = (name, k, self.schema, self.X, self.y, tr, va, self.random_state)
+                jobs.append(delayed(_fit_and_score)(*args, rows, preset, index, one * preset.cost))
+        # Threads, not processes, unless a backend is configured (the Dask cluster, or one a
+        # caller sets with joblib.parallel_config): a loky worker re-imports scikit-learn and
+        # pandas (~3 s of CPU each, measured) and is sent the data with every fit, while tree
+        # building and NumPy release the GIL. The outer limit holds BLAS, whose thread count
+        # is process-wide, at one; each fit still limits its own thread's OpenMP.
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+        out: list[FoldResult] = []
+        with one_native_thread():
+            for result in parallel(jobs):
+                out.append(result)
+                if result.error is None:
+                    took = result.fit_seconds + result.predict_seconds - FIT_OVERHEAD
+                    self.spent += max(took, 0.0)
+                    self.estimated += result.estimated
+                if self.on_fold is not None:
+                    self.on_fold(result.model, result.fold)
+        return out
+
+
 def compare(
     split: Split,
     schema: Schema,
@@ -253,20 +377,23 @@ def compare(
     on_fold: FoldCallback | None = None,
     started: float | None = None,
 ) -> list[CandidateResult]:
-    """Cross-validate each candidate on the training split; return them best first.
+    """Cross-validate each candidate, searching its presets, on the training split; return
+    them best first.
 
-    With a time budget (seconds, counted from ``started``, a ``time.time()``), candidates
-    whose cost grows faster than the rows are subsampled or skipped per :func:`budget.plan`,
-    and folds that would start after the budget's guard share are not run (their candidate
-    is reported as skipped). A scheduler runs the fits on a Dask cluster.
+    With a time budget (seconds, counted from ``started``, a :data:`clock` reading) the
+    comparison gets ``CV_SHARE`` of it: :func:`budget.plan` decides each candidate's search
+    and rows up front, deterministically; before each candidate the comparison checks the
+    fits' measured speed against the estimates and, when what is left would not fit, plans
+    it again with that speed: later candidates search less or use fewer rows, never none.
+    A scheduler runs the fits on a Dask cluster. A binary classifier's candidates are scored
+    at their own out-of-fold threshold when the metric depends on one.
     """
-    from joblib import Parallel, delayed
     from sklearn.model_selection import KFold, StratifiedKFold
 
     task = schema.task
     models, metric, cv = options.candidates(task), options.metric_for(task), options.cv
     random_state, time_budget = options.seed, options.time_budget
-    spec = check_metric(metric, task)
+    check_metric(metric, task)
     splitter = KFold if task == "regression" else StratifiedKFold
     folds = list(
         splitter(n_splits=cv, shuffle=True, random_state=random_state).split(
@@ -274,80 +401,52 @@ def compare(
         )
     )
     y = target_array(split.y_train, schema)
-    fold_rows = len(folds[0][0])
     width = feature_width(schema)
-    # Candidates whose cost is linear in the rows (never cut by the plan) run first, cheapest
-    # first, and ignore the guard: a run on a machine far slower than estimated still ends
-    # with them fully cross-validated. Without any, the cheapest candidate plays that part
-    # (the baseline, always exempt, is no model to select).
-    by_cost = sorted(
+    imbalanced = task == "classification" and is_imbalanced(
+        {c: int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}
+    )
+    presets = {m: presets_for(m, task, imbalanced=imbalanced) for m in models}
+    fold_rows = len(folds[0][0])
+    # Cheapest first, those whose cost is linear in the rows before the others: a machine far
+    # slower than estimated has measured its speed on them before the costly ones start.
+    order = sorted(
         models, key=lambda m: (COSTS[m].superlinear, estimate(m, rows=fold_rows, width=width))
     )
-    real = [m for m in by_cost if m != BASELINE]
-    exempt = {m for m in real if not COSTS[m].superlinear} or set(real[:1])
-    exempt |= {BASELINE} & set(models)
-    deadline = None
-    if time_budget is not None:
-        deadline = (started or time.time()) + time_budget * GUARD_SHARE
     X = split.X_train
     # On a cluster every argument goes to every worker once (fold indices too: joblib would
     # otherwise put each on one worker, and losing that worker would lose the fits' inputs).
     shared = [X, y, schema, *(part for fold in folds for part in fold)]
+    results: dict[str, CandidateResult] = {}
     with fanout(options.scheduler, jobs=options.jobs, scatter=shared) as where:
-        actions = plan(
-            models,
-            fit_rows=fold_rows,
-            width=width,
-            cv=cv,
-            budget=time_budget,
-            parallelism=where.workers,
+        run = _Run(
+            schema, X, y, folds, metric, random_state, width, where.n_jobs, where.workers, on_fold
         )
-        tasks = (
-            delayed(_fit_and_score)(
-                name,
-                k,
-                schema,
-                X,
-                y,
-                tr,
-                va,
-                random_state,
-                actions[name].rows if name in actions else None,
-                None if name in exempt else deadline,
+        deadline = None
+        plans = plan(presets, fit_rows=fold_rows, width=width, cv=cv, room=None)
+        if time_budget is not None:
+            start = clock() if started is None else started
+            deadline = start + time_budget * CV_SHARE
+            # From the budget alone, not the clock: the same data plan the same on any machine.
+            room = time_budget * CV_SHARE * where.workers
+            plans = plan(
+                presets, fit_rows=fold_rows, width=width, cv=cv, room=room, budget=time_budget
             )
-            for name in by_cost
-            if name not in actions or actions[name].kind != "skip"
-            for k, (tr, va) in enumerate(folds)
-        )
-        results: list[FoldResult] = []
-        # Threads, not processes, unless a backend is configured (the Dask cluster, or one
-        # a caller sets with joblib.parallel_config): a loky worker re-imports scikit-learn
-        # and pandas (~3 s of CPU each, measured) and is sent the data with every fit, while
-        # tree building and NumPy release the GIL. The outer limit holds BLAS, whose thread
-        # count is process-wide, at one; each fit still limits its own thread's OpenMP.
-        parallel = Parallel(n_jobs=where.n_jobs, prefer="threads", return_as="generator")
-        with one_native_thread():
-            for result in parallel(tasks):
-                results.append(result)
-                if on_fold is not None:
-                    on_fold(result.model, result.fold)
-    candidates = [
-        _summarise(
-            name,
-            [r for r in results if r.model == name],
-            actions.get(name),
-            time_budget,
-            cv,
-            TASK_METRICS[task],
-            metric,
-        )
-        for name in models
-    ]
-    order = {name: i for i, name in enumerate(MODELS)}
+        for i, name in enumerate(order):
+            if deadline is not None and time_budget is not None:
+                if i > 0:
+                    plans.update(_replan(run, order[i:], plans, presets, deadline, time_budget))
+                plans[name] = _probe(run, name, order[i:], plans, presets, deadline, time_budget)
+            results[name] = _search(run, name, presets[name], plans[name])
+    candidates = [results[name] for name in models]
+    if _tunes_threshold(run):
+        # The baseline stays at 0.5: doing nothing, it is the bar the others must clear.
+        candidates = [c if c.name == BASELINE else _at_threshold(c, run) for c in candidates]
+    order_of = {name: i for i, name in enumerate(MODELS)}
+    spec = METRICS[metric]
 
     def rank(c: CandidateResult) -> tuple[int, float, float, int]:
         if not c.ranked:
-            return (1, 0.0, 0.0, order[c.name])
+            return (1, 0.0, 0.0, order_of[c.name])
         mean = c.means[metric]
         key = -mean if spec.greater_is_better else mean
         # Ties (to 12 digits) go to the steadier model, then to registry order: deterministic.
@@ -355,44 +454,213 @@ def compare(
             0,
             round(key, 12) if not math.isnan(key) else math.inf,
             round(c.stds[metric], 12),
-            order[c.name],
+            order_of[c.name],
         )
 
     return sorted(candidates, key=rank)
 
 
+def _replan(
+    run: _Run,
+    remaining: list[str],
+    plans: dict[str, Plan],
+    presets: Mapping[str, tuple[Preset, ...]],
+    deadline: float,
+    budget: float,
+) -> dict[str, Plan]:
+    """The remaining candidates' plans, again with the measured speed, if the fits run slower
+    than estimated and what is left no longer fits the time left (else unchanged: a run on
+    time keeps its deterministic plan)."""
+    speed = run.speed
+    left = max(deadline - clock(), 0.0) * run.workers
+    planned = sum(
+        cost(
+            m,
+            presets[m][: plans[m].search],
+            rows=plans[m].rows,
+            width=run.width,
+            cv=len(run.folds),
+            speed=max(speed, 1.0),
+        )
+        for m in remaining
+    )
+    if speed <= BEHIND or planned <= left:
+        return {}
+    return plan(
+        {m: presets[m] for m in remaining},
+        fit_rows=run.fold_rows,
+        width=run.width,
+        cv=len(run.folds),
+        room=left,
+        budget=budget,
+        speed=max(speed, 1.0),
+        note=f"re-planned: the fits ran {speed:.1f}x slower than estimated",
+    )
+
+
+def _probe(
+    run: _Run,
+    name: str,
+    remaining: list[str],
+    plans: dict[str, Plan],
+    presets: Mapping[str, tuple[Preset, ...]],
+    deadline: float,
+    budget: float,
+) -> Plan:
+    """Measure ``name`` on one small fit before its folds start, and give it fewer presets
+    or rows if it would take more than its share of the time left at that speed.
+
+    The estimates are per family; one candidate can still be far slower on these data than
+    its family's estimate (or than the machine's measured speed): without the probe, its
+    folds alone could use up the budget. The probe's scores are not used.
+    """
+    planned = plans[name]
+    probe_rows = max(PROBE_ROWS, planned.rows // PROBE_FRACTION)
+    if name == BASELINE or probe_rows * 2 > planned.rows:
+        return planned  # nothing to learn, or small enough to run as planned
+    (result,) = run.fits([(name, presets[name][0], 0, probe_rows)], folds=1)
+    if result.error is not None or result.estimated <= 0:
+        return planned
+    took = max(result.fit_seconds + result.predict_seconds - FIT_OVERHEAD, 0.0)
+    speed = took / result.estimated
+    cv = len(run.folds)
+
+    def price(m: str, at: float) -> float:
+        p = plans[m]
+        return cost(m, presets[m][: p.search], rows=p.rows, width=run.width, cv=cv, speed=at)
+
+    others = sum(price(m, max(run.speed, 1.0)) for m in remaining if m != name)
+    mine = price(name, max(speed, 1.0))
+    left = max(deadline - clock(), 0.0) * run.workers
+    share = left * mine / max(mine + others, 1e-9)
+    if speed <= BEHIND or mine <= share:
+        return planned
+    again = plan(
+        {name: presets[name]},
+        fit_rows=run.fold_rows,
+        width=run.width,
+        cv=cv,
+        room=share,
+        budget=budget,
+        speed=speed,
+        note=f"a probe fit ran {speed:.1f}x slower than estimated",
+    )
+    return again[name]
+
+
+def _search(run: _Run, name: str, presets: tuple[Preset, ...], planned: Plan) -> CandidateResult:
+    """Cross-validate ``name``'s first ``planned.search`` presets by successive halving and
+    summarise the survivor's folds."""
+    spec = METRICS[run.metric]
+    searched = presets[: planned.search]
+    rounds = schedule(len(searched), planned.rows)
+    ranking = list(range(len(searched)))
+    by_preset: dict[int, list[FoldResult]] = {}
+    for r in rounds:
+        rows = r.rows if r.rows < run.fold_rows else None
+        results = run.fits([(name, searched[i], i, rows) for i in ranking[: r.presets]])
+        by_preset = {i: [f for f in results if f.preset == i] for i in ranking[: r.presets]}
+        ranking = sorted(ranking[: r.presets], key=partial(_preset_key, by_preset, run, spec))
+    best = ranking[0]
+    line = None
+    if len(searched) > 1:
+        steps = " → ".join(f"{r.presets} on {r.rows:,} rows" for r in rounds)
+        line = (
+            f"{len(searched)} presets by successive halving ({steps} per fold): "
+            f"{searched[best].name}"
+        )
+        if planned.search < len(presets):
+            line += f" ({planned.search} of its {len(presets)} presets: the budget)"
+    return _summarise(
+        name, by_preset[best], planned, run, searched[best], line, TASK_METRICS[run.schema.task]
+    )
+
+
+def _preset_key(
+    by_preset: Mapping[int, list[FoldResult]], run: _Run, spec: Any, i: int
+) -> tuple[bool, float, int]:
+    """Rank presets: those that fit, best mean first; ties to the earlier preset. A binary
+    classifier's presets are compared at their own out-of-fold threshold (as the candidates
+    are) when the metric depends on one."""
+    folds = by_preset[i]
+    if any(f.error for f in folds):
+        return (True, 0.0, i)
+    if _tunes_threshold(run) and all(f.proba is not None for f in folds):
+        oof = np.zeros((len(run.y), 2))
+        for f in folds:
+            assert f.proba is not None
+            oof[run.folds[f.fold][1]] = f.proba
+        mean = tune_threshold(oof[:, 1], run.y == run.schema.classes[1], run.metric).score
+    else:
+        mean = float(np.mean([f.scores[run.metric] for f in folds]))
+    return (False, -mean if spec.greater_is_better else mean, i)
+
+
+def _tunes_threshold(run: _Run) -> bool:
+    """Whether a threshold is tuned: two classes, and a metric that depends on it."""
+    return len(run.schema.classes) == 2 and run.metric in THRESHOLD_METRICS
+
+
 def _summarise(
     name: str,
     folds: list[FoldResult],
-    action: Action | None,
-    time_budget: float | None,
-    cv: int,
+    planned: Plan,
+    run: _Run,
+    preset: Preset,
+    search: str | None,
     metrics: Mapping[str, Any],
-    metric: str,
 ) -> CandidateResult:
     nan = dict.fromkeys(metrics, math.nan)
-    if action is not None and action.kind == "skip":
-        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=action)
-    late = sum(f.late for f in folds)
-    if late:
-        skipped = Action(
-            name,
-            "skip",
-            0,
-            f"skipped: the {time_budget:g} s budget ran out before {late} of its {cv} folds "
-            "started (the machine was slower than estimated)",
-        )
-        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, budget=skipped)
+    action = planned.action(run.fold_rows)
+    params = preset.shown(target_scale(run.y, run.schema))
     errors = [f.error for f in folds if f.error]
     if errors:
-        return CandidateResult(name, nan, dict(nan), 0.0, 0.0, error=errors[0], budget=action)
+        return CandidateResult(
+            name, nan, dict(nan), 0.0, 0.0, error=errors[0], budget=action, preset=preset,
+            params=params, search=search,
+        )  # fmt: skip
+    folds = sorted(folds, key=lambda f: f.fold)
     means = {k: _mean([f.scores[k] for f in folds]) for k in metrics}
     stds = {k: _std([f.scores[k] for f in folds]) for k in metrics}
     fit = float(np.mean([f.fit_seconds for f in folds]))
     per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
-    by_fold = tuple(f.scores[metric] for f in sorted(folds, key=lambda f: f.fold))
+    oof = fold_of = None
+    if folds[0].proba is not None:
+        oof = np.zeros((len(run.y), folds[0].proba.shape[1]))
+        fold_of = np.zeros(len(run.y), dtype=np.intp)
+        for f in folds:
+            _, val = run.folds[f.fold]
+            assert f.proba is not None
+            oof[val], fold_of[val] = f.proba, f.fold
     return CandidateResult(
-        name, means, stds, fit, per_row * 1000, budget=action, fold_scores=by_fold
+        name, means, stds, fit, per_row * 1000, budget=action, preset=preset, params=params,
+        search=search, fold_scores=tuple(f.scores[run.metric] for f in folds), oof=oof,
+        fold_of=fold_of,
+    )  # fmt: skip
+
+
+def _at_threshold(candidate: CandidateResult, run: _Run) -> CandidateResult:
+    """The candidate scored at its own out-of-fold threshold for the selection metric (every
+    label metric of every fold at it; the probability metrics do not change)."""
+    if not candidate.ranked or candidate.oof is None or candidate.fold_of is None:
+        return candidate
+    classes = run.schema.classes
+    positive = run.y == classes[1]
+    tuned = tune_threshold(candidate.oof[:, 1], positive, run.metric)
+    per_fold = []
+    for _, val in run.folds:
+        proba = candidate.oof[val]
+        labels = threshold_labels(proba, classes, 1, tuned.threshold)
+        per_fold.append(score_all(run.y[val], labels, proba, classes))
+    metrics = TASK_METRICS["classification"]
+    means = {k: _mean([f[k] for f in per_fold]) for k in metrics}
+    stds = {k: _std([f[k] for f in per_fold]) for k in metrics}
+    return replace(
+        candidate,
+        means=means,
+        stds=stds,
+        threshold=tuned,
+        fold_scores=tuple(f[run.metric] for f in per_fold),
     )
 
 
@@ -419,29 +687,56 @@ def train(
     on_fold: FoldCallback | None = None,
     started: float | None = None,
 ) -> TrainingResult:
-    """Compare the candidates, then fit the best on the training split (as subsampled in CV).
+    """Compare the candidates, decide a binary classifier's calibration and threshold out of
+    fold, then fit the best on the training split (as subsampled in CV, and fewer rows still
+    if the refit would not end within the budget).
 
     The test split is never subsampled nor seen before the selected model is evaluated.
     """
-    started = time.time() if started is None else started
+    started = clock() if started is None else started
     cv, random_state = options.cv, options.seed
+    schema = dataset.schema
     split = split_dataset(dataset, test_size=options.test_size, cv=cv, random_state=random_state)
-    leaderboard = compare(split, dataset.schema, options, on_fold=on_fold, started=started)
-    best, warnings = _select(leaderboard, options.metric_for(dataset.schema.task))
+    leaderboard = compare(split, schema, options, on_fold=on_fold, started=started)
+    metric = options.metric_for(schema.task)
+    best, warnings = _select(leaderboard, metric)
     if not best.ranked:
         reasons = "; ".join(
             f"{c.name}: {c.error or (c.budget.reason if c.budget else '')}" for c in leaderboard
         )
         raise TrainingError(f"every candidate model failed to train: {reasons}")
-    y_train = target_array(split.y_train, dataset.schema)
+    y_train = target_array(split.y_train, schema)
+    decision = _decision(best, y_train, schema, metric)
     rows = np.arange(len(y_train))
-    if best.budget is not None:  # fit on as large a share of the rows as each CV fold had
-        share = best.budget.rows / math.ceil(len(y_train) * (cv - 1) / cv)
+    fold_rows = math.ceil(len(y_train) * (cv - 1) / cv)
+    lines = [f"{c.name}: {line}" for c in leaderboard for line in _budget_lines(c)]
+    share = best.budget.rows / fold_rows if best.budget is not None else 1.0
+    if options.time_budget is not None:
+        # The refit must end by the budget's refit share; its cost is the fold fits' measured
+        # time, grown with the rows as the candidate's cost grows.
+        left = started + options.time_budget * (1 - RESERVE_SHARE) - clock()
+        per_fold = best.fit_seconds
+        exponent = COSTS[best.name].exponent
+        fitted_rows = best.budget.rows if best.budget else fold_rows
+        need = per_fold * (share * len(y_train) / max(fitted_rows, 1)) ** exponent
+        if per_fold > 0 and need > max(left, 0.0):
+            fit = max(left, 0.0) / per_fold
+            fewer = max(
+                int(fitted_rows * fit ** (1 / exponent)), min(MIN_SUBSAMPLE_ROWS, len(rows))
+            )
+            if fewer < share * len(y_train):
+                share = fewer / len(y_train)
+                lines.append(
+                    f"{best.name}: refitted on {fewer:,} of {len(y_train):,} training rows: all "
+                    f"would take about {need:.0f} s, more than the {left:.0f} s the "
+                    f"{options.time_budget:g} s budget leaves"
+                )
+    if share < 1.0:  # fit on as large a share of the rows as each CV fold had (or fewer)
         rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
-    scale = target_scale(y_train[rows], dataset.schema)
-    pipeline = build_pipeline(
-        best.name, dataset.schema, random_state=random_state, target_scale=scale
-    )
+    scale = target_scale(y_train[rows], schema)
+    pipeline = build_pipeline(best.name, schema, random_state=random_state, target_scale=scale)
+    if best.preset.params:
+        pipeline.set_params(**{f"model__{k}": v for k, v in best.preset.resolved(scale).items()})
     with one_native_thread():
         fit_ready(pipeline, y_train[rows]).fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
@@ -449,15 +744,60 @@ def train(
         pipeline=pipeline,
         leaderboard=leaderboard,
         split=split,
-        metric=options.metric_for(dataset.schema.task),
+        metric=metric,
         cv=cv,
         seed=random_state,
         test_size=options.test_size,
-        budget_lines=tuple(f"{c.name}: {c.budget.reason}" for c in leaderboard if c.budget),
+        budget_lines=tuple(lines),
         time_budget=options.time_budget,
         fit_rows=len(rows),
         where=options.scheduler or "local",
         warnings=warnings,
+        decision=decision,
+        preset=best.preset.name,
+        params=best.params,
+    )
+
+
+def _budget_lines(candidate: CandidateResult) -> list[str]:
+    lines = [candidate.budget.reason] if candidate.budget is not None else []
+    if candidate.search and "the budget" in candidate.search:
+        lines.append(candidate.search)
+    return lines
+
+
+def _decision(best: CandidateResult, y: np.ndarray, schema: Schema, metric: str) -> Decision | None:
+    """A binary classifier's calibration (kept if it helps out of fold) and threshold (tuned
+    for ``metric`` out of fold): None when neither changes anything."""
+    if len(schema.classes) != 2 or best.oof is None or best.fold_of is None:
+        return None
+    positive_class = schema.classes[1]
+    positive = y == positive_class
+    p = best.oof[:, 1]
+    fit = fit_calibration(p, positive, best.fold_of)
+    calibration = None
+    if fit is not None and fit.helps:
+        calibration = Calibration(
+            a=fit.a,
+            b=fit.b,
+            brier_before=fit.brier_before,
+            brier_after=fit.brier_after,
+            log_loss_before=fit.log_loss_before,
+            log_loss_after=fit.log_loss_after,
+        )
+    tuned = best.threshold
+    if tuned is None and calibration is None:
+        return None
+    threshold = tuned.threshold if tuned is not None else 0.5
+    if calibration is not None:
+        threshold = calibrated_threshold(threshold, calibration.a, calibration.b)
+    return Decision(
+        positive_class=positive_class,
+        threshold=round(threshold, 6),
+        metric=metric if tuned is not None else "none",
+        score_at_half=tuned.score_at_half if tuned is not None else None,
+        score_at_threshold=tuned.score if tuned is not None else None,
+        calibration=calibration,
     )
 
 

@@ -20,6 +20,7 @@ from mlcontainer.core.artifacts import (
     publish,
 )
 from mlcontainer.core.memory import release_memory
+from mlcontainer.training import selection
 from mlcontainer.training.card import model_card
 from mlcontainer.training.dataset import ClassRule, Dataset, load_dataset
 from mlcontainer.training.importance import permutation_importances
@@ -59,7 +60,7 @@ def run_training(
 ) -> TrainOutcome:
     """Load, compare, select, evaluate and save; nothing is written unless every step succeeds."""
     stage = on_stage or (lambda _name: None)
-    started = time.time()  # the time budget counts from here: loading the data is part of it
+    started = selection.clock()  # the budget counts from here: loading the data is part of it
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -96,6 +97,7 @@ def run_training(
         result.split.y_test,
         classes,
         task=dataset.schema.task,
+        decision=result.decision,
     )
     lap("evaluate")
     stage("exporting to ONNX")
@@ -107,7 +109,7 @@ def run_training(
     split, schema = result.split, dataset.schema
     importances = permutation_importances(
         result.pipeline, split.X_test, split.y_test, schema,
-        metric=result.metric, random_state=result.seed,
+        metric=result.metric, random_state=result.seed, decision=result.decision,
     )  # fmt: skip
     manifest = build_manifest(
         dataset, result, evaluation, exported.runtime_section,
