@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlcontainer import __version__
-from mlcontainer.core.artifacts import MODEL_FILE, Manifest
+from mlcontainer.core.artifacts import MODEL_FILE, TRUSTED_TYPES, Manifest
 from mlcontainer.training.importance import Importances
 from mlcontainer.training.metrics import METRICS
 
-#: Keys written without quotes in the metadata header.
+#: Keys written without quotes in the metadata header, unless YAML reads them as another
+#: type (YAML 1.1 booleans and null: PyYAML takes ``yes: 1`` as ``{True: 1}``).
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NOT_TEXT = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _NON_ASCII = re.compile(r"[^\x20-\x7e]")
 #: The Hugging Face task names for the two tasks.
 PIPELINE_TAGS = {"classification": "tabular-classification", "regression": "tabular-regression"}
@@ -38,7 +40,8 @@ def _block(value: Mapping[str, Any] | Sequence[Any], depth: int) -> list[str]:
     lines: list[str] = []
     if isinstance(value, Mapping):
         for key, item in value.items():
-            name = key if _PLAIN_KEY.fullmatch(key) else _json(key)
+            plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _NOT_TEXT
+            name = key if plain else _json(key)
             if isinstance(item, Mapping | list) and item:
                 lines += [f"{pad}{name}:", *_block(item, depth + 1)]
             else:
@@ -121,7 +124,7 @@ def model_card(
                 f"included) on {sel.train_rows} training rows, selected by "
                 f"{METRICS[sel.metric].label}; the selected model was then fitted on "
                 f"{sel.fit_rows} rows and scored once on {sel.test_rows} held-out rows "
-                f"(seed {sel.seed})."
+                f"(seed {sel.seed}).{_tuning(manifest)}"
             ),
         }
     )
@@ -244,15 +247,36 @@ def _get_started(manifest: Manifest) -> str:
         "mlcontainer predict --model . --input rows.csv\n"
         'docker run --rm -p 4000:8080 -v "$PWD:/app/artifacts:ro" ml-app serve\n'
         "```\n\n"
-        "Load the pipeline in Python with skops (it runs no code when loading; check the "
-        "types it does not trust by default before you trust them):\n\n"
+        "Load the pipeline in Python with skops, which runs no code while loading. Trust "
+        "only the types listed here, which mlcontainer's own loader allows; never the list "
+        "`skops.io.get_untrusted_types` reads from the file (a tampered file would name what "
+        "it needs):\n\n"
         "```python\n"
         "import skops.io\n\n"
-        f'unknown = skops.io.get_untrusted_types(file="{MODEL_FILE}")\n'
-        f'pipeline = skops.io.load("{MODEL_FILE}", trusted=unknown)  # after checking them\n'
+        f"trusted = {sorted(TRUSTED_TYPES)!r}\n"
+        f'pipeline = skops.io.load("{MODEL_FILE}", trusted=trusted)\n'
         "```\n\n"
         f"The model's name is `{name}`."
     )
+
+
+def _tuning(manifest: Manifest) -> str:
+    """What the search kept and the decision layer, as sentences (empty when neither)."""
+    out = ""
+    if manifest.model.preset != "default":
+        params = ", ".join(f"`{k}={v}`" for k, v in manifest.model.params.items())
+        out += f" Its search kept the preset `{manifest.model.preset}` ({params or 'defaults'})."
+    decision = manifest.decision
+    if decision is not None:
+        out += (
+            f" It predicts `{decision.positive_class}` when that class's "
+            f"{'calibrated ' if decision.calibration else ''}probability is at least "
+            f"{decision.threshold:.3g} (tuned out of fold for {decision.metric})"
+        )
+        if decision.calibration is not None:
+            out += ", after Platt scaling fitted out of fold"
+        out += "; the served probabilities and the metrics below include it."
+    return out
 
 
 def _score(score: Any) -> str:
