@@ -41,7 +41,7 @@ IMPORTS = {
         "sklearn.ensemble", "sklearn.linear_model", "sklearn.svm", "sklearn.neighbors",
         "sklearn.calibration", "sklearn.compose", "sklearn.impute", "sklearn.model_selection",
     ],
-    "import PIL (confusion matrix)": ["PIL.ImageDraw", "PIL.ImageFont"],
+    "import matplotlib (report pictures)": ["matplotlib.figure", "matplotlib.backends.backend_agg"],
     "import skl2onnx, onnxruntime": ["skl2onnx", "onnxruntime"],
     "import skops.io": ["skops.io"],
 }

@@ -16,11 +16,12 @@ rm -rf "$site/onnx/backend/test" "$site/joblib/test"
 # Modules that no `mlcontainer` command imports (checked in the built image: train with every
 # candidate, predict and serve on both runtimes, models, datasets, an error; tests/container
 # runs them too). Only rich's syntax highlighting, tracebacks and Markdown (never used: the CLI
-# draws tables and progress bars) import pygments and markdown-it; only skops' model cards
-# import prettytable and wcwidth; nothing but onnxruntime's quantization tools imports
-# onnx.reference. Their metadata stays, so `uv sync` does not reinstall them. 20 MB.
-rm -rf "$site/pygments" "$site/markdown_it" "$site/mdurl" "$site/prettytable" \
-    "$site/wcwidth" "$site/onnx/reference" "$venv/bin/pygmentize" "$venv/bin/markdown-it"
+# draws tables and progress bars) import pygments and markdown-it; nothing but onnxruntime's
+# quantization tools imports onnx.reference. (prettytable and wcwidth stay: `train` writes the
+# model card with skops.card, which imports them.) Their metadata stays, so `uv sync` does not
+# reinstall them. 20 MB.
+rm -rf "$site/pygments" "$site/markdown_it" "$site/mdurl" \
+    "$site/onnx/reference" "$venv/bin/pygmentize" "$venv/bin/markdown-it"
 
 # What only compilers and build tools read: C, C++ and Cython sources, headers, type stubs,
 # Cython and Meson templates, static libraries. (Not numpy's f2py: scipy's array API layer

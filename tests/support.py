@@ -15,6 +15,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 class _CountingHandler(SimpleHTTPRequestHandler):
     """Serves files from the server's folder and counts each GET per path."""
@@ -160,3 +162,33 @@ def candidate_pairs(*, baseline: bool = True) -> list[tuple[str, str]]:
         for model, spec in MODELS.items()
         if task in spec.tasks and (baseline or model != BASELINE)
     ]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Marks a test that drives headless Chromium (skipped, saying why, where it is absent).
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} is absent: `apt-get install -y chromium` (.ci/run does it)",
+)
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A page of headless Chromium; leaving the block checks the page logged no console
+    error and raised no uncaught exception (a broken image or script says so there)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+            assert errors == [], errors
+        finally:
+            browser.close()

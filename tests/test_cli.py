@@ -24,7 +24,15 @@ from mlcontainer.training.sources import BUILTIN_DATASETS
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FAST = ["--models", "logistic_regression,decision_tree", "--cv", "3"]
-SET_FILES = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png", "report.html"}
+#: What ``train`` writes for a classifier, besides model.onnx when its export verified.
+SET_FILES = {
+    "model.skops",
+    "model.json",
+    "metrics.json",
+    "confusion_matrix.png",
+    "report.html",
+    "README.md",
+}
 TITANIC_SHA256 = "81787d320d7f7b03df935e91de8bd19e11d45c5bbcab86ef4d4a76dc91b7d4f2"
 
 
@@ -115,7 +123,10 @@ def test_train_then_predict_on_the_builtin_regression_dataset(tmp_path: Path) ->
     assert names == _set_files(output) - {"confusion_matrix.png"}  # pictures are in the report
     report = (output / "report.html").read_text()
     assert "Predicted vs actual" in report
-    assert report.count("data:image/png;base64,") == 3
+    # Fold scores, the three regression plots and the permutation importance.
+    assert report.count("data:image/png;base64,") == 5
+    for name in ("fold_scores", "predicted_vs_actual", "residuals", "permutation_importance"):
+        assert f'id="figure-{name}"' in report
     manifest = _manifest(output)
     assert manifest["schema"]["task"] == "regression"  # type: ignore[index]
     assert manifest["schema"]["classes"] == []  # type: ignore[index]

@@ -51,7 +51,7 @@ class _Group(click.Group):
 
 
 #: Top-level modules of the `train` extra that `train`, `datasets` and `models` import.
-_TRAINING_MODULES = ("sklearn", "pandas", "PIL", "skops", "skl2onnx")
+_TRAINING_MODULES = ("sklearn", "pandas", "matplotlib", "skops", "skl2onnx")
 
 
 def _require_training_extra(command: str) -> None:

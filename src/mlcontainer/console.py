@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from mlcontainer.core.artifacts import (
+    CARD_FILE,
     CONFUSION_MATRIX_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
@@ -267,7 +268,8 @@ def _saved_order(manifest: Manifest) -> list[str]:
     """The other files of the set, in the order the summary line has always listed them."""
     rest = [ONNX_FILE] if ONNX_FILE in manifest.files else []
     picture = [CONFUSION_MATRIX_FILE] if CONFUSION_MATRIX_FILE in manifest.files else []
-    return [*rest, MANIFEST_FILE, METRICS_FILE, *picture, REPORT_FILE]
+    card = [CARD_FILE] if CARD_FILE in manifest.files else []
+    return [*rest, MANIFEST_FILE, METRICS_FILE, *picture, REPORT_FILE, *card]
 
 
 def decision_line(manifest: Manifest) -> str:

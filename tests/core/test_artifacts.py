@@ -36,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SET_FILES = {"model.skops", "model.json", "metrics.json", "confusion_matrix.png", "report.html"}
 #: What ``train`` writes when the ONNX export verified (it does for iris).
-TRAINED_FILES = SET_FILES | {"model.onnx"}
+TRAINED_FILES = SET_FILES | {"model.onnx", "README.md"}
 
 
 def load(model_dir: Path) -> Predictor:
@@ -305,7 +305,7 @@ def test_save_writes_the_onnx_graph_with_its_hash_and_the_runtime(
     set_with_graph: tuple[Path, Dataset, Any, dict[str, bytes]],
 ) -> None:
     output, _, _, _ = set_with_graph
-    assert {p.name for p in output.iterdir()} == TRAINED_FILES
+    assert {p.name for p in output.iterdir()} == SET_FILES | {ONNX_FILE}
     manifest = json.loads((output / MANIFEST_FILE).read_text())
     data = (output / ONNX_FILE).read_bytes()
     assert manifest["files"][ONNX_FILE] == {"sha256": sha256_bytes(data), "bytes": len(data)}

@@ -13,6 +13,7 @@ import pytest
 
 from mlcontainer.core import artifacts
 from mlcontainer.core.artifacts import (
+    CARD_FILE,
     COMMIT_PREFIX,
     MANIFEST_FILE,
     MODEL_FILE,
@@ -111,9 +112,28 @@ def test_a_tampered_report_is_refused_at_load(model_copy: Path) -> None:
         read_manifest(model_copy)
 
 
-def test_a_file_of_the_set_the_manifest_does_not_list_is_refused(model_copy: Path) -> None:
-    _rewrite_manifest(model_copy, lambda d: d["files"].pop(REPORT_FILE))
+def test_a_tampered_model_card_is_refused_at_load(model_copy: Path) -> None:
+    card = model_copy / CARD_FILE
+    card.write_text(card.read_text().replace("Intended use", "Approved for any use"))
+    with pytest.raises(ArtifactError, match=r"README\.md does not match its manifest"):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize("name", [REPORT_FILE, CARD_FILE])
+def test_a_file_of_the_set_the_manifest_does_not_list_is_refused(
+    model_copy: Path, name: str
+) -> None:
+    _rewrite_manifest(model_copy, lambda d: d["files"].pop(name))
     with pytest.raises(ArtifactError, match="not listed by the folder's manifest"):
+        read_manifest(model_copy)
+
+
+def test_a_card_linked_to_a_host_file_is_refused(model_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "host.md"
+    outside.write_bytes((model_copy / CARD_FILE).read_bytes())  # the same bytes: hash matches
+    (model_copy / CARD_FILE).unlink()
+    (model_copy / CARD_FILE).symlink_to(outside)
+    with pytest.raises(ArtifactError, match="symbolic link"):
         read_manifest(model_copy)
 
 

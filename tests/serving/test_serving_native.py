@@ -91,6 +91,42 @@ def test_model_returns_the_manifest(client: FlaskClient, iris_model_dir: Path) -
     assert client.get("/model").get_json() == manifest
 
 
+def test_summary_has_the_typical_row_held_out_rows_and_the_top_features(
+    penguins_client: FlaskClient, penguins_predictor: Predictor
+) -> None:
+    summary = penguins_client.get("/", headers={"Accept": "application/json"}).get_json()
+    manifest = penguins_predictor.manifest
+    assert manifest.examples is not None
+    assert manifest.importance is not None
+    names = list(penguins_predictor.schema.names)
+    assert set(summary["examples"]["typical"]) == set(names)
+    for row in summary["examples"]["held_out"]:
+        assert set(row["values"]) == set(names)
+        assert row["target"] in penguins_predictor.classes
+    # The most important first, as the permutation importance ranked them.
+    ranked = [c.column for c in manifest.importance.columns]
+    assert summary["top_features"] == ranked[:5]
+
+
+def test_the_form_starts_filled_and_a_folder_from_before_examples_starts_empty(
+    client: FlaskClient, tmp_path: Path
+) -> None:
+    import shutil
+
+    def form_of(c: FlaskClient) -> str:
+        page = c.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+        return page.split('id="predict-form"', 1)[1].split("</form>", 1)[0]
+
+    assert 'value="' in form_of(client)
+    assert 'id="example-button"' in form_of(client)
+    old = tmp_path / "old"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "model-0.1.0-penguins", old)
+    old_form = form_of(create_app(Settings(model_dir=old, runtime="sklearn")).test_client())
+    assert "<input" in old_form
+    assert 'value="' not in old_form.replace('<option value="', "")
+    assert "example-button" not in old_form
+
+
 def test_index_page_shows_model_and_one_field_per_feature(client: FlaskClient) -> None:
     response = client.get("/", headers={"Accept": "text/html"})
     assert response.status_code == 200

@@ -59,8 +59,10 @@ MANIFEST_FILE = "model.json"
 METRICS_FILE = "metrics.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 REPORT_FILE = "report.html"
+#: The model card (Markdown with a YAML metadata header); older folders have none.
+CARD_FILE = "README.md"
 #: Every file a model folder may hold besides the manifest, in the order they are written.
-MODEL_FILES = (MODEL_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE, ONNX_FILE)
+MODEL_FILES = (MODEL_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE, CARD_FILE, ONNX_FILE)
 
 #: Types skops does not trust by default that our candidate pipelines legitimately contain.
 #: A file that needs anything else is refused. Never take this list from the file itself.
@@ -167,6 +169,9 @@ class Candidate(_Section):
     search: str | None = None
     #: A binary classifier's threshold, tuned out of fold (its scores are at it).
     threshold: float | None = None
+    #: The selection metric on each fold, in fold order (empty when it was not run, and in
+    #: folders written before the report plotted them).
+    fold_scores: list[float | None] = Field(default_factory=list)
 
 
 class Calibration(_Section):
@@ -200,6 +205,56 @@ class Decision(_Section):
         if self.calibration is not None:
             proba = calibrate(proba, positive, self.calibration.a, self.calibration.b)
         return proba, threshold_labels(proba, classes, positive, self.threshold)
+
+
+#: One cell of an example row as the predict API takes it: a number, a category, a boolean,
+#: or null for a missing value.
+Cell = bool | int | float | str | None
+
+
+class FeatureSpread(_Section):
+    """How a numeric feature spread in the training split: range, 5th-95th percentile, median."""
+
+    min: float
+    low: float
+    median: float
+    high: float
+    max: float
+
+
+class HeldOutRow(_Section):
+    """A test-split row: its feature values and the target it really had."""
+
+    values: dict[str, Cell]
+    target: Cell
+
+
+class Examples(_Section):
+    """Rows that help fill the page's form: the typical training row, a few held-out rows,
+    and each numeric feature's training spread (to put a typed value against)."""
+
+    #: The training split's median (numbers) or most frequent value (categories, booleans).
+    typical: dict[str, Cell]
+    held_out: list[HeldOutRow] = Field(default_factory=list)
+    spreads: dict[str, FeatureSpread] = Field(default_factory=dict)
+
+
+class ColumnImportance(_Section):
+    """How much the score drops when one original column is shuffled (mean and std)."""
+
+    column: str
+    mean: float
+    std: float
+
+
+class Importance(_Section):
+    """Permutation importance of the original columns on the test split, largest first."""
+
+    #: The score that drops: the selection metric, as a greater-is-better score.
+    metric: str
+    rows: int
+    repeats: int
+    columns: list[ColumnImportance]
 
 
 class OnnxInput(_Section):
@@ -314,6 +369,10 @@ class Manifest(_Section):
     runtime: RuntimeSection | None = None
     #: A binary classifier's calibration and threshold (absent: the most probable class).
     decision: Decision | None = None
+    #: For the page's form; older folders have none (the form then starts empty).
+    examples: Examples | None = None
+    #: Which columns matter (the top 15); older folders have none.
+    importance: Importance | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     files: dict[str, FileEntry] = Field(default_factory=dict)

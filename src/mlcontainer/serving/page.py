@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlcontainer.inference.predictor import Predictor
 
+#: The answer puts the typed values of this many of the most important features against
+#: their training spread.
+TOP_FEATURES = 5
 #: Metrics shown on the page, in this order, when the manifest has them.
 PAGE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss")
 REGRESSION_PAGE_METRICS = ("r2", "rmse", "mae", "median_ae", "mape")
 
 
 def model_summary(predictor: Predictor) -> dict[str, Any]:
-    """Summarise the model: name, estimator, runtime, dataset, metrics, classes, input schema."""
+    """Summarise the model: name, estimator, runtime, dataset, metrics, classes, input schema,
+    and what helps fill the form (a typical row, held-out rows, the most important features)."""
     manifest = predictor.manifest
+    examples = manifest.examples
     return {
         "name": predictor.name,
         "task": predictor.schema.task,
@@ -26,6 +31,8 @@ def model_summary(predictor: Predictor) -> dict[str, Any]:
         "classes": list(predictor.classes),
         "features": [f.to_dict() for f in predictor.schema.features],
         "sha256": predictor.sha256,
+        "examples": examples.model_dump(mode="json") if examples is not None else None,
+        "top_features": top_features(predictor),
         "links": {
             "predict": "/predict",
             "model": "/model",
@@ -35,6 +42,17 @@ def model_summary(predictor: Predictor) -> dict[str, Any]:
             "confusion_matrix": "/confusion_matrix.png",
         },
     }
+
+
+def top_features(predictor: Predictor) -> list[str]:
+    """The features that matter most (by permutation importance; in schema order for folders
+    that did not measure it), at most :data:`TOP_FEATURES`."""
+    names = list(predictor.schema.names)
+    importance = predictor.manifest.importance
+    if importance is not None:
+        ranked = [c.column for c in importance.columns if c.column in names]
+        names = ranked + [n for n in names if n not in ranked]
+    return names[:TOP_FEATURES]
 
 
 def page_metrics(summary: dict[str, Any]) -> list[tuple[str, float]]:

@@ -71,6 +71,11 @@ class Summary(BaseModel):
     classes: list[str | int | float | bool]
     features: list[FeatureInfo]
     sha256: str
+    #: The typical training row, a few held-out rows with their targets, numeric features'
+    #: training spreads (null for folders written before they were kept).
+    examples: dict[str, Any] | None = None
+    #: The features the answer puts against their training spread, most important first.
+    top_features: list[str] = []
     links: dict[str, str]
 
 

@@ -6,13 +6,17 @@ from datetime import UTC, datetime
 
 from mlcontainer.core.artifacts import (
     Candidate,
+    ColumnImportance,
     DatasetInfo,
+    Examples,
+    Importance,
     Manifest,
     ModelInfo,
     RuntimeSection,
     Selection,
 )
 from mlcontainer.training.dataset import Dataset
+from mlcontainer.training.importance import Importances
 from mlcontainer.training.metrics import Evaluation, json_floats
 from mlcontainer.training.models import MODELS
 from mlcontainer.training.selection import TrainingResult
@@ -20,7 +24,13 @@ from mlcontainer.training.versions import library_versions
 
 
 def build_manifest(
-    dataset: Dataset, result: TrainingResult, evaluation: Evaluation, runtime: RuntimeSection
+    dataset: Dataset,
+    result: TrainingResult,
+    evaluation: Evaluation,
+    runtime: RuntimeSection,
+    *,
+    examples: Examples | None = None,
+    importances: Importances | None = None,
 ) -> Manifest:
     """Describe the model (the files' hashes are added when the set is published)."""
     spec = MODELS[result.selected]
@@ -59,4 +69,19 @@ def build_manifest(
         intake=dataset.recipe,
         runtime=runtime,
         decision=result.decision,
+        examples=examples,
+        importance=_importance(importances),
+    )
+
+
+def _importance(importances: Importances | None) -> Importance | None:
+    if importances is None:
+        return None
+    return Importance(
+        metric=importances.metric,
+        rows=importances.rows,
+        repeats=importances.repeats,
+        columns=[
+            ColumnImportance(column=c.column, mean=c.mean, std=c.std) for c in importances.columns
+        ],
     )

@@ -206,6 +206,9 @@ class Evaluation:
     #: The test rows' true and predicted values (labels, or numbers), for the pictures.
     truth: tuple[Any, ...] = ()
     predicted: tuple[Any, ...] = ()
+    #: A classifier's test-split probabilities, one column per class in schema order (for
+    #: the ROC, precision-recall and calibration curves); None for a regressor.
+    probabilities: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form written to ``metrics.json`` (a regressor has no classes)."""
@@ -287,6 +290,7 @@ def evaluate(
         warnings=warnings,
         truth=tuple(_py(v) for v in truth),
         predicted=tuple(_py(v) for v in pred),
+        probabilities=np.asarray(proba, dtype=float),
     )
 
 

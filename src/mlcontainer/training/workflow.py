@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcontainer.core.artifacts import (
+    CARD_FILE,
     CONFUSION_MATRIX_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -20,13 +21,15 @@ from mlcontainer.core.artifacts import (
 )
 from mlcontainer.core.memory import release_memory
 from mlcontainer.training import selection, skopsfile
+from mlcontainer.training.card import model_card
 from mlcontainer.training.dataset import ClassRule, Dataset, load_dataset
+from mlcontainer.training.importance import permutation_importances
 from mlcontainer.training.manifest import build_manifest
 from mlcontainer.training.metrics import Evaluation, evaluate
 from mlcontainer.training.onnx_export import export_onnx
 from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.plots import confusion_matrix_png, regression_pngs
-from mlcontainer.training.report import render_report
+from mlcontainer.training.profile import column_profiles, examples
+from mlcontainer.training.report import model_parameters, render_report, report_pictures
 from mlcontainer.training.selection import (
     FoldCallback,
     TrainingResult,
@@ -103,21 +106,37 @@ def run_training(
     exported = export_onnx(result.pipeline, dataset.schema, result.split.X_test, target_scale=scale)
     lap("onnx")
     stage("writing report")
-    manifest = build_manifest(dataset, result, evaluation, exported.runtime_section)
-    if dataset.schema.is_regression:
-        pictures = regression_pngs(evaluation.truth, evaluation.predicted)
-    else:
-        pictures = {"confusion_matrix": confusion_matrix_png(evaluation.confusion_matrix, classes)}
-    html = render_report(manifest, evaluation, classes, pictures)
+    split, schema = result.split, dataset.schema
+    importances = permutation_importances(
+        result.pipeline, split.X_test, split.y_test, schema,
+        metric=result.metric, random_state=result.seed, decision=result.decision,
+    )  # fmt: skip
+    manifest = build_manifest(
+        dataset, result, evaluation, exported.runtime_section,
+        examples=examples(split.X_train, split.X_test, split.y_test, schema),
+        importances=importances,
+    )  # fmt: skip
+    pictures = report_pictures(manifest, evaluation, importances)
+    params = model_parameters(result.pipeline)
+    html = render_report(
+        manifest, evaluation, classes, pictures,
+        profile=column_profiles(dataset.X, schema), params=params, importances=importances,
+    )  # fmt: skip
+    card = model_card(
+        manifest, result.pipeline, params=params, importances=importances,
+        warnings=evaluation.warnings,
+    )  # fmt: skip
     lap("report")
     stage("saving model")
     files = {
         MODEL_FILE: skopsfile.dumps(result.pipeline),
         METRICS_FILE: json_bytes(evaluation.to_dict()),
         REPORT_FILE: html.encode(),
+        CARD_FILE: card.encode(),
     }
-    if "confusion_matrix" in pictures:
-        files[CONFUSION_MATRIX_FILE] = pictures["confusion_matrix"]
+    for picture in pictures:
+        if picture.name == "confusion_matrix":  # the serving page shows it
+            files[CONFUSION_MATRIX_FILE] = picture.png
     if exported.model_bytes is not None:
         files[ONNX_FILE] = exported.model_bytes
     full = publish(options.output, manifest, files)
