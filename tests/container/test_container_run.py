@@ -28,8 +28,14 @@ pytestmark = pytest.mark.container
 #: The files `train` writes (and the baked model carries).
 ARTIFACTS = {
     "model.skops", "model.onnx", "model.json", "metrics.json", "confusion_matrix.png",
-    "report.html",
+    "report.html", "README.md",
 }  # fmt: skip
+#: The pictures of a regressor's report, by their alt text.
+REGRESSION_PICTURES = (
+    "Cross-validation scores per candidate", "Predicted vs actual (test split)",
+    "Residuals vs predicted (test split)", "Residuals (test split)",
+    "Permutation importance (test split)",
+)  # fmt: skip
 
 
 def _wine_rows(count: int) -> pd.DataFrame:
@@ -70,7 +76,9 @@ def test_train_a_regressor_in_the_container_draws_its_plots_quietly(
     # matplotlib keeps its font cache under MPLCONFIGDIR (/tmp), not the read-only home
     assert "matplotlib" not in result.stderr.decode().lower()
     report = (out / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 3
+    assert report.count("data:image/png;base64,") == len(REGRESSION_PICTURES)
+    for alt in REGRESSION_PICTURES:
+        assert f'alt="{alt}"' in report
     assert json.loads((out / "model.json").read_text())["schema"]["task"] == "regression"
 
 

@@ -35,7 +35,8 @@ MIN_SUBSAMPLE_ROWS = 1_000
 #: The costs below are for a fold that fits this many rows of this many encoded columns.
 REF_ROWS = 20_000
 REF_WIDTH = 100
-#: Seconds every fit takes whatever its rows (building the pipeline, encoding, predicting).
+#: Seconds a fit takes whatever its rows (building the pipeline, encoding, predicting), for
+#: the families without their own (see ``Cost.overhead``).
 FIT_OVERHEAD = 0.02
 
 
@@ -46,6 +47,17 @@ class Cost:
     seconds: float
     exponent: float
     why: str
+    #: Seconds each fit takes whatever its rows. The measured speed is judged on the rest:
+    #: a forest's 100 trees cost ~0.1 s even on 100 rows, and taken for slowness on a small
+    #: file that made the whole machine look 35x slower than estimated (measured, issue 15).
+    overhead: float = FIT_OVERHEAD
+    #: Whether it fits one model per class when there are more than two (gradient
+    #: boosting's trees: six quality levels made a fold six times dearer than estimated).
+    per_class: bool = False
+
+    def factor(self, classes: int) -> float:
+        """How much dearer a fold is with ``classes`` classes than with two (or a number)."""
+        return float(classes) if self.per_class and classes > 2 else 1.0
 
     @property
     def superlinear(self) -> bool:
@@ -61,14 +73,21 @@ class Cost:
 COSTS: dict[str, Cost] = {
     "logistic_regression": Cost(1.2, 1.0, "lbfgs passes over the rows"),
     "decision_tree": Cost(0.8, 1.1, "a tree sorts the rows at every split (n log n)"),
-    "random_forest": Cost(4.8, 1.15, "100 trees each sort the rows at every split (n log n)"),
-    "extra_trees": Cost(4.8, 1.1, "100 trees each split on random thresholds (n log n)"),
-    "hist_gradient_boosting": Cost(3.0, 1.0, "it bins the rows once, then works on bins"),
+    "random_forest": Cost(
+        4.8, 1.15, "100 trees each sort the rows at every split (n log n)", overhead=0.12
+    ),
+    "extra_trees": Cost(
+        4.8, 1.1, "100 trees each split on random thresholds (n log n)", overhead=0.12
+    ),
+    "hist_gradient_boosting": Cost(
+        3.0, 1.0, "it bins the rows once, then works on bins", overhead=0.1, per_class=True
+    ),
     "svm": Cost(
         25.0,
         2.0,
         "an RBF-kernel SVM's fit grows with the square of the rows (and calibration fits it 4 "
         "times)",
+        overhead=0.03,
     ),
     "k_nearest_neighbors": Cost(
         2.0, 2.0, "exact k-NN compares every row it predicts with every training row"
@@ -106,7 +125,7 @@ def feature_width(schema: Schema) -> int:
     return max(width, 1)
 
 
-def estimate(model: str, *, rows: int, width: int, speed: float = 1.0) -> float:
+def estimate(model: str, *, rows: int, width: int, speed: float = 1.0, classes: int = 2) -> float:
     """Estimate one fold's fit + predict seconds for ``rows`` fit rows of ``width`` columns.
 
     ``speed`` (how much slower than the costs the machine runs) scales the part that grows
@@ -116,13 +135,16 @@ def estimate(model: str, *, rows: int, width: int, speed: float = 1.0) -> float:
     """
     cost = COSTS[model]
     scaled = cost.seconds * (rows / REF_ROWS) ** cost.exponent * (width / REF_WIDTH)
-    return float(FIT_OVERHEAD + scaled * speed)
+    return float(cost.overhead + scaled * cost.factor(classes) * speed)
 
 
-def _rows_for(model: str, seconds: float, *, width: int, speed: float = 1.0) -> int:
+def _rows_for(
+    model: str, seconds: float, *, width: int, speed: float = 1.0, classes: int = 2
+) -> int:
     """The fit rows one fold can have in ``seconds`` (the inverse of :func:`estimate`)."""
     cost = COSTS[model]
-    scale = (seconds - FIT_OVERHEAD) / (cost.seconds * width / REF_WIDTH * speed)
+    per_row = cost.seconds * width / REF_WIDTH * speed * cost.factor(classes)
+    scale = (seconds - cost.overhead) / per_row
     return int(REF_ROWS * max(scale, 0.0) ** (1 / cost.exponent))
 
 
@@ -163,11 +185,12 @@ def cost(
     width: int,
     cv: int,
     speed: float = 1.0,
+    classes: int = 2,
 ) -> float:
     """Estimated core-seconds of cross-validating ``model`` with a search over ``presets``
     on ``rows`` fit rows per fold (``speed``: how much slower the machine runs than the
     estimates)."""
-    single = estimate(model, rows=rows, width=width, speed=speed)
+    single = estimate(model, rows=rows, width=width, speed=speed, classes=classes)
     return cv * single * relative_cost(tuple(presets), rows, COSTS[model].exponent)
 
 
@@ -181,6 +204,7 @@ def plan(
     budget: float | None = None,
     speed: float = 1.0,
     note: str = "",
+    classes: int = 2,
 ) -> dict[str, Plan]:
     """Decide, for each candidate, how many presets to search and on how many rows.
 
@@ -202,7 +226,9 @@ def plan(
         return full
 
     def price(m: str, k: int, rows: int) -> float:
-        return cost(m, candidates[m][:k], rows=rows, width=width, cv=cv, speed=speed)
+        return cost(
+            m, candidates[m][:k], rows=rows, width=width, cv=cv, speed=speed, classes=classes
+        )
 
     budget_text = f"the {budget:g} s budget" if budget is not None else "the budget"
     suffix = f" ({note})" if note else ""
@@ -246,7 +272,7 @@ def plan(
     for m, total in cut.items():
         if total <= share:
             continue
-        fewer = max(_rows_for(m, share / cv, width=width, speed=speed), floor)
+        fewer = max(_rows_for(m, share / cv, width=width, speed=speed, classes=classes), floor)
         if fewer >= 0.9 * fit_rows:  # not worth a line: the estimate is not that precise
             continue
         rows[m] = fewer

@@ -21,7 +21,6 @@ from mlcontainer.training.budget import (
     BEHIND,
     COSTS,
     CV_SHARE,
-    FIT_OVERHEAD,
     MEASURED_ENOUGH,
     MIN_SUBSAMPLE_ROWS,
     PROBE_FRACTION,
@@ -323,20 +322,29 @@ class _Run:
     n_jobs: int
     workers: int
     on_fold: FoldCallback | None
-    #: Core-seconds the fits took, and what the estimates said they would.
-    spent: float = 0.0
-    estimated: float = 0.0
+    #: Per candidate: core-seconds its fits took, and what the estimates said they would
+    #: (the part that grows with the rows, both).
+    spent: dict[str, float] = field(default_factory=dict)
+    estimated: dict[str, float] = field(default_factory=dict)
 
     @property
     def fold_rows(self) -> int:
         return len(self.folds[0][0])
 
     @property
+    def classes(self) -> int:
+        """The number of classes the costs are for (two for a regressor: one model)."""
+        return 2 if self.schema.is_regression else len(self.schema.classes)
+
+    @property
     def speed(self) -> float:
-        """How much slower than the estimates the fits ran so far (1 until enough ran)."""
-        if self.spent < MEASURED_ENOUGH or self.estimated <= 0:
+        """How much slower than the estimates the fits ran so far: the median over the
+        candidates measured (one family's estimate being off does not make the machine look
+        slow), 1 until ``MEASURED_ENOUGH`` core-seconds ran."""
+        if sum(self.spent.values()) < MEASURED_ENOUGH:
             return 1.0
-        return self.spent / self.estimated
+        ratios = [self.spent[m] / e for m, e in self.estimated.items() if e > 0]
+        return float(np.median(ratios)) if ratios else 1.0
 
     def fits(self, tasks: list[Any], *, folds: int | None = None) -> list[FoldResult]:
         """Run ``(model, preset, index, fit_rows)`` over every fold (or the first
@@ -346,7 +354,9 @@ class _Run:
         jobs: list[Any] = []
         for name, preset, index, rows in tasks:
             # The part of the estimate that grows with the rows: what the speed is judged on.
-            one = estimate(name, rows=rows or self.fold_rows, width=self.width) - FIT_OVERHEAD
+            fixed = COSTS[name].overhead
+            size = rows or self.fold_rows
+            one = estimate(name, rows=size, width=self.width, classes=self.classes) - fixed
             for k, (tr, va) in enumerate(self.folds[:folds]):
                 args = (name, k, self.schema, self.X, self.y, tr, va, self.random_state)
                 jobs.append(delayed(_fit_and_score)(*args, rows, preset, index, one * preset.cost))
@@ -361,9 +371,11 @@ class _Run:
             for result in parallel(jobs):
                 out.append(result)
                 if result.error is None:
-                    took = result.fit_seconds + result.predict_seconds - FIT_OVERHEAD
-                    self.spent += max(took, 0.0)
-                    self.estimated += result.estimated
+                    fixed = COSTS[result.model].overhead
+                    took = result.fit_seconds + result.predict_seconds - fixed
+                    m = result.model
+                    self.spent[m] = self.spent.get(m, 0.0) + max(took, 0.0)
+                    self.estimated[m] = self.estimated.get(m, 0.0) + result.estimated
                 if self.on_fold is not None:
                     self.on_fold(result.model, result.fold)
         return out
@@ -409,8 +421,13 @@ def compare(
     fold_rows = len(folds[0][0])
     # Cheapest first, those whose cost is linear in the rows before the others: a machine far
     # slower than estimated has measured its speed on them before the costly ones start.
+    classes = 2 if task == "regression" else len(schema.classes)
     order = sorted(
-        models, key=lambda m: (COSTS[m].superlinear, estimate(m, rows=fold_rows, width=width))
+        models,
+        key=lambda m: (
+            COSTS[m].superlinear,
+            estimate(m, rows=fold_rows, width=width, classes=classes),
+        ),
     )
     X = split.X_train
     # On a cluster every argument goes to every worker once (fold indices too: joblib would
@@ -422,15 +439,16 @@ def compare(
             schema, X, y, folds, metric, random_state, width, where.n_jobs, where.workers, on_fold
         )
         deadline = None
-        plans = plan(presets, fit_rows=fold_rows, width=width, cv=cv, room=None)
+        plans = plan(presets, fit_rows=fold_rows, width=width, cv=cv, room=None, classes=classes)
         if time_budget is not None:
             start = clock() if started is None else started
             deadline = start + time_budget * CV_SHARE
             # From the budget alone, not the clock: the same data plan the same on any machine.
             room = time_budget * CV_SHARE * where.workers
             plans = plan(
-                presets, fit_rows=fold_rows, width=width, cv=cv, room=room, budget=time_budget
-            )
+                presets, fit_rows=fold_rows, width=width, cv=cv, room=room, budget=time_budget,
+                classes=classes,
+            )  # fmt: skip
         for i, name in enumerate(order):
             if deadline is not None and time_budget is not None:
                 if i > 0:
@@ -481,6 +499,7 @@ def _replan(
             width=run.width,
             cv=len(run.folds),
             speed=max(speed, 1.0),
+            classes=run.classes,
         )
         for m in remaining
     )
@@ -495,6 +514,7 @@ def _replan(
         budget=budget,
         speed=max(speed, 1.0),
         note=f"re-planned: the fits ran {speed:.1f}x slower than estimated",
+        classes=run.classes,
     )
 
 
@@ -521,13 +541,16 @@ def _probe(
     (result,) = run.fits([(name, presets[name][0], 0, probe_rows)], folds=1)
     if result.error is not None or result.estimated <= 0:
         return planned
-    took = max(result.fit_seconds + result.predict_seconds - FIT_OVERHEAD, 0.0)
+    took = max(result.fit_seconds + result.predict_seconds - COSTS[name].overhead, 0.0)
     speed = took / result.estimated
     cv = len(run.folds)
 
     def price(m: str, at: float) -> float:
         p = plans[m]
-        return cost(m, presets[m][: p.search], rows=p.rows, width=run.width, cv=cv, speed=at)
+        return cost(
+            m, presets[m][: p.search], rows=p.rows, width=run.width, cv=cv, speed=at,
+            classes=run.classes,
+        )  # fmt: skip
 
     others = sum(price(m, max(run.speed, 1.0)) for m in remaining if m != name)
     mine = price(name, max(speed, 1.0))
@@ -544,6 +567,7 @@ def _probe(
         budget=budget,
         speed=speed,
         note=f"a probe fit ran {speed:.1f}x slower than estimated",
+        classes=run.classes,
     )
     return again[name]
 
