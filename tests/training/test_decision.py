@@ -102,3 +102,17 @@ def test_the_threshold_moved_to_calibrated_probabilities_gives_the_same_labels()
     a, b, t = 0.6, -0.4, 0.37
     moved = calibrated_threshold(t, a, b)
     assert np.array_equal(calibrate(two, 1, a, b)[:, 1] >= moved, p >= t)
+
+
+def test_a_kept_calibration_is_written_as_the_manifest_section() -> None:
+    from dataclasses import asdict
+
+    from mlcontainer.core.artifacts import Calibration
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=2_000)
+    positive = rng.random(2_000) < 1 / (1 + np.exp(-z))
+    fit = fit_calibration(1 / (1 + np.exp(-3 * z)), positive, _folds(2_000))
+    assert fit is not None
+    section = Calibration(**asdict(fit))
+    assert (section.method, section.a, section.brier_after) == ("sigmoid", fit.a, fit.brier_after)

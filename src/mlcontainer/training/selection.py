@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -801,14 +801,7 @@ def _decision(best: CandidateResult, y: np.ndarray, schema: Schema, metric: str)
     fit = fit_calibration(p, positive, best.fold_of)
     calibration = None
     if fit is not None and fit.helps:
-        calibration = Calibration(
-            a=fit.a,
-            b=fit.b,
-            brier_before=fit.brier_before,
-            brier_after=fit.brier_after,
-            log_loss_before=fit.log_loss_before,
-            log_loss_after=fit.log_loss_after,
-        )
+        calibration = Calibration(**asdict(fit))
     tuned = best.threshold
     if tuned is None and calibration is None:
         return None
