@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import string
 import subprocess
 import sys
@@ -329,6 +330,28 @@ def test_sigterm_under_load_answers_every_accepted_request(
     assert set(counts) == {"answered", "refused"}, (counts, server.log()[-3000:])
     assert counts["refused"] == 16
     assert took < 8, took
+
+
+def test_a_reload_keeps_accepting_new_connections(iris_model_dir: Path, tmp_path: Path) -> None:
+    """SIGHUP replaces the workers; the old ones stop as on SIGTERM, but the master keeps the
+    listening socket, so they must not stop it accepting (the new workers share it)."""
+    server = _serve(iris_model_dir, tmp_path / "server.log")
+    try:
+        before = set(worker_pids(server.process.pid))
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = set(worker_pids(server.process.pid))
+            if now and not now & before:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the workers were not replaced: {server.log()[-2000:]}")
+        body = _json_rows(5)
+        for _ in range(20):  # each on a new connection
+            assert post(server.port, "/predict", body).status == 200
+    finally:
+        assert server.stop(timeout=30) == 0
 
 
 # --- 6. slow clients ------------------------------------------------------------------------

@@ -19,8 +19,10 @@ Two more things the stock worker does not do:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import re
 import selectors
 import socket
@@ -28,6 +30,7 @@ import struct
 import time
 from collections import deque
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from gunicorn import util
@@ -201,8 +204,12 @@ class Worker(ThreadWorker):  # type: ignore[misc]
         if enabled or self.alive:
             return
         # Stopping: take every connection the kernel already queued, then let go of the
-        # socket, so none is reset when the last process holding it exits.
+        # socket, so none is reset when the last process holding it exits. When the whole
+        # server stops (the master has closed its copy), new connections are refused first:
+        # else one queued between the last accept() and close() would still be reset.
         for listener in self.sockets:
+            if not _held_by(self.ppid, listener):
+                _refuse_new_connections(listener)
             listener.setblocking(False)
             while True:
                 try:
@@ -240,6 +247,44 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             util.write_nonblock(sock, head.encode("latin-1") + body)
         except OSError:
             self.log.debug("Failed to send error message.")
+
+
+#: ``SO_ATTACH_FILTER`` (Linux): a classic BPF program run on each packet the socket gets.
+_SO_ATTACH_FILTER = 26
+#: One instruction, ``BPF_RET | BPF_K`` with 0: keep no byte of any packet (drop it).
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)
+
+
+def _held_by(pid: int, listener: socket.socket) -> bool:
+    """Whether process ``pid`` still holds ``listener`` (True when that cannot be read)."""
+    try:
+        target = f"socket:[{os.fstat(listener.fileno()).st_ino}]"
+        return any(_readlink(fd) == target for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return True
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return str(path.readlink())
+    except OSError:  # closed while listed
+        return ""
+
+
+def _refuse_new_connections(listener: socket.socket) -> None:
+    """Drop every new connection's SYN at ``listener``; those already queued stay.
+
+    The client retries its SYN after about a second and, the socket closed by then, is
+    refused: never accepted, so never reset. Only once the master has closed its copy: on a
+    reload the new workers share the socket and must keep accepting.
+    """
+    import ctypes
+
+    program = ctypes.create_string_buffer(_DROP_ALL)
+    fprog = struct.pack("HL", 1, ctypes.addressof(program))
+    # Not Linux, or not a socket filters apply to: as before, with its tiny window.
+    with contextlib.suppress(OSError):
+        listener.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 def _path_of(data: bytes | bytearray) -> str:
