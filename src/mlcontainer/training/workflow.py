@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,15 +129,19 @@ def run_training(
     )  # fmt: skip
     lap("report")
     stage("saving model")
+    confusion = next((p.png for p in pictures if p.name == "confusion_matrix"), None)
+    # The figures (and their pixel buffers) hold each other in cycles: free them before the
+    # model is serialised, the run's peak (a 5 000-row file: 417 -> MB measured).
+    del pictures
+    gc.collect()
     files = {
         MODEL_FILE: skopsfile.dumps(result.pipeline),
         METRICS_FILE: json_bytes(evaluation.to_dict()),
         REPORT_FILE: html.encode(),
         CARD_FILE: card.encode(),
     }
-    for picture in pictures:
-        if picture.name == "confusion_matrix":  # the serving page shows it
-            files[CONFUSION_MATRIX_FILE] = picture.png
+    if confusion is not None:  # the serving page shows it
+        files[CONFUSION_MATRIX_FILE] = confusion
     if exported.model_bytes is not None:
         files[ONNX_FILE] = exported.model_bytes
     full = publish(options.output, manifest, files)
