@@ -126,3 +126,77 @@ def test_on_unseen_imbalanced_rows_the_tuned_threshold_beats_half(
     tuned = f1_score(truth, answers["/predict"], average="macro")
     half = f1_score(truth, np.where(p >= 0.5, "yes", "no"), average="macro")
     assert tuned > half
+
+
+# --- several classes: class weights ---------------------------------------------------------
+
+
+def _rare_classes(n: int, seed: int) -> pd.DataFrame:
+    """Three classes, 80/15/5%, that overlap: argmax rarely names the rare ones."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(np.array(["common", "rare", "scarce"]), size=n, p=[0.8, 0.15, 0.05])
+    centre = {"common": (0.0, 0.0), "rare": (1.0, 0.3), "scarce": (0.3, 1.2)}
+    xy = np.array([centre[v] for v in y]) + rng.normal(size=(n, 2))
+    return pd.DataFrame({"a": xy[:, 0], "b": xy[:, 1], "label": y})
+
+
+@pytest.fixture(scope="module")
+def weighted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("weights")
+    _rare_classes(4_000, 0).to_csv(root / "train.csv", index=False)
+    out = root / "model"
+    result = CliRunner().invoke(
+        main,
+        ["train", "-d", str(root / "train.csv"), "-t", "label", "-o", str(out), "--models",
+         "logistic_regression", "--time-budget", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "largest weighted probability" in result.output
+    return out
+
+
+def test_class_weights_are_applied_alike_by_every_runtime_and_protocol(
+    weighted_folder: Path, tmp_path: Path
+) -> None:
+    manifest = read_manifest(weighted_folder)
+    decision = manifest.decision
+    assert decision is not None
+    assert decision.class_weights is not None
+    assert decision.score_at_threshold is not None
+    assert decision.score_at_half is not None
+    assert decision.score_at_threshold > decision.score_at_half
+    rows = _rare_classes(600, 1)
+    features = rows.drop(columns="label")
+    classes = list(manifest.input_schema.classes)
+    answers = {}
+    for runtime in ("onnx", "sklearn"):
+        client = create_app(Settings(model_dir=weighted_folder, runtime=runtime)).test_client()
+        answer = client.post(
+            "/predict", json={"instances": features.to_dict(orient="records")}
+        ).get_json()
+        proba = np.array([[p[c] for c in classes] for p in answer["probabilities"]])
+        weighted = np.asarray(classes)[np.argmax(proba * decision.class_weights, axis=1)]
+        assert answer["predictions"] == weighted.tolist(), runtime
+        assert (weighted != np.asarray(classes)[np.argmax(proba, axis=1)]).sum() >= 5
+        answers[f"{runtime} /predict"] = answer["predictions"]
+        answers[f"{runtime} CSV"] = client.post(
+            "/invocations", data=features.to_csv(index=False), content_type="text/csv"
+        ).get_json()["predictions"]
+        v2 = {"inputs": [{"name": c, "datatype": "FP64", "shape": [len(rows)],
+                          "data": features[c].tolist()} for c in features.columns]}  # fmt: skip
+        outputs = client.post(f"/v2/models/{manifest.name}/infer", json=v2).get_json()["outputs"]
+        answers[f"{runtime} V2"] = next(o for o in outputs if o["name"] == "label")["data"]
+        source = tmp_path / f"rows-{runtime}.csv"
+        features.to_csv(source, index=False)
+        result = CliRunner().invoke(
+            main, ["predict", "--model", str(weighted_folder), "--input", str(source),
+                   "--format", "json", "--runtime", runtime],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        answers[f"{runtime} predict"] = [r["prediction"] for r in json.loads(result.stdout)]
+    reference = answers["sklearn /predict"]
+    for where, labels in answers.items():
+        assert labels == reference, where
+    truth = rows["label"].to_numpy()
+    plain = np.asarray(classes)[np.argmax(proba, axis=1)]
+    assert f1_score(truth, reference, average="macro") > f1_score(truth, plain, average="macro")

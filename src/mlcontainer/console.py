@@ -273,9 +273,21 @@ def _saved_order(manifest: Manifest) -> list[str]:
 
 
 def decision_line(manifest: Manifest) -> str:
-    """One line on a binary classifier's decision layer: threshold and calibration."""
+    """One line on the decision layer: threshold and calibration, or class weights."""
     decision = manifest.decision
     assert decision is not None
+    if decision.class_weights is not None:
+        weights = ", ".join(
+            f"{c} x{w:.2g}" for c, w in zip(manifest.input_schema.classes, decision.class_weights,
+                                            strict=True)
+        )  # fmt: skip
+        line = f"Decision: the class with the largest weighted probability ({weights})"
+        if decision.score_at_threshold is not None and decision.score_at_half is not None:
+            line += (
+                f", tuned out of fold for {decision.metric} ({decision.score_at_half:.4f} "
+                f"without, {decision.score_at_threshold:.4f} with them, cross-fitted)"
+            )
+        return line
     line = f"Decision: {decision.positive_class} when its probability is at least "
     line += f"{decision.threshold:.3g}"
     if decision.score_at_threshold is not None and decision.score_at_half is not None:

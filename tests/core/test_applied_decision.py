@@ -52,3 +52,25 @@ def test_a_decision_applies_calibration_then_its_threshold(calibrated: bool) -> 
     expected = calibrate(raw, 1, 0.5, 0.0) if calibrated else raw
     np.testing.assert_allclose(proba, expected)
     assert labels.tolist() == (expected[:, 1] >= 0.4).astype(int).tolist()
+
+
+def test_class_weights_pick_the_largest_weighted_probability_and_keep_probabilities() -> None:
+    decision = Decision(metric="f1_macro", class_weights=[1.0, 3.0, 1.0])
+    proba = np.array([[0.6, 0.3, 0.1], [0.7, 0.2, 0.1], [0.1, 0.15, 0.75]])
+    out, labels = decision.apply(proba, ["a", "b", "c"])
+    np.testing.assert_array_equal(out, proba)
+    assert labels.tolist() == ["b", "a", "c"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"positive_class": 1, "threshold": 0.4, "class_weights": [1.0, 2.0]},
+     {"positive_class": 1}],
+)  # fmt: skip
+def test_a_decision_is_a_threshold_or_class_weights_not_both_nor_neither(
+    fields: dict[str, object],
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a positive class and a threshold, or class"):
+        Decision(metric="f1_macro", **fields)  # type: ignore[arg-type]

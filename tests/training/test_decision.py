@@ -116,3 +116,59 @@ def test_a_kept_calibration_is_written_as_the_manifest_section() -> None:
     assert fit is not None
     section = Calibration(**asdict(fit))
     assert (section.method, section.a, section.brier_after) == ("sigmoid", fit.a, fit.brier_after)
+
+
+# --- several classes: class weights ---------------------------------------------------------
+
+
+def _three_classes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of a model that under-predicts the rare classes 1 and 2."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(3, size=n, p=[0.8, 0.15, 0.05])
+    logits = rng.normal(size=(n, 3)) + 1.5 * np.eye(3)[truth] + np.array([2.5, 0.0, 0.0])
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return proba, truth
+
+
+@pytest.mark.parametrize("metric", THRESHOLD_METRICS)
+def test_the_label_score_is_the_metric_the_comparison_computes(metric: str) -> None:
+    from mlcontainer.training.decision import _label_score
+    from mlcontainer.training.metrics import score_all
+
+    proba, truth = _three_classes(500, 4)
+    pred = np.argmax(proba * np.array([1.0, 2.0, 3.0]), axis=1)
+    assert _label_score(truth, pred, 3, metric) == pytest.approx(
+        score_all(truth, pred, proba, [0, 1, 2])[metric], abs=1e-12
+    )
+
+
+def test_class_weights_raise_macro_f1_where_rare_classes_are_under_predicted() -> None:
+    from mlcontainer.training.decision import _label_score, cross_fitted_weights, tune_weights
+
+    proba, truth = _three_classes(3_000, 5)
+    folds = [np.flatnonzero(np.arange(3_000) % 5 == k) for k in range(5)]
+    tuned = cross_fitted_weights(proba, truth, folds, "f1_macro")
+    assert tuned.helps
+    assert np.mean(tuned.weighted) > np.mean(tuned.plain) + 0.02
+    w = np.asarray(tuned.weights)
+    assert w[1] > w[0]
+    assert w[2] > w[0]
+    # On fresh rows of the same model the weights still help.
+    fresh, fresh_truth = _three_classes(3_000, 6)
+    plain = _label_score(fresh_truth, np.argmax(fresh, axis=1), 3, "f1_macro")
+    weighted = _label_score(fresh_truth, np.argmax(fresh * w, axis=1), 3, "f1_macro")
+    assert weighted > plain
+    assert tune_weights(proba, truth, "f1_macro")[0].tolist() == list(tuned.weights)
+
+
+def test_class_weights_are_left_out_where_argmax_is_already_best() -> None:
+    from mlcontainer.training.decision import cross_fitted_weights
+
+    rng = np.random.default_rng(7)
+    truth = rng.choice(3, size=900)
+    proba = np.full((900, 3), 0.1)
+    proba[np.arange(900), truth] = 0.8  # every row right at argmax
+    folds = [np.flatnonzero(np.arange(900) % 3 == k) for k in range(3)]
+    tuned = cross_fitted_weights(proba, truth, folds, "f1_macro")
+    assert not tuned.helps
+    assert tuned.weights == (1.0, 1.0, 1.0)

@@ -31,11 +31,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from mlcontainer.core.atomic import write_atomic
-from mlcontainer.core.decision import calibrate, threshold_labels
+from mlcontainer.core.decision import calibrate, threshold_labels, weighted_labels
 from mlcontainer.core.errors import ArtifactError
 from mlcontainer.core.recipe import LEGACY, IntakeRecipe
 from mlcontainer.core.schema import Label, Schema
@@ -169,6 +176,9 @@ class Candidate(_Section):
     search: str | None = None
     #: A binary classifier's threshold, tuned out of fold (its scores are at it).
     threshold: float | None = None
+    #: Several classes: its class weights, tuned out of fold (its scores are cross-fitted
+    #: with them).
+    class_weights: list[float] | None = None
     #: The selection metric on each fold, in fold order (empty when it was not run, and in
     #: folders written before the report plotted them).
     fold_scores: list[float | None] = Field(default_factory=list)
@@ -188,19 +198,34 @@ class Calibration(_Section):
 
 
 class Decision(_Section):
-    """A binary classifier's decision layer, applied after the model's probabilities by every
-    runtime (:mod:`mlcontainer.core.decision`): calibration, then the threshold."""
+    """A classifier's decision layer, applied after the model's probabilities by every
+    runtime (:mod:`mlcontainer.core.decision`). Binary: calibration, then the threshold on
+    the positive class. Several classes: a weight per class, the label the largest weighted
+    probability (the probabilities themselves unchanged)."""
 
-    positive_class: Label
-    threshold: float
-    #: What the threshold was tuned for, and the out-of-fold score at 0.5 and at it.
+    positive_class: Label | None = None
+    threshold: float | None = None
+    #: What it was tuned for, and the out-of-fold score without it (at 0.5) and with it.
     metric: str
     score_at_half: float | None = None
     score_at_threshold: float | None = None
     calibration: Calibration | None = None
+    #: Several classes: one weight per class, in the schema's class order.
+    class_weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Decision:
+        binary = self.positive_class is not None and self.threshold is not None
+        if binary == (self.class_weights is not None):
+            raise ValueError("a decision has a positive class and a threshold, or class weights")
+        return self
 
     def apply(self, proba: np.ndarray, classes: Sequence[Label]) -> tuple[np.ndarray, np.ndarray]:
-        """The calibrated probabilities and the labels the threshold gives."""
+        """The (calibrated) probabilities and the labels the decision gives."""
+        if self.class_weights is not None:
+            return proba, weighted_labels(proba, classes, self.class_weights)
+        assert self.threshold is not None
+        assert self.positive_class is not None
         positive = list(classes).index(self.positive_class)
         if self.calibration is not None:
             proba = calibrate(proba, positive, self.calibration.a, self.calibration.b)

@@ -49,3 +49,12 @@ def threshold_labels(
         proba[:, positive] >= threshold, labels[positive], labels[1 - positive]
     )
     return chosen
+
+
+def weighted_labels(
+    proba: np.ndarray, classes: Sequence[Label], weights: Sequence[float]
+) -> np.ndarray:
+    """The class whose probability times its weight is largest (ties: the first class)."""
+    labels = label_array(classes)
+    chosen: np.ndarray = labels[np.argmax(proba * np.asarray(weights, dtype=float), axis=1)]
+    return chosen

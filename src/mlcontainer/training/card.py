@@ -267,7 +267,16 @@ def _tuning(manifest: Manifest) -> str:
         params = ", ".join(f"`{k}={v}`" for k, v in manifest.model.params.items())
         out += f" Its search kept the preset `{manifest.model.preset}` ({params or 'defaults'})."
     decision = manifest.decision
-    if decision is not None:
+    if decision is not None and decision.class_weights is not None:
+        weights = ", ".join(
+            f"`{c}` x{w:.2g}" for c, w in zip(manifest.input_schema.classes, decision.class_weights,
+                                              strict=True)
+        )  # fmt: skip
+        out += (
+            f" It predicts the class with the largest weighted probability ({weights}; tuned "
+            f"out of fold for {decision.metric}); the metrics below include it."
+        )
+    elif decision is not None:
         out += (
             f" It predicts `{decision.positive_class}` when that class's "
             f"{'calibrated ' if decision.calibration else ''}probability is at least "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.core.artifacts import Calibration, Decision
-from mlcontainer.core.decision import threshold_labels
+from mlcontainer.core.decision import threshold_labels, weighted_labels
 from mlcontainer.core.errors import TrainingError
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Schema
@@ -36,9 +36,12 @@ from mlcontainer.training.budget import (
 from mlcontainer.training.cluster import fanout
 from mlcontainer.training.dataset import Dataset
 from mlcontainer.training.decision import (
+    MAX_WEIGHT_WORK,
     THRESHOLD_METRICS,
     Threshold,
+    Weights,
     calibrated_threshold,
+    cross_fitted_weights,
     fit_calibration,
     tune_threshold,
 )
@@ -99,6 +102,8 @@ class CandidateResult:
     search: str | None = None
     #: A binary classifier's threshold, tuned out of fold; the scores are at it.
     threshold: Threshold | None = None
+    #: Several classes: the class weights tuned out of fold (its scores are cross-fitted).
+    weights: Weights | None = None
     #: The selection metric on each fold (the strip plot of the report).
     fold_scores: tuple[float, ...] = ()
     #: Out-of-fold probabilities of the training rows (a classifier's), in row order.
@@ -130,6 +135,7 @@ class CandidateResult:
             "params": self.params,
             "search": self.search,
             "threshold": round(self.threshold.threshold, 6) if self.threshold else None,
+            "class_weights": [round(w, 4) for w in self.weights.weights] if self.weights else None,
             "fold_scores": [clean(x) for x in self.fold_scores],
         }
 
@@ -459,6 +465,8 @@ def compare(
     if _tunes_threshold(run):
         # The baseline stays at 0.5: doing nothing, it is the bar the others must clear.
         candidates = [c if c.name == BASELINE else _at_threshold(c, run) for c in candidates]
+    elif _tunes_weights(run):
+        candidates = [c if c.name == BASELINE else _at_weights(c, run) for c in candidates]
     order_of = {name: i for i, name in enumerate(MODELS)}
     spec = METRICS[metric]
 
@@ -618,6 +626,37 @@ def _preset_key(
     else:
         mean = float(np.mean([f.scores[run.metric] for f in folds]))
     return (False, -mean if spec.greater_is_better else mean, i)
+
+
+def _tunes_weights(run: _Run) -> bool:
+    """Whether class weights are tuned: several classes, a metric that depends on the labels,
+    and rows x classes² small enough for the search to cost little."""
+    k = len(run.schema.classes)
+    return k > 2 and run.metric in THRESHOLD_METRICS and len(run.y) * k * k <= MAX_WEIGHT_WORK
+
+
+def _at_weights(candidate: CandidateResult, run: _Run) -> CandidateResult:
+    """The candidate with class weights tuned out of fold, if they help: its label metrics
+    cross-fitted (each fold labelled with weights tuned on the other folds' rows), so a
+    candidate is not ranked on weights fitted to the rows that score it."""
+    if not candidate.ranked or candidate.oof is None:
+        return candidate
+    classes = list(run.schema.classes)
+    truth = np.fromiter((classes.index(v) for v in run.y.tolist()), np.intp, len(run.y))
+    tuned = cross_fitted_weights(candidate.oof, truth, [val for _, val in run.folds], run.metric)
+    if not tuned.helps:
+        return candidate
+    per_fold = []
+    for (_, val), w in zip(run.folds, tuned.fold_weights, strict=True):
+        proba = candidate.oof[val]
+        per_fold.append(score_all(run.y[val], weighted_labels(proba, classes, w), proba, classes))
+    metrics = TASK_METRICS["classification"]
+    means = {m: _mean([f[m] for f in per_fold]) for m in metrics}
+    stds = {m: _std([f[m] for f in per_fold]) for m in metrics}
+    return replace(
+        candidate, means=means, stds=stds, weights=tuned,
+        fold_scores=tuple(f[run.metric] for f in per_fold),
+    )  # fmt: skip
 
 
 def _tunes_threshold(run: _Run) -> bool:
@@ -793,6 +832,13 @@ def _budget_lines(candidate: CandidateResult) -> list[str]:
 def _decision(best: CandidateResult, y: np.ndarray, schema: Schema, metric: str) -> Decision | None:
     """A binary classifier's calibration (kept if it helps out of fold) and threshold (tuned
     for ``metric`` out of fold): None when neither changes anything."""
+    if best.weights is not None:  # several classes: tuned while ranking, kept as they helped
+        return Decision(
+            metric=metric,
+            score_at_half=float(np.mean(best.weights.plain)),
+            score_at_threshold=float(np.mean(best.weights.weighted)),
+            class_weights=list(best.weights.weights),
+        )
     if len(schema.classes) != 2 or best.oof is None or best.fold_of is None:
         return None
     positive_class = schema.classes[1]
