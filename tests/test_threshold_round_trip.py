@@ -34,10 +34,9 @@ def _imbalanced(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y})
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("threshold")
-    _imbalanced(ROWS, 0).to_csv(root / "train.csv", index=False)
+def _train(root: Path, rows: pd.DataFrame) -> tuple[Path, str]:
+    """`mlcontainer train` a logistic regression on ``rows``; its folder and console output."""
+    rows.to_csv(root / "train.csv", index=False)
     out = root / "model"
     result = CliRunner().invoke(
         main,
@@ -45,7 +44,12 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "logistic_regression", "--time-budget", "0"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return out
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(tmp_path_factory.mktemp("threshold"), _imbalanced(ROWS, 0))[0]
 
 
 @pytest.fixture(scope="module")
@@ -142,16 +146,8 @@ def _rare_classes(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def weighted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("weights")
-    _rare_classes(4_000, 0).to_csv(root / "train.csv", index=False)
-    out = root / "model"
-    result = CliRunner().invoke(
-        main,
-        ["train", "-d", str(root / "train.csv"), "-t", "label", "-o", str(out), "--models",
-         "logistic_regression", "--time-budget", "0"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "largest weighted probability" in result.output
+    out, printed = _train(tmp_path_factory.mktemp("weights"), _rare_classes(4_000, 0))
+    assert "largest weighted probability" in printed
     return out
 
 
