@@ -75,6 +75,30 @@ def _json(value: Any) -> Any:
 
 DEFAULT = Preset("default")
 _BALANCED = {"class_weight": "balanced"}
+#: Gradient boosting's presets, the same for both tasks.
+_BOOSTING = (
+    DEFAULT,
+    Preset(
+        "depth=6",
+        {"max_depth": 6, "max_leaf_nodes": None, "max_iter": 300, "early_stopping": True},
+        cost=1.2,
+    ),
+    Preset(
+        "lr=0.07 leaves=20",
+        {
+            "learning_rate": 0.07,
+            "max_leaf_nodes": 20,
+            "max_iter": 300,
+            "early_stopping": True,
+        },
+        cost=1.4,
+    ),
+    Preset(
+        "leaves=63 l2=1",
+        {"max_leaf_nodes": 63, "min_samples_leaf": 40, "l2_regularization": 1.0},
+        cost=1.3,
+    ),
+)
 
 #: The presets of each candidate, per task, the registry default first. Missing: no search.
 PRESETS: dict[tuple[str, Task], tuple[Preset, ...]] = {
@@ -103,27 +127,7 @@ PRESETS: dict[tuple[str, Task], tuple[Preset, ...]] = {
         Preset("balanced", _BALANCED, imbalanced_only=True),
     ),
     ("hist_gradient_boosting", "classification"): (
-        DEFAULT,
-        Preset(
-            "depth=6",
-            {"max_depth": 6, "max_leaf_nodes": None, "max_iter": 300, "early_stopping": True},
-            cost=1.2,
-        ),
-        Preset(
-            "lr=0.07 leaves=20",
-            {
-                "learning_rate": 0.07,
-                "max_leaf_nodes": 20,
-                "max_iter": 300,
-                "early_stopping": True,
-            },
-            cost=1.4,
-        ),
-        Preset(
-            "leaves=63 l2=1",
-            {"max_leaf_nodes": 63, "min_samples_leaf": 40, "l2_regularization": 1.0},
-            cost=1.3,
-        ),
+        *_BOOSTING,
         Preset("balanced", _BALANCED, imbalanced_only=True),
     ),
     ("svm", "classification"): (
@@ -157,29 +161,7 @@ PRESETS: dict[tuple[str, Task], tuple[Preset, ...]] = {
         Preset("features=0.5", {"max_features": 0.5}, cost=0.6),
         Preset("leaf=3", {"min_samples_leaf": 3}, cost=0.7),
     ),
-    ("hist_gradient_boosting", "regression"): (
-        DEFAULT,
-        Preset(
-            "depth=6",
-            {"max_depth": 6, "max_leaf_nodes": None, "max_iter": 300, "early_stopping": True},
-            cost=1.2,
-        ),
-        Preset(
-            "lr=0.07 leaves=20",
-            {
-                "learning_rate": 0.07,
-                "max_leaf_nodes": 20,
-                "max_iter": 300,
-                "early_stopping": True,
-            },
-            cost=1.4,
-        ),
-        Preset(
-            "leaves=63 l2=1",
-            {"max_leaf_nodes": 63, "min_samples_leaf": 40, "l2_regularization": 1.0},
-            cost=1.3,
-        ),
-    ),
+    ("hist_gradient_boosting", "regression"): _BOOSTING,
     ("svm", "regression"): (
         DEFAULT,
         Preset("C=1 spread", {"C": Spread(1.0)}, cost=0.9),
