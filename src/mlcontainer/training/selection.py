@@ -642,21 +642,36 @@ def _at_weights(candidate: CandidateResult, run: _Run) -> CandidateResult:
     if not candidate.ranked or candidate.oof is None:
         return candidate
     classes = list(run.schema.classes)
-    truth = np.fromiter((classes.index(v) for v in run.y.tolist()), np.intp, len(run.y))
+    position = {c: i for i, c in enumerate(classes)}
+    truth = np.fromiter((position[v] for v in run.y.tolist()), np.intp, len(run.y))
     tuned = cross_fitted_weights(candidate.oof, truth, [val for _, val in run.folds], run.metric)
     if not tuned.helps:
         return candidate
-    per_fold = []
-    for (_, val), w in zip(run.folds, tuned.fold_weights, strict=True):
-        proba = candidate.oof[val]
-        per_fold.append(score_all(run.y[val], weighted_labels(proba, classes, w), proba, classes))
+    oof = candidate.oof
+    labels = [weighted_labels(oof[val], classes, w) for (_, val), w in
+              zip(run.folds, tuned.fold_weights, strict=True)]  # fmt: skip
+    return _rescored(candidate, run, labels, weights=tuned)
+
+
+def _rescored(
+    candidate: CandidateResult, run: _Run, labels: list[np.ndarray], **changes: Any
+) -> CandidateResult:
+    """The candidate with every metric of every fold computed again from its out-of-fold
+    probabilities and ``labels`` (one array per fold, as the decision layer labels them)."""
+    assert candidate.oof is not None
+    classes = run.schema.classes
+    per_fold = [
+        score_all(run.y[val], fold_labels, candidate.oof[val], classes)
+        for (_, val), fold_labels in zip(run.folds, labels, strict=True)
+    ]
     metrics = TASK_METRICS["classification"]
-    means = {m: _mean([f[m] for f in per_fold]) for m in metrics}
-    stds = {m: _std([f[m] for f in per_fold]) for m in metrics}
     return replace(
-        candidate, means=means, stds=stds, weights=tuned,
+        candidate,
+        means={m: _mean([f[m] for f in per_fold]) for m in metrics},
+        stds={m: _std([f[m] for f in per_fold]) for m in metrics},
         fold_scores=tuple(f[run.metric] for f in per_fold),
-    )  # fmt: skip
+        **changes,
+    )
 
 
 def _tunes_threshold(run: _Run) -> bool:
@@ -710,21 +725,9 @@ def _at_threshold(candidate: CandidateResult, run: _Run) -> CandidateResult:
     classes = run.schema.classes
     positive = run.y == classes[1]
     tuned = tune_threshold(candidate.oof[:, 1], positive, run.metric)
-    per_fold = []
-    for _, val in run.folds:
-        proba = candidate.oof[val]
-        labels = threshold_labels(proba, classes, 1, tuned.threshold)
-        per_fold.append(score_all(run.y[val], labels, proba, classes))
-    metrics = TASK_METRICS["classification"]
-    means = {k: _mean([f[k] for f in per_fold]) for k in metrics}
-    stds = {k: _std([f[k] for f in per_fold]) for k in metrics}
-    return replace(
-        candidate,
-        means=means,
-        stds=stds,
-        threshold=tuned,
-        fold_scores=tuple(f[run.metric] for f in per_fold),
-    )
+    oof = candidate.oof
+    labels = [threshold_labels(oof[val], classes, 1, tuned.threshold) for _, val in run.folds]
+    return _rescored(candidate, run, labels, threshold=tuned)
 
 
 def _mean(values: list[float]) -> float:
