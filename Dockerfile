@@ -83,7 +83,7 @@ FROM model AS onnx-model
 # model.json + model.onnx + the page's report and plot, each checked against the manifest;
 # no model.skops (the ONNX runtime does not read it, and the serving-only image could not
 # load it). The artifact format's own module lists the files, or says why it cannot.
-RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.training.serving_copy \
+RUN PYTHONPATH=/app/train /app/.venv/bin/python -m mlcontainer.training.export.serving_copy \
         /app/artifacts /serve-model \
     && chmod -R a+rX /serve-model
 

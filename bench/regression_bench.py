@@ -134,8 +134,8 @@ def flaml_python() -> Path:
 
 
 def _split(dataset: str, target: str | None, seed: int = SEED) -> Any:
-    from mlcontainer.training.dataset import load_dataset
-    from mlcontainer.training.selection import split_dataset
+    from mlcontainer.training.data.dataset import load_dataset
+    from mlcontainer.training.search.selection import split_dataset
 
     ds = load_dataset(dataset, target=target)
     return ds, split_dataset(ds, test_size=TEST_SIZE, cv=5, random_state=seed)
@@ -242,7 +242,7 @@ def bench_latency(seconds: int, repeat: int) -> dict[str, Any]:
     sys.path.insert(0, str(BENCH))
     from serve_bench import start, stop, wait_ready, wrk
 
-    from mlcontainer.training.dataset import load_dataset
+    from mlcontainer.training.data.dataset import load_dataset
 
     models = {
         "regressor (diabetes, ridge)": ("diabetes", "ridge"),

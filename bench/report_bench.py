@@ -35,10 +35,10 @@ import json, sys, time
 from pathlib import Path
 from mlcontainer.training.options import TrainOptions
 from mlcontainer.training.workflow import run_training
-from mlcontainer.training.card import model_card
-from mlcontainer.training.importance import permutation_importances
-from mlcontainer.training.profile import column_profiles
-from mlcontainer.training.report import model_parameters, render_report, report_pictures
+from mlcontainer.training.report.card import model_card
+from mlcontainer.training.report.importance import permutation_importances
+from mlcontainer.training.data.profile import column_profiles
+from mlcontainer.training.report.report import model_parameters, render_report, report_pictures
 
 arg = json.loads(sys.argv[1])
 out = Path(arg["output"])

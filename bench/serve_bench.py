@@ -87,7 +87,7 @@ def train(name: str, options: list[str]) -> Path:
 
 def sample_rows(model_dir: Path, n: int) -> list[dict[str, Any]]:
     """Real rows of the training data (features only), cycled to ``n``."""
-    from mlcontainer.training.dataset import load_dataset
+    from mlcontainer.training.data.dataset import load_dataset
 
     manifest = json.loads((model_dir / "model.json").read_text())
     dataset = load_dataset(manifest["dataset"]["name"])
@@ -395,7 +395,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def candidates(duration: int, logs: Path) -> dict[str, Any]:
     """Single-row p50 over HTTP (1 connection) for every candidate model, one at a time."""
-    from mlcontainer.training.models import MODELS
+    from mlcontainer.training.search.models import MODELS
 
     out: dict[str, Any] = {}
     for name in MODELS:

@@ -154,7 +154,7 @@ BUILTIN_TASKS = {
 
 def candidate_pairs(*, baseline: bool = True) -> list[tuple[str, str]]:
     """(candidate, built-in dataset) for every candidate that serves the dataset's task."""
-    from mlcontainer.training.models import BASELINE, MODELS
+    from mlcontainer.training.search.models import BASELINE, MODELS
 
     return [
         (model, dataset)

@@ -18,8 +18,8 @@ from click.testing import CliRunner, Result
 from support import BUILTIN_TASKS, FileServer, tree_snapshot
 
 from mlcontainer.cli import main
-from mlcontainer.training.dataset import load_dataset
-from mlcontainer.training.sources import BUILTIN_DATASETS
+from mlcontainer.training.data.dataset import load_dataset
+from mlcontainer.training.data.sources import BUILTIN_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -278,7 +278,7 @@ def test_default_train_runs_every_candidate_with_five_folds(tmp_path: Path) -> N
     done = _process([BIN / "mlcontainer", "train"], tmp_path)
     assert done.returncode == 0, done.stderr
     manifest = _manifest(tmp_path / "artifacts")
-    from mlcontainer.training.models import models_for
+    from mlcontainer.training.search.models import models_for
 
     assert manifest["dataset"]["name"] == "wine"  # type: ignore[index]
     assert manifest["selection"]["cv"] == 5  # type: ignore[index]
@@ -504,7 +504,7 @@ def test_datasets_lists_every_builtin_and_marks_the_default() -> None:
 
 
 def test_models_lists_every_candidate_and_the_tasks_it_serves() -> None:
-    from mlcontainer.training.models import MODELS
+    from mlcontainer.training.search.models import MODELS
 
     result = run_ok("models", env={"COLUMNS": "200"})
     rows = {

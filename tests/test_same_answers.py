@@ -26,10 +26,10 @@ from mlcontainer.core.errors import MlcontainerError
 from mlcontainer.core.labels import labels_from_proba
 from mlcontainer.core.threads import one_native_thread
 from mlcontainer.serving.app import create_app
-from mlcontainer.training.dataset import Dataset, load_dataset
-from mlcontainer.training.models import MODELS, build_pipeline
-from mlcontainer.training.onnx_export import RELATIVE_TOLERANCE, export_onnx
-from mlcontainer.training.selection import Split, split_dataset, target_array, target_scale
+from mlcontainer.training.data.dataset import Dataset, load_dataset
+from mlcontainer.training.export.onnx_export import RELATIVE_TOLERANCE, export_onnx
+from mlcontainer.training.search.models import MODELS, build_pipeline
+from mlcontainer.training.search.selection import Split, split_dataset, target_array, target_scale
 
 pytestmark = pytest.mark.slow
 

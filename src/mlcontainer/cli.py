@@ -353,8 +353,8 @@ def datasets() -> None:
     """List the built-in datasets (no download needed)."""
     _require_training_extra("datasets")
     from mlcontainer import console
+    from mlcontainer.training.data.sources import BUILTIN_DATASETS
     from mlcontainer.training.options import DEFAULT_DATASET
-    from mlcontainer.training.sources import BUILTIN_DATASETS
 
     console.show_list(
         "Built-in datasets",
@@ -370,7 +370,7 @@ def models() -> None:
     """List the candidate models that `train` compares, and the task each serves."""
     _require_training_extra("models")
     from mlcontainer import console
-    from mlcontainer.training.models import MODELS
+    from mlcontainer.training.search.models import MODELS
 
     rows = [
         (

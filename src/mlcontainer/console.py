@@ -30,7 +30,7 @@ from mlcontainer.core.artifacts import (
     REPORT_FILE,
     Manifest,
 )
-from mlcontainer.training.metrics import METRICS
+from mlcontainer.training.search.metrics import METRICS
 
 if TYPE_CHECKING:
     from mlcontainer.training.workflow import TrainOutcome

@@ -28,9 +28,9 @@ from mlcontainer.core.atomic import write_atomic
 from mlcontainer.core.errors import ArtifactError
 from mlcontainer.core.labels import label_array
 from mlcontainer.inference.predictor import Predictor, load_predictor
-from mlcontainer.training.dataset import Dataset, load_dataset
-from mlcontainer.training.models import build_pipeline
-from mlcontainer.training.onnx_export import export_onnx
+from mlcontainer.training.data.dataset import Dataset, load_dataset
+from mlcontainer.training.export.onnx_export import export_onnx
+from mlcontainer.training.search.models import build_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -24,9 +24,9 @@ from mlcontainer.core.artifacts import (
 from mlcontainer.core.errors import ArtifactError
 from mlcontainer.core.labels import label_array
 from mlcontainer.inference.predictor import Predictor, load_predictor
-from mlcontainer.training.dataset import Dataset, load_dataset
-from mlcontainer.training.models import build_pipeline
-from mlcontainer.training.sources import BUILTIN_DATASETS
+from mlcontainer.training.data.dataset import Dataset, load_dataset
+from mlcontainer.training.data.sources import BUILTIN_DATASETS
+from mlcontainer.training.search.models import build_pipeline
 
 #: Fewer trees and boosting rounds: a smaller file holding the same types.
 SMALLER: dict[str, dict[str, int]] = {

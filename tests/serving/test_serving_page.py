@@ -180,7 +180,7 @@ def test_page_shows_the_same_prediction_under_onnx_as_the_sklearn_predict(
 def test_page_of_a_regressor_shows_the_predicted_number(
     diabetes_model_dir: Path, tmp_path: Path
 ) -> None:
-    from mlcontainer.training.dataset import load_dataset
+    from mlcontainer.training.data.dataset import load_dataset
 
     row = load_dataset("diabetes").X.iloc[0].to_dict()
     app = create_app(Settings(model_dir=diabetes_model_dir))

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from mlcontainer.core.artifacts import TRUSTED_TYPES, read_manifest
 from mlcontainer.core.config import Settings
 from mlcontainer.serving.app import create_app
-from mlcontainer.training.dataset import load_dataset
+from mlcontainer.training.data.dataset import load_dataset
 
 RUNTIMES = ["onnx", "sklearn"]
 DIABETES = "diabetes-ridge"

@@ -232,7 +232,7 @@ def test_tritonclient_reads_a_regressors_predict_output(
 ) -> None:
     import tritonclient.http as httpclient
 
-    from mlcontainer.training.dataset import load_dataset
+    from mlcontainer.training.data.dataset import load_dataset
 
     server = start_server("--model", str(diabetes_model_dir))
     triton = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.port}")

@@ -15,10 +15,12 @@ from mlcontainer.console import runtime_line
 from mlcontainer.core.artifacts import RuntimeSection, sha256_bytes
 from mlcontainer.core.errors import MlcontainerError
 from mlcontainer.inference.predictor import load_predictor
-from mlcontainer.training import budget, models, onnx_export, workflow
-from mlcontainer.training.dataset import load_dataset
-from mlcontainer.training.models import ModelSpec
+from mlcontainer.training import workflow
+from mlcontainer.training.data.dataset import load_dataset
+from mlcontainer.training.export import onnx_export
 from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.search import budget, models
+from mlcontainer.training.search.models import ModelSpec
 from mlcontainer.training.workflow import run_training
 
 MODELS = ("logistic_regression", "random_forest", "k_nearest_neighbors")

@@ -20,9 +20,9 @@ from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES
 from mlcontainer.core.schema import Task
-from mlcontainer.training.budget import DEFAULT_TIME_BUDGET
-from mlcontainer.training.metrics import DEFAULT_METRICS, check_metric
-from mlcontainer.training.models import MODELS, models_for, parse_model_names
+from mlcontainer.training.search.budget import DEFAULT_TIME_BUDGET
+from mlcontainer.training.search.metrics import DEFAULT_METRICS, check_metric
+from mlcontainer.training.search.models import MODELS, models_for, parse_model_names
 
 #: ``--task``: auto picks one from the target (see ``training.dataset.choose_task``).
 TASK_CHOICES = ("auto", "classification", "regression")

@@ -21,17 +21,18 @@ from mlcontainer.core.artifacts import (
     publish,
 )
 from mlcontainer.core.memory import release_memory
-from mlcontainer.training import selection, skopsfile
-from mlcontainer.training.card import model_card
-from mlcontainer.training.dataset import ClassRule, Dataset, load_dataset
-from mlcontainer.training.importance import permutation_importances
-from mlcontainer.training.manifest import build_manifest
-from mlcontainer.training.metrics import Evaluation, evaluate
-from mlcontainer.training.onnx_export import export_onnx
+from mlcontainer.training.data.dataset import ClassRule, Dataset, load_dataset
+from mlcontainer.training.data.profile import column_profiles, examples
+from mlcontainer.training.export import skopsfile
+from mlcontainer.training.export.manifest import build_manifest
+from mlcontainer.training.export.onnx_export import export_onnx
 from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.profile import column_profiles, examples
-from mlcontainer.training.report import model_parameters, render_report, report_pictures
-from mlcontainer.training.selection import (
+from mlcontainer.training.report.card import model_card
+from mlcontainer.training.report.importance import permutation_importances
+from mlcontainer.training.report.report import model_parameters, render_report, report_pictures
+from mlcontainer.training.search import selection
+from mlcontainer.training.search.metrics import Evaluation, evaluate
+from mlcontainer.training.search.selection import (
     FoldCallback,
     TrainingResult,
     target_array,

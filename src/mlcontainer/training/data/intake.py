@@ -31,7 +31,7 @@ from mlcontainer.core.csvtext import (
 )
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe, unwrap
-from mlcontainer.training.sources import FILE_SUFFIXES
+from mlcontainer.training.data.sources import FILE_SUFFIXES
 
 #: Text pandas' CSV reader reads as booleans (only where every row has one).
 _TRUE_TEXT = ("True", "TRUE", "true")

@@ -14,8 +14,10 @@ import pytest
 from support import options
 
 from mlcontainer.core.errors import ConfigError
-from mlcontainer.training import selection
-from mlcontainer.training.budget import (
+from mlcontainer.training.data.dataset import load_dataset, prepare
+from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.search import selection
+from mlcontainer.training.search.budget import (
     COSTS,
     CV_SHARE,
     MIN_SUBSAMPLE_ROWS,
@@ -24,11 +26,9 @@ from mlcontainer.training.budget import (
     feature_width,
     plan,
 )
-from mlcontainer.training.dataset import load_dataset, prepare
-from mlcontainer.training.models import BASELINE, MODELS, models_for
-from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.selection import TrainingResult, train
-from mlcontainer.training.tuning import presets_for
+from mlcontainer.training.search.models import BASELINE, MODELS, models_for
+from mlcontainer.training.search.selection import TrainingResult, train
+from mlcontainer.training.search.tuning import presets_for
 
 ADULT_FOLD_ROWS = 20_838
 ADULT_WIDTH = 103

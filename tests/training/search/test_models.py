@@ -8,8 +8,13 @@ import pytest
 
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.labels import label_array
-from mlcontainer.training.dataset import load_dataset, prepare
-from mlcontainer.training.models import MISSING_CATEGORY, MODELS, build_pipeline, parse_model_names
+from mlcontainer.training.data.dataset import load_dataset, prepare
+from mlcontainer.training.search.models import (
+    MISSING_CATEGORY,
+    MODELS,
+    build_pipeline,
+    parse_model_names,
+)
 
 
 def test_registry_has_at_least_six_candidates_with_descriptions() -> None:
@@ -90,7 +95,7 @@ def test_pipeline_accepts_raw_rows_with_missing_and_unseen_values() -> None:
 def test_the_calibrated_svm_calibrates_on_fewer_folds_when_a_class_is_small() -> None:
     import numpy as np
 
-    from mlcontainer.training.models import fit_ready
+    from mlcontainer.training.search.models import fit_ready
 
     ds = load_dataset("iris")
     pipeline = build_pipeline("svm", ds.schema, random_state=0)
@@ -101,7 +106,7 @@ def test_the_calibrated_svm_calibrates_on_fewer_folds_when_a_class_is_small() ->
 def test_the_calibrated_svm_refuses_a_class_of_one_row_in_its_own_words() -> None:
     import numpy as np
 
-    from mlcontainer.training.models import CandidateUnfitError, fit_ready
+    from mlcontainer.training.search.models import CandidateUnfitError, fit_ready
 
     pipeline = build_pipeline("svm", load_dataset("iris").schema, random_state=0)
     with pytest.raises(

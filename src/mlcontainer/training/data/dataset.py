@@ -15,9 +15,9 @@ import pandas as pd
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
-from mlcontainer.training.audit import column_warnings
-from mlcontainer.training.intake import read_table
-from mlcontainer.training.sources import (
+from mlcontainer.training.data.audit import column_warnings
+from mlcontainer.training.data.intake import read_table
+from mlcontainer.training.data.sources import (
     BUILTIN_DATASETS,
     FILE_SUFFIXES,
     download,

@@ -9,10 +9,10 @@ from typing import Any
 
 from mlcontainer.core.artifacts import Manifest
 from mlcontainer.core.schema import Label
-from mlcontainer.training.importance import Importances
-from mlcontainer.training.metrics import METRICS, Evaluation
-from mlcontainer.training.plots import Picture
-from mlcontainer.training.profile import ColumnProfile
+from mlcontainer.training.data.profile import ColumnProfile
+from mlcontainer.training.report.importance import Importances
+from mlcontainer.training.report.plots import Picture
+from mlcontainer.training.search.metrics import METRICS, Evaluation
 
 TEMPLATE = "report.html"
 #: The report's sections, in order: (id, heading). Tests check each one is on the page.
@@ -91,7 +91,7 @@ def render_report(
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("mlcontainer.training", "templates"),
+        loader=PackageLoader("mlcontainer.training.report", "templates"),
         autoescape=select_autoescape(["html"]),
         keep_trailing_newline=True,
     )
@@ -132,7 +132,7 @@ def report_pictures(
 ) -> list[Picture]:
     """Draw every picture of the report: the fold scores, the test-split pictures of the
     task, and the permutation importance."""
-    from mlcontainer.training import plots
+    from mlcontainer.training.report import plots
 
     schema, selection = manifest.input_schema, manifest.selection
     spec = METRICS[selection.metric]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.labels import label_array, labels_from_proba
-from mlcontainer.training.metrics import (
+from mlcontainer.training.search.metrics import (
     CLASSIFICATION_METRICS,
     DEFAULT_METRICS,
     REGRESSION_METRICS,
@@ -203,8 +203,8 @@ def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
 
 
 def test_a_class_absent_from_the_test_rows_is_named_and_not_averaged_in_as_zero() -> None:
-    from mlcontainer.training.dataset import load_dataset
-    from mlcontainer.training.models import build_pipeline
+    from mlcontainer.training.data.dataset import load_dataset
+    from mlcontainer.training.search.models import build_pipeline
 
     ds = load_dataset("iris")
     y = label_array(ds.y)

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mlcontainer.training.models import MAX_CATEGORIES
-from mlcontainer.training.tuning import SEARCH_PRIORITY, Preset, relative_cost
+from mlcontainer.training.search.models import MAX_CATEGORIES
+from mlcontainer.training.search.tuning import SEARCH_PRIORITY, Preset, relative_cost
 
 if TYPE_CHECKING:
     from mlcontainer.core.schema import Schema
@@ -129,7 +129,7 @@ def estimate(model: str, *, rows: int, width: int, speed: float = 1.0, classes: 
     """Estimate one fold's fit + predict seconds for ``rows`` fit rows of ``width`` columns.
 
     ``speed`` (how much slower than the costs the machine runs) scales the part that grows
-    with the rows, as it is measured (:class:`~mlcontainer.training.selection` judges the
+    with the rows, as it is measured (:class:`~mlcontainer.training.search.selection` judges the
     fits on that part: on a small file the fixed part is most of a fit, and a ratio over the
     whole would say "slow" when only the constant is larger than guessed).
     """

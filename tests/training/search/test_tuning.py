@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from mlcontainer.cli import main
 from mlcontainer.core.artifacts import read_manifest
-from mlcontainer.training.models import MODELS
-from mlcontainer.training.tuning import (
+from mlcontainer.training.search.models import MODELS
+from mlcontainer.training.search.tuning import (
     DEFAULT,
     FACTOR,
     MIN_ROUND_ROWS,
@@ -40,8 +40,8 @@ def test_the_families_that_gain_from_tuning_search_several_presets_default_first
 
 
 def test_every_preset_names_a_real_parameter_of_its_model() -> None:
-    from mlcontainer.training.dataset import load_dataset
-    from mlcontainer.training.models import build_pipeline
+    from mlcontainer.training.data.dataset import load_dataset
+    from mlcontainer.training.search.models import build_pipeline
 
     for (model, task), presets in PRESETS.items():
         schema = load_dataset("diabetes" if task == "regression" else "wine").schema

@@ -17,8 +17,8 @@ from typing import Any
 
 from mlcontainer import __version__
 from mlcontainer.core.artifacts import MODEL_FILE, TRUSTED_TYPES, Manifest
-from mlcontainer.training.importance import Importances
-from mlcontainer.training.metrics import METRICS
+from mlcontainer.training.report.importance import Importances
+from mlcontainer.training.search.metrics import METRICS
 
 #: Keys written without quotes in the metadata header, unless YAML reads them as another
 #: type (YAML 1.1 booleans and null: PyYAML takes ``yes: 1`` as ``{True: 1}``).

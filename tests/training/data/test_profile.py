@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mlcontainer.core.schema import Feature, Schema
-from mlcontainer.training.profile import column_profiles, examples
+from mlcontainer.training.data.profile import column_profiles, examples
 
 
 def _schema(task: str = "classification") -> Schema:

@@ -15,12 +15,12 @@ from mlcontainer.core.artifacts import (
     RuntimeSection,
     Selection,
 )
-from mlcontainer.training.dataset import Dataset
-from mlcontainer.training.importance import Importances
-from mlcontainer.training.metrics import Evaluation, json_floats
-from mlcontainer.training.models import MODELS
-from mlcontainer.training.selection import TrainingResult
-from mlcontainer.training.versions import library_versions
+from mlcontainer.training.data.dataset import Dataset
+from mlcontainer.training.export.versions import library_versions
+from mlcontainer.training.report.importance import Importances
+from mlcontainer.training.search.metrics import Evaluation, json_floats
+from mlcontainer.training.search.models import MODELS
+from mlcontainer.training.search.selection import TrainingResult
 
 
 def build_manifest(

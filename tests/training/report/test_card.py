@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mlcontainer.core.artifacts import CARD_FILE, MANIFEST_FILE, MODEL_FILE, sha256_bytes
-from mlcontainer.training.card import front_matter
+from mlcontainer.training.report.card import front_matter
 
 
 def _card(model_dir: Path) -> tuple[dict[str, object], str]:

@@ -17,7 +17,9 @@ from mlcontainer.core.errors import TrainingError
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.training.budget import (
+from mlcontainer.training.data.dataset import Dataset
+from mlcontainer.training.options import TrainOptions
+from mlcontainer.training.search.budget import (
     BEHIND,
     COSTS,
     CV_SHARE,
@@ -33,9 +35,8 @@ from mlcontainer.training.budget import (
     feature_width,
     plan,
 )
-from mlcontainer.training.cluster import fanout
-from mlcontainer.training.dataset import Dataset
-from mlcontainer.training.decision import (
+from mlcontainer.training.search.cluster import fanout
+from mlcontainer.training.search.decision import (
     MAX_WEIGHT_WORK,
     THRESHOLD_METRICS,
     Threshold,
@@ -45,16 +46,15 @@ from mlcontainer.training.decision import (
     fit_calibration,
     tune_threshold,
 )
-from mlcontainer.training.metrics import (
+from mlcontainer.training.search.metrics import (
     METRICS,
     TASK_METRICS,
     check_metric,
     score_all,
     score_regression,
 )
-from mlcontainer.training.models import BASELINE, MODELS, build_pipeline, fit_ready
-from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.tuning import DEFAULT, Preset, is_imbalanced, presets_for, schedule
+from mlcontainer.training.search.models import BASELINE, MODELS, build_pipeline, fit_ready
+from mlcontainer.training.search.tuning import DEFAULT, Preset, is_imbalanced, presets_for, schedule
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from mlcontainer.training import plots
-from mlcontainer.training.plots import Picture
+from mlcontainer.training.report import plots
+from mlcontainer.training.report.plots import Picture
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -274,7 +274,7 @@ def test_drawing_leaves_no_pyplot_figure_open() -> None:
 def test_importing_the_plots_module_does_not_import_matplotlib() -> None:
     code = (
         "import sys\n"
-        "import mlcontainer.training.plots\n"
+        "import mlcontainer.training.report.plots\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,7 +13,7 @@ from mlcontainer.core.artifacts import Decision
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.training.metrics import TASK_METRICS, score_all, score_regression
+from mlcontainer.training.search.metrics import TASK_METRICS, score_all, score_regression
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,10 +8,10 @@ import zipfile
 import numpy as np
 import skops.io
 
-from mlcontainer.training.dataset import load_dataset
-from mlcontainer.training.models import build_pipeline
-from mlcontainer.training.selection import target_array
-from mlcontainer.training.skopsfile import EPOCH, canonical, dumps
+from mlcontainer.training.data.dataset import load_dataset
+from mlcontainer.training.export.skopsfile import EPOCH, canonical, dumps
+from mlcontainer.training.search.models import build_pipeline
+from mlcontainer.training.search.selection import target_array
 
 
 def _fit(model: str) -> tuple[object, object]:

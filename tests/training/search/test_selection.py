@@ -8,9 +8,9 @@ import pytest
 from support import options
 
 from mlcontainer.core.errors import ConfigError, TrainingError
-from mlcontainer.training import models as registry
-from mlcontainer.training.dataset import Dataset, load_dataset, prepare
-from mlcontainer.training.selection import compare, split_dataset, train
+from mlcontainer.training.data.dataset import Dataset, load_dataset, prepare
+from mlcontainer.training.search import models as registry
+from mlcontainer.training.search.selection import compare, split_dataset, train
 
 
 def _dataset(frame: pd.DataFrame, target: str = "y") -> Dataset:

@@ -10,9 +10,9 @@ import pytest
 from support import FileServer
 
 from mlcontainer.core.errors import DatasetError
-from mlcontainer.training.dataset import QUANTITY_VALUES, load_dataset
-from mlcontainer.training.intake import read_table
-from mlcontainer.training.sources import BUILTIN_DATASETS, looks_like_path
+from mlcontainer.training.data.dataset import QUANTITY_VALUES, load_dataset
+from mlcontainer.training.data.intake import read_table
+from mlcontainer.training.data.sources import BUILTIN_DATASETS, looks_like_path
 
 TITANIC_SHA256 = "81787d320d7f7b03df935e91de8bd19e11d45c5bbcab86ef4d4a76dc91b7d4f2"
 
@@ -399,7 +399,7 @@ def test_sha256_with_a_builtin_dataset_is_refused_not_ignored() -> None:
 
 
 def test_classes_too_small_to_split_and_fold_are_left_out_with_a_warning(tmp_path: Path) -> None:
-    from mlcontainer.training.dataset import ClassRule
+    from mlcontainer.training.data.dataset import ClassRule
 
     counts = {"a": 40, "b": 30, "tiny": 3, "one": 1}
     rows = [f"{i},{c}\n" for c, n in counts.items() for i in range(n)]
@@ -417,7 +417,7 @@ def test_classes_too_small_to_split_and_fold_are_left_out_with_a_warning(tmp_pat
 
 
 def test_the_row_threshold_follows_cv_and_test_size_unless_given() -> None:
-    from mlcontainer.training.dataset import ClassRule
+    from mlcontainer.training.data.dataset import ClassRule
 
     assert ClassRule(cv=5, test_size=0.2).needed() == 7
     assert ClassRule(cv=3, test_size=0.25).needed() == 4

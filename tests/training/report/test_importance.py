@@ -8,9 +8,9 @@ import pytest
 
 from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Feature, Schema
-from mlcontainer.training.dataset import load_dataset
-from mlcontainer.training.importance import TOP, permutation_importances
-from mlcontainer.training.models import build_pipeline
+from mlcontainer.training.data.dataset import load_dataset
+from mlcontainer.training.report.importance import TOP, permutation_importances
+from mlcontainer.training.search.models import build_pipeline
 
 
 def test_the_column_the_target_depends_on_ranks_first_and_noise_near_zero() -> None:

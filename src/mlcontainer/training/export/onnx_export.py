@@ -26,8 +26,8 @@ from mlcontainer.core.labels import labels_from_proba
 from mlcontainer.core.memory import release_memory
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.training.models import MISSING_CATEGORY
-from mlcontainer.training.versions import package_versions
+from mlcontainer.training.export.versions import package_versions
+from mlcontainer.training.search.models import MISSING_CATEGORY
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,9 +19,16 @@ from support import BUILTIN_TASKS, candidate_pairs
 from mlcontainer.core.labels import label_array, labels_from_proba
 from mlcontainer.core.schema import Feature, Schema
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.training import onnx_export
-from mlcontainer.training.dataset import Dataset, load_dataset
-from mlcontainer.training.models import (
+from mlcontainer.training.data.dataset import Dataset, load_dataset
+from mlcontainer.training.data.sources import BUILTIN_DATASETS
+from mlcontainer.training.export import onnx_export
+from mlcontainer.training.export.onnx_export import (
+    RELATIVE_TOLERANCE,
+    TOLERANCE,
+    export_onnx,
+    feeds,
+)
+from mlcontainer.training.search.models import (
     BASELINE,
     MAX_CATEGORIES,
     MIN_FREQUENCY,
@@ -30,9 +37,7 @@ from mlcontainer.training.models import (
     build_pipeline,
     build_preprocessor,
 )
-from mlcontainer.training.onnx_export import RELATIVE_TOLERANCE, TOLERANCE, export_onnx, feeds
-from mlcontainer.training.selection import Split, split_dataset
-from mlcontainer.training.sources import BUILTIN_DATASETS
+from mlcontainer.training.search.selection import Split, split_dataset
 
 #: Gaussian naive Bayes on digits: near-zero pixel variances make the joint log-likelihoods
 #: huge, and float32 arithmetic in the graph moves probabilities by ~1e-2: a fallback case.

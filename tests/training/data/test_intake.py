@@ -13,9 +13,9 @@ from mlcontainer.core.artifacts import TRUSTED_TYPES
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.labels import label_array
 from mlcontainer.core.recipe import DEFAULT_NA_VALUES
-from mlcontainer.training.dataset import load_dataset, prepare
-from mlcontainer.training.intake import read_table
-from mlcontainer.training.models import MAX_CATEGORIES, build_pipeline
+from mlcontainer.training.data.dataset import load_dataset, prepare
+from mlcontainer.training.data.intake import read_table
+from mlcontainer.training.search.models import MAX_CATEGORIES, build_pipeline
 
 
 def _write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:

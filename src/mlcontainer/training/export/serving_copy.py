@@ -1,6 +1,6 @@
 """Copy what the serving-only image needs out of a trained model folder (the image's build).
 
-``python -m mlcontainer.training.serving_copy SOURCE TARGET`` copies the manifest, the ONNX
+``python -m mlcontainer.training.export.serving_copy SOURCE TARGET`` copies the manifest, the ONNX
 graph and the page's files, each verified against the manifest; never ``model.skops``, which
 that image could not load. A folder without a verified ONNX graph is refused, saying why.
 """
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Copy, or exit with the reason (the build fails on that line)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        raise SystemExit("usage: python -m mlcontainer.training.serving_copy SOURCE TARGET")
+        raise SystemExit("usage: python -m mlcontainer.training.export.serving_copy SOURCE TARGET")
     try:
         names = copy_for_serving(Path(args[0]), Path(args[1]))
     except MlcontainerError as exc:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from mlcontainer.core.decision import calibrate
-from mlcontainer.training.decision import (
+from mlcontainer.training.search.decision import (
     THRESHOLD_METRICS,
     calibrated_threshold,
     fit_calibration,
@@ -132,8 +132,8 @@ def _three_classes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("metric", THRESHOLD_METRICS)
 def test_the_label_score_is_the_metric_the_comparison_computes(metric: str) -> None:
-    from mlcontainer.training.decision import _label_score
-    from mlcontainer.training.metrics import score_all
+    from mlcontainer.training.search.decision import _label_score
+    from mlcontainer.training.search.metrics import score_all
 
     proba, truth = _three_classes(500, 4)
     pred = np.argmax(proba * np.array([1.0, 2.0, 3.0]), axis=1)
@@ -143,7 +143,11 @@ def test_the_label_score_is_the_metric_the_comparison_computes(metric: str) -> N
 
 
 def test_class_weights_raise_macro_f1_where_rare_classes_are_under_predicted() -> None:
-    from mlcontainer.training.decision import _label_score, cross_fitted_weights, tune_weights
+    from mlcontainer.training.search.decision import (
+        _label_score,
+        cross_fitted_weights,
+        tune_weights,
+    )
 
     proba, truth = _three_classes(3_000, 5)
     folds = [np.flatnonzero(np.arange(3_000) % 5 == k) for k in range(5)]
@@ -162,7 +166,7 @@ def test_class_weights_raise_macro_f1_where_rare_classes_are_under_predicted() -
 
 
 def test_class_weights_are_left_out_where_argmax_is_already_best() -> None:
-    from mlcontainer.training.decision import cross_fitted_weights
+    from mlcontainer.training.search.decision import cross_fitted_weights
 
     rng = np.random.default_rng(7)
     truth = rng.choice(3, size=900)

@@ -10,8 +10,8 @@ import pytest
 from support import browser_page, needs_chromium
 
 from mlcontainer.core.artifacts import MANIFEST_FILE, REPORT_FILE
-from mlcontainer.training.metrics import METRICS
-from mlcontainer.training.report import SECTIONS
+from mlcontainer.training.report.report import SECTIONS
+from mlcontainer.training.search.metrics import METRICS
 
 #: The pictures each kind of model's report holds, by figure name.
 PICTURES = {

@@ -1,0 +1,1 @@
+"""What is written: the skops file, the ONNX graph, the manifest and the serving copy."""

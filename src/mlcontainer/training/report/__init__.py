@@ -1,0 +1,1 @@
+"""What a person reads: pictures, the HTML report, the model card and permutation importance."""

@@ -1,0 +1,1 @@
+"""The comparison: candidates, presets, the budget, selection, the decision layer and metrics."""
