@@ -93,7 +93,10 @@ def test_a_row_with_too_many_fields_in_a_later_chunk_is_refused_by_its_file_row(
     source.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.csv"
     # The same message as in the first chunk, naming the file's line.
-    message = r"^cannot parse the input CSV: line 9: it has 5 fields, the header 4$"
+    message = (
+        r"^cannot parse the input CSV: line 9: it has 5 fields for 4 columns; quote a field "
+        r"that holds the delimiter$"
+    )
     with pytest.raises(InputValidationError, match=message):
         predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5)
     assert not out.exists()
@@ -188,3 +191,44 @@ def test_streaming_prediction_memory_stays_flat(
     assert len((tmp_path / "large-out.csv").read_text().splitlines()) == 400_001
     # 20x the rows; reading the whole file at once would add well over 100 MiB.
     assert large_peak - small_peak < 40 * 1024, (small_peak, large_peak)
+
+
+@pytest.mark.parametrize("reader", ["auto", "arrow", "stdlib"])
+@pytest.mark.parametrize("where", ["a later chunk", "the last line, without its newline"])
+def test_a_row_with_too_few_fields_is_refused_by_its_file_line_and_nothing_is_written(
+    iris_predictor: Predictor, tmp_path: Path, reader: str, where: str
+) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 30)
+    lines = source.read_text().splitlines()
+    if where == "a later chunk":
+        lines[22] = lines[22].rsplit(",", 2)[0]  # line 23 keeps 2 of its 4 fields
+        text, line, fields = "\n".join(lines) + "\n", 23, 2
+    else:  # an upload cut off in the middle of the last row
+        text, line, fields = "\n".join(lines)[:-6], 31, 3
+    source.write_text(text)
+    out = tmp_path / "out.csv"
+    out.write_text("previous\n")
+    message = (
+        rf"^cannot parse the input CSV: line {line}: it has {fields} fields for 4 columns; is the "
+        r"row cut short\? write an empty field for a missing value$"
+    )
+    with pytest.raises(InputValidationError, match=message) as info:
+        predict_file(iris_predictor, source, output=out, fmt="csv", chunk_rows=5, csv_reader=reader)
+    assert info.value.details[0]["line"] == line
+    assert out.read_text() == "previous\n"  # untouched: no half-written output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_a_short_row_of_a_headerless_input_is_refused_against_the_schema(
+    uci_model_dir: Path, uci_file: Path, tmp_path: Path
+) -> None:
+    predictor = load_predictor(uci_model_dir, "sklearn")
+    lines = uci_file.read_text().splitlines()
+    # The training file's columns, the target dropped: five fields a row; line 4 keeps three.
+    rows = [line.rsplit(",", 1)[0] for line in lines[:10]]
+    rows[3] = rows[3].rsplit(",", 2)[0]
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputValidationError, match=r"line 4: it has 3 fields for 5 columns"):
+        predict_file(predictor, source, output=tmp_path / "out.csv", fmt="csv", header=False)
+    assert not (tmp_path / "out.csv").exists()

@@ -93,6 +93,14 @@ def test_invocations_rejects_unparseable_csv_and_bad_cells(client: FlaskClient) 
     assert bad["error"]["details"][0]["column"] == "sepal length (cm)"
 
 
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_invocations_refuses_a_csv_row_cut_short_by_its_line(client: FlaskClient, end: str) -> None:
+    csv = ",".join(NAMES) + "\n5,3,1,0.2\n\n6.7,3.0" + end  # a blank line 3, then line 4
+    err = mlflow_error(client.post("/invocations", data=csv, content_type="text/csv"), 422)
+    assert "line 4: it has 2 fields for 4 columns" in err["message"]
+    assert err["error"]["details"][0]["line"] == 4
+
+
 def test_invocations_csv_batch_over_the_row_limit_is_413(client: FlaskClient) -> None:
     csv = ",".join(NAMES) + "\n" + "5,3,1,0.2\n" * 51
     mlflow_error(client.post("/invocations", data=csv, content_type="text/csv"), 413)

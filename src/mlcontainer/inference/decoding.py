@@ -131,9 +131,7 @@ def from_text(
     try:
         names, position = positions(header)
         warnings = check_columns(schema, names, len(rows), ignored)
-        width = len(names)
-        if any(len(r) != width for r in rows):
-            rows = [pad_row(r, width, i) for i, r in enumerate(rows)]
+        check_widths(rows, len(names))
         cells = list(zip(*rows, strict=True)) if rows else []
         text = {f.name: cells[position[f.name]] for f in schema.features}
         columns = from_cells(schema, text, rules=rules)
@@ -162,11 +160,22 @@ def from_cells(
     return columns
 
 
-def pad_row(row: Sequence[str], width: int, index: int) -> Sequence[str]:
-    """Pad a short CSV row with empty (missing) cells; refuse a row with too many."""
-    if len(row) > width:
-        raise InputValidationError.of(
-            [Problem(Reason.ROW_SHAPE, f"it has {len(row)} fields, the header {width}", row=index)],
-            prefix="cannot parse the input CSV: ",
-        )
-    return [*row, *[""] * (width - len(row))]
+def check_widths(rows: Sequence[Sequence[str]], width: int) -> None:
+    """Refuse CSV rows with more or fewer fields than ``width`` columns, first one first.
+
+    A short row is never padded: it is a row cut off (a failed upload, a truncated file) or
+    a delimiter lost, and a made-up prediction for it would look like the model's answer.
+    """
+    if all(len(r) == width for r in rows):
+        return
+    index, row = next((i, r) for i, r in enumerate(rows) if len(r) != width)
+    fix = (
+        "quote a field that holds the delimiter"
+        if len(row) > width
+        else "is the row cut short? write an empty field for a missing value"
+    )
+    raise InputValidationError.of(
+        [Problem(Reason.ROW_SHAPE, f"it has {len(row)} fields for {width} columns; {fix}",
+                 row=index)],
+        prefix="cannot parse the input CSV: ",
+    )  # fmt: skip
