@@ -474,21 +474,27 @@ def test_predict_wrong_type_names_column_and_row(iris_dir: Path, tmp_path: Path)
     assert "column 'petal length (cm)', line 5: expected a number, got 'long'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("5.1,3.5\n", "line 119992: it has 2 fields for 4 columns"),
+        ("5.1,3.5,1.4,0.2 caf\xe9\n", "line 119992: it is not UTF-8 text: byte 0xe9"),
+    ],
+    ids=["row cut short", "Latin-1 byte"],
+)
 @pytest.mark.parametrize("reader", ["arrow", "stdlib"])
-def test_predict_refuses_a_row_cut_short_near_the_end_of_a_large_file(
-    iris_dir: Path, tmp_path: Path, reader: str
+def test_predict_names_the_line_of_a_bad_row_near_the_end_of_a_large_file(
+    iris_dir: Path, tmp_path: Path, reader: str, fault: str, message: str
 ) -> None:
-    row = "5.1,3.5,1.4,0.2\n"
-    lines = [row] * 120_000  # three chunks of 50 000 rows
-    lines[119_990] = "5.1,3.5\n"  # line 119 992 of the file (the header is line 1)
+    lines = [b"5.1,3.5,1.4,0.2\n"] * 120_000  # three chunks of 50 000 rows
+    lines[119_990] = fault.encode("latin-1")  # line 119 992 of the file (the header is line 1)
     source = tmp_path / "big.csv"
-    source.write_text("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n")
-    with source.open("a") as f:
-        f.writelines(lines)
+    header = b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
+    source.write_bytes(header + b"".join(lines))
     out = tmp_path / "preds.csv"
     result = run("predict", "--model", iris_dir, "-i", source, "-o", out, "--csv-reader", reader)
     assert result.exit_code == 1
-    assert "line 119992: it has 2 fields for 4 columns" in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # no output, no temporary
 

@@ -58,3 +58,22 @@ def test_a_header_with_empty_and_repeated_names_is_named_and_reported() -> None:
         "the header names 'x' more than once: column 4 is 'x_2'",
         "the header names 'x' more than once: column 5 is 'x_3'",
     ]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("at", [2, 9_991, 20_000])
+def test_a_byte_that_is_not_utf8_is_named_by_its_own_line(ending: str, at: int) -> None:
+    lines = [f"{i},text{i % 7}{ending}".encode() for i in range(20_000)]
+    lines[at - 1] = f"{at - 1},caf".encode() + b"\xe9" + ending.encode()  # Latin-1 for é
+    with pytest.raises(CsvError) as info:
+        list(iter_rows(io.BytesIO(b"".join(lines))))
+    assert info.value.line == at
+    assert "byte 0xe9" in info.value.message
+    assert "character" in info.value.message
+
+
+def test_a_bad_byte_inside_a_quoted_field_names_the_line_it_stands_on() -> None:
+    data = b'a,b\n1,"two\nlin\xffes"\n3,x\n'
+    with pytest.raises(CsvError) as info:
+        list(iter_rows(io.BytesIO(data)))
+    assert info.value.line == 3

@@ -67,7 +67,8 @@ MAX_LINE = 16 * 1024 * 1024
 
 
 def _bounded_lines(text: IO[str], first_line: int) -> Iterator[str]:
-    """The lines of ``text``, refusing one longer than :data:`MAX_LINE` before reading it all."""
+    """The lines of ``text``, refusing one longer than :data:`MAX_LINE` before reading it all,
+    and one holding a byte that is not UTF-8 (``text`` decodes with ``surrogateescape``)."""
     number = first_line
     while line := text.readline(MAX_LINE + 1):
         if len(line) > MAX_LINE and not line.endswith(("\n", "\r")):
@@ -75,8 +76,27 @@ def _bounded_lines(text: IO[str], first_line: int) -> Iterator[str]:
                 f"the line is longer than {MAX_LINE} characters; split the input into rows",
                 line=number,
             )
+        if not line.isascii():
+            _check_utf8(line, number)
         yield line
         number += 1
+
+
+def _check_utf8(line: str, number: int) -> None:
+    """Refuse a line decoded with ``surrogateescape`` that holds an undecodable byte.
+
+    Decoding strictly would fail on the block of text read ahead, lines before the row being
+    parsed; checking each line names the line the byte is on.
+    """
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(line[exc.start]) - 0xDC00  # surrogateescape keeps byte b as U+DC00 + b
+        raise CsvError(
+            f"it is not UTF-8 text: byte 0x{byte:02x} at character {exc.start + 1} of the "
+            "line; save the file as UTF-8 (Latin-1 and Windows-1252 files are not)",
+            line=number,
+        ) from None
 
 
 def iter_rows(
@@ -89,9 +109,12 @@ def iter_rows(
 
     ``first_line`` is the file line the stream starts at (the rest of a file whose earlier
     lines were read already); ``bom`` strips a UTF-8 byte-order mark (only at a file's start).
-    Raises :class:`CsvError` for bytes that are not UTF-8 and for malformed quoting.
+    Raises :class:`CsvError` for bytes that are not UTF-8 (naming the line they are on) and
+    for malformed quoting.
     """
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig" if bom else "utf-8", newline="")
+    text = io.TextIOWrapper(
+        handle, encoding="utf-8-sig" if bom else "utf-8", errors="surrogateescape", newline=""
+    )
     lines = _bounded_lines(text, first_line)
     reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True, strict=True)
     offset = first_line - 1
@@ -101,11 +124,6 @@ def iter_rows(
             if cells:
                 yield last + 1 + offset, cells
             last = reader.line_num
-    except UnicodeDecodeError as exc:
-        raise CsvError(
-            f"it is not UTF-8 text ({exc.reason} at byte {exc.start} of a block)",
-            line=last + 1 + offset,
-        ) from None
     except csv.Error as exc:
         raise CsvError(_quoting(str(exc)), line=last + 1 + offset) from None
     finally:
