@@ -3,12 +3,13 @@ header detection and the intake recipe cost `predict` on 1 000 000 rows against 
 
     uv run python bench/intake_bench.py train --repeat 3
     uv run python bench/intake_bench.py predict-vs 786bda9 --rows 1000000 --repeat 3
-    uv run python bench/intake_bench.py predict-vs main --runtime onnx --runtime sklearn
+    uv run python bench/intake_bench.py predict-vs main --new HEAD --runtime onnx --runtime sklearn
 
 `train`: wall time, peak memory (the child's own RSS) and the test scores of the default
 `mlcontainer train` on every file in ../shared/datasets (the headerless UCI copies untouched).
 `predict-vs REV`: the same 1 000 000 generated Adult rows predicted (ONNX) with REV's code
-(its src/ from `git archive`, on PYTHONPATH) and with this tree's, interleaved, each with a
+(its src/ from `git archive`, on PYTHONPATH) and with this tree's (or `--new REV`'s, so that
+edits made while it runs do not count), interleaved, each with a
 logistic regression trained by that code; pyarrow's and the stdlib CSV reader; ONNX by
 default, or each `--runtime` given. Each model's decision (Adult's tuned threshold) is reported.
 """
@@ -80,13 +81,20 @@ def _source_of(rev: str, into: Path) -> Path:
 
 
 def bench_predict_vs(
-    rev: str, rows: int, repeat: int, runtimes: tuple[str, ...] = ("onnx",)
+    rev: str,
+    rows: int,
+    repeat: int,
+    runtimes: tuple[str, ...] = ("onnx",),
+    new_rev: str | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        new = new_rev or "this tree"
         envs = {
             rev: {**os.environ, "PYTHONPATH": str(_source_of(rev, work / "old"))},
-            "this tree": {k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            new: {**os.environ, "PYTHONPATH": str(_source_of(new_rev, work / "new"))}
+            if new_rev
+            else {k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         }
         models = {}
         for label, env in envs.items():
@@ -108,7 +116,7 @@ def bench_predict_vs(
                     )
                     out.unlink()
             load.append(os.getloadavg()[0])
-        result: dict[str, Any] = {"bench": f"predict {rows:,} adult rows, {rev} vs this tree"}
+        result: dict[str, Any] = {"bench": f"predict {rows:,} adult rows, {rev} vs {new}"}
         for label, folder in models.items():
             manifest = json.loads((folder / "model.json").read_text())
             result[f"{label} decision"] = manifest.get("decision")
@@ -116,8 +124,8 @@ def bench_predict_vs(
             result[key] = {"wall_s_median": statistics.median(walls), "wall_s_all": walls}
         for runtime, reader in configurations:
             old = result[f"{rev} {runtime} {reader}"]["wall_s_median"]
-            new = result[f"this tree {runtime} {reader}"]["wall_s_median"]
-            result[f"{runtime} {reader} slower by"] = f"{(new / old - 1) * 100:+.1f}%"
+            after = result[f"{new} {runtime} {reader}"]["wall_s_median"]
+            result[f"{runtime} {reader} slower by"] = f"{(after / old - 1) * 100:+.1f}%"
         result["load_1min_between_rounds"] = load
         return result
 
@@ -131,13 +139,14 @@ def main() -> None:
     vs.add_argument("rev")
     vs.add_argument("--rows", type=int, default=1_000_000)
     vs.add_argument("--repeat", type=int, default=3)
+    vs.add_argument("--new", default=None, help="a revision to measure instead of this tree")
     vs.add_argument("--runtime", action="append", choices=("onnx", "sklearn"), help="default: onnx")
     ns = parser.parse_args()
     if ns.what == "train":
         bench_train(ns.repeat)
     else:
         runtimes = tuple(ns.runtime or ("onnx",))
-        print(json.dumps(bench_predict_vs(ns.rev, ns.rows, ns.repeat, runtimes), indent=2))
+        print(json.dumps(bench_predict_vs(ns.rev, ns.rows, ns.repeat, runtimes, ns.new), indent=2))
 
 
 if __name__ == "__main__":
