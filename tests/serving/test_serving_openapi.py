@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mlcontainer.core.config import Settings
 from mlcontainer.serving.api import openapi_path
+from mlcontainer.serving.app import create_app
 from mlcontainer.serving.schemas import InferenceRequest, PredictRequest
 
 
@@ -59,3 +62,34 @@ def test_openapi_path_parameters_are_declared(client: FlaskClient) -> None:
     doc = client.get("/openapi.json").get_json()
     infer = doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]
     assert [p["name"] for p in infer["parameters"]] == ["name", "version"]
+
+
+PREDICT_OPERATIONS = (
+    "/predict",
+    "/invocations",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}/infer",
+)
+
+
+def test_every_prediction_route_declares_413_for_a_batch_over_the_row_limit(
+    client: FlaskClient,
+) -> None:
+    doc = client.get("/openapi.json").get_json()  # the iris app: at most 50 rows
+    for path in PREDICT_OPERATIONS:
+        too_large = doc["paths"][path]["post"]["responses"]["413"]
+        assert "more than 50 rows" in too_large["description"], path
+    # V2 tensors too: 50 rows at most, and no more elements than 50 rows of 4 features.
+    tensor = doc["components"]["schemas"]["RequestInput"]["properties"]
+    assert tensor["shape"]["prefixItems"][0]["maximum"] == 50
+    assert {s.get("maxItems") for s in tensor["data"]["anyOf"]} == {200, None}
+
+
+def test_v2_output_names_are_only_the_models_own(
+    client: FlaskClient, diabetes_model_dir: Path
+) -> None:
+    output = client.get("/openapi.json").get_json()["components"]["schemas"]["RequestOutput"]
+    assert output["properties"]["name"]["enum"] == ["label", "probabilities"]
+    regressor = create_app(Settings(model_dir=diabetes_model_dir)).test_client()
+    output = regressor.get("/openapi.json").get_json()["components"]["schemas"]["RequestOutput"]
+    assert output["properties"]["name"]["enum"] == ["predict"]

@@ -2,9 +2,11 @@
 
 The route tables describe every model (:func:`mlcontainer.serving.api.openapi_document`);
 this fills in the one being served: its name and version as the only path values, its
-features as the properties and positions of a row, their types, and the row limit. A
+features as the properties and positions of a row, their types, the row limit (a longer
+batch is answered 413, as each prediction route declares) and the V2 output names. A
 request the document allows is one the server can answer (it may still refuse a value the
-model cannot score, such as one far outside the range seen in training).
+model cannot score, such as one far outside the range seen in training, and a V2 tensor
+whose data does not fill its shape: a JSON schema cannot tie one to the other).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlcontainer.core.schema import Feature, Schema
+from mlcontainer.serving.v2 import valid_outputs
 
 #: Numbers beyond 32-bit floats are refused by the ONNX runtime (and overflow most models).
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -131,8 +134,15 @@ def for_model(
             for key, value in formats.items()
         ],
     }
+    _narrow_v2(components, schema, max_rows)
     for path, operations in doc["paths"].items():
         for operation in operations.values():
+            too_large = operation.get("responses", {}).get("413")
+            if too_large is not None:
+                too_large["description"] = (
+                    f"a batch of more than {max_rows} rows (the row limit), or a body over the "
+                    "size limit"
+                )
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "name":
                     parameter["schema"] = {"type": "string", "enum": [name]}
@@ -142,3 +152,23 @@ def for_model(
             if csv is not None and path == "/invocations":
                 csv["schema"] = {**csv["schema"], "pattern": csv_pattern(schema, delimiter)}
     return doc
+
+
+def _narrow_v2(components: dict[str, Any], schema: Schema, max_rows: int) -> None:
+    """V2 tensors: the first dimension (rows) within the row limit, no more elements than a
+    full batch holds, and only the model's output names."""
+    tensor = components["RequestInput"]["properties"]
+    tensor["shape"] = {
+        **tensor["shape"],
+        "prefixItems": [{"type": "integer", "minimum": 0, "maximum": max_rows}],
+    }
+    elements = max_rows * max(1, len(schema.features))
+    tensor["data"] = {
+        **tensor["data"],
+        "anyOf": [
+            {**s, "maxItems": elements} if s.get("type") == "array" else s
+            for s in tensor["data"]["anyOf"]
+        ],
+    }
+    output = components["RequestOutput"]["properties"]
+    output["name"] = {**output["name"], "enum": list(valid_outputs(schema))}

@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 
 from mlcontainer import __version__
 from mlcontainer.core.errors import ModelNotFoundError
+from mlcontainer.core.schema import Schema
 from mlcontainer.serving import schemas
 from mlcontainer.serving.api import JSON, Route, parse_json, read_body
 from mlcontainer.serving.errors import ProtocolError, UnsupportedMediaTypeError
@@ -198,8 +199,13 @@ def _decode_binary(tensor: schemas.RequestInput, raw: bytes) -> list[Any]:
     return list(np.frombuffer(raw, dtype=dtype).tolist())
 
 
+def valid_outputs(schema: Schema) -> tuple[str, ...]:
+    """The output tensors a request may ask of a model with ``schema``."""
+    return REGRESSION_OUTPUTS if schema.is_regression else VALID_OUTPUTS
+
+
 def _requested_outputs(body: schemas.InferenceRequest, predictor: Predictor) -> list[str]:
-    valid = REGRESSION_OUTPUTS if predictor.schema.is_regression else VALID_OUTPUTS
+    valid = valid_outputs(predictor.schema)
     if not body.outputs:
         return list(valid)
     names = [o.name for o in body.outputs]
