@@ -6,8 +6,11 @@ import json
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -104,8 +107,9 @@ def test_the_card_lists_the_training_warnings_as_limitations(uci_model_dir: Path
     _, body = _card(uci_model_dir)
     warnings = manifest["dataset"]["warnings"] + manifest["selection"]["warnings"]
     limits = body.split("## Intended uses & limitations", 1)[1].split("\n## ", 1)[0]
-    if warnings:
-        assert all(w in limits for w in warnings)
+    if warnings:  # escaped Markdown: each reads as written once rendered
+        for page in _rendered(limits).values():
+            assert all(w in "".join(page.text) for w in warnings)
     else:
         assert "none were flagged" in limits
 
@@ -121,3 +125,105 @@ def test_the_header_reads_back_as_written_whatever_the_names_hold(name: str) -> 
     assert text.endswith("\n---\n")
     assert text.isascii()
     assert yaml.safe_load(text.strip().strip("-")) == data
+
+
+# --- data is text: names from a hostile file render as themselves -----------------------------
+
+#: Column names, class labels and a file name that are Markdown or HTML if written raw.
+HOSTILE_COLUMNS = (
+    "<script>alert(1)</script>",
+    "[click](javascript:alert(2))",
+    "a`<img src=x onerror=alert(3)>`b",
+    "# heading | cell ~~gone~~ *em* _u_ <b>bold</b>",
+    "``` fenced",
+)
+HOSTILE_CLASSES = ("<script>alert(4)</script>", "[x](javascript:alert(5))", "&lt;ok&gt;")
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, and the text, of a rendered card."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _rendered(body: str) -> dict[str, _Elements]:
+    """The card's body as HTML by python-markdown and markdown-it, raw HTML allowed in both."""
+    import markdown
+    from markdown_it import MarkdownIt
+
+    html = {
+        "python-markdown": markdown.markdown(body, extensions=["tables"]),
+        "markdown-it": MarkdownIt("commonmark", {"html": True})
+        .enable(["table", "strikethrough"])
+        .render(body),
+    }
+    out = {}
+    for name, text in html.items():
+        parsed = _Elements()
+        parsed.feed(text)
+        out[name] = parsed
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlcontainer.training.options import TrainOptions
+    from mlcontainer.training.workflow import run_training
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.normal(size=240) for c in HOSTILE_COLUMNS})
+    frame["ok"] = "constant"  # dropped: a limitation that names it
+    frame["target <i>"] = np.resize(np.array(HOSTILE_CLASSES), 240)
+    folder = tmp_path_factory.mktemp("hostile")
+    source = folder / "<img src=x onerror=alert(6)>.csv"
+    frame.to_csv(source, index=False)
+    options = TrainOptions(
+        dataset=str(source), target="target <i>", models=("logistic_regression",), cv=3,
+        output=folder / "model",
+    )  # fmt: skip
+    return run_training(options).output
+
+
+def test_names_from_the_data_render_as_text_never_as_html_or_links(
+    hostile_model_dir: Path,
+) -> None:
+    header, body = _card(hostile_model_dir)
+    assert header["model-index"][0]["results"][0]["dataset"]["name"].startswith("<img")  # type: ignore[index]
+    for renderer, page in _rendered(body).items():
+        tags = {tag for tag, _ in page.tags}
+        assert not tags & {"script", "img", "b", "i", "s", "del"}, (renderer, tags)
+        links = [a.get("href") or "" for tag, a in page.tags if tag == "a"]
+        assert not any("javascript" in href.lower() for href in links), (renderer, links)
+        assert all(not k.startswith("on") for _, a in page.tags for k in a), renderer
+        text = "".join(page.text)
+        for name in (*HOSTILE_COLUMNS[:3], *HOSTILE_CLASSES):
+            assert name in text, (renderer, name)
+
+
+def test_escaped_text_reads_back_as_written_in_both_renderers() -> None:
+    from mlcontainer.training.report import card
+
+    samples = [*HOSTILE_COLUMNS, *HOSTILE_CLASSES, "1. item", "- item", "+ x", "> quote",
+               "back\\slash", "a_b_c", "{attr}", "![img](x)", "x\ny"]  # fmt: skip
+    for sample in samples:
+        expected = " ".join(sample.splitlines())
+        for how in (card._text, card._code):
+            for renderer, page in _rendered(f"Before {how(sample)} after.").items():
+                assert "".join(page.text).strip() == f"Before {expected} after.", (
+                    how.__name__,
+                    renderer,
+                    sample,
+                )
+            for renderer, page in _rendered(f"- {how(sample)}").items():
+                assert [t for t, _ in page.tags] == ["ul", "li"] + (
+                    ["code"] if how is card._code else []
+                ), (how.__name__, renderer, sample)

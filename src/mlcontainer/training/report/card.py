@@ -5,6 +5,11 @@ has no metadata header (that left with its Hugging Face Hub support), so the YAM
 is written here. Its values are JSON, which YAML reads as flow scalars and collections:
 ``json.dumps`` does the quoting and escaping, so a dataset named ``a: "b"`` stays one string.
 The card is built from the manifest and the fitted pipeline only; no skops file is loaded.
+
+Everything the data named (columns, classes, the dataset, its source, warnings that quote
+them) is text, never Markdown: names go in code spans (:func:`_code`), sentences are escaped
+(:func:`_text`), so a column called ``<script>`` or ``[x](javascript:...)`` reads as itself
+in python-markdown and markdown-it alike, with raw HTML allowed.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from mlcontainer.training.search.metrics import METRICS
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NOT_TEXT = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _NON_ASCII = re.compile(r"[^\x20-\x7e]")
+#: Characters Markdown gives a meaning inline, escaped with a backslash (python-markdown
+#: honours these escapes, CommonMark every ASCII punctuation), and the ones written as
+#: character references instead: python-markdown has no escape for ``<``, ``|`` or ``~``.
+_INLINE = re.compile(r"[\\`*_{}\[\]()!]")
+_REFERENCES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "~": "&#126;"}
+_BLOCK_START = re.compile(r"^(\s*(?:\d+)?)([#+.)-])")
 #: The Hugging Face task names for the two tasks.
 PIPELINE_TAGS = {"classification": "tabular-classification", "regression": "tabular-regression"}
 
@@ -67,6 +78,29 @@ def _json(value: Any) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _text(value: object) -> str:
+    """Data-derived text as Markdown that renders as exactly that text, on one line."""
+    text = " ".join(str(value).splitlines())
+    text = "".join(_REFERENCES.get(ch, ch) for ch in text)
+    text = _INLINE.sub(r"\\\g<0>", text)
+    # Where the text starts a line (a list item), a heading or list marker stays text.
+    return _BLOCK_START.sub(r"\1\\\2", text, count=1)
+
+
+def _code(value: object) -> str:
+    """A data-derived name as an inline code span: literal in every renderer, on one line.
+
+    The fence is one backtick longer than the longest run inside, and spaced from content
+    that starts or ends with a backtick (both renderers strip that space).
+    """
+    text = " ".join(str(value).splitlines())
+    if not text.strip():
+        return f"`{text!r}`"  # an empty or blank name, shown quoted
+    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def metadata(manifest: Manifest) -> dict[str, Any]:
@@ -131,7 +165,7 @@ def model_card(
     _table(
         card,
         "Model description/Training procedure/Hyperparameters",
-        {"Hyperparameter": list(params), "Value": [_cell(v) for v in params.values()]},
+        {"Hyperparameter": list(params), "Value": [_cell(_code(v)) for v in params.values()]},
         f"The parameters of `{manifest.model.estimator}` (the pipeline's last step).",
     )
     _table(
@@ -140,7 +174,7 @@ def model_card(
         {
             "Candidate": [c.name for c in manifest.leaderboard],
             f"{METRICS[sel.metric].label} (mean ± std)": [
-                _score(c.scores.get(sel.metric)) if c.error is None else f"failed: {c.error}"
+                _score(c.scores.get(sel.metric)) if c.error is None else f"failed: {_text(c.error)}"
                 for c in manifest.leaderboard
             ],
         },
@@ -160,7 +194,7 @@ def model_card(
             card,
             "Model description/Evaluation results/Permutation importance",
             {
-                "Column": [_cell(c.column) for c in importances.columns],
+                "Column": [_cell(_code(c.column)) for c in importances.columns],
                 "Mean drop": [f"{c.mean:.4f}" for c in importances.columns],
                 "Std": [f"{c.std:.4f}" for c in importances.columns],
             },
@@ -184,9 +218,10 @@ def _description(manifest: Manifest) -> str:
     schema, data = manifest.input_schema, manifest.dataset
     what = "class of" if schema.task == "classification" else "number"
     return (
-        f"**{manifest.name}**: {manifest.model.description} (`{manifest.model.estimator}`) "
-        f"that predicts the {what} `{schema.target}` from {len(schema.features)} columns of "
-        f"the dataset {data.name!r}. Trained with mlcontainer {__version__} on "
+        f"**{_text(manifest.name)}**: {manifest.model.description} "
+        f"(`{manifest.model.estimator}`) that predicts the {what} {_code(schema.target)} from "
+        f"{len(schema.features)} columns of the dataset {_code(data.name)}. Trained with "
+        f"mlcontainer {__version__} on "
         f"{manifest.created}; the model folder's `model.json` lists every file's SHA-256 and "
         "`report.html` shows the evaluation with its pictures."
     )
@@ -195,22 +230,27 @@ def _description(manifest: Manifest) -> str:
 def _uses(manifest: Manifest, warnings: Sequence[str]) -> str:
     schema, data = manifest.input_schema, manifest.dataset
     intended = (
-        f"Intended use: predicting `{schema.target}` for new rows shaped like the training "
-        f"data ({data.rows} rows from `{data.source}`): the same columns, read the same way. "
+        f"Intended use: predicting {_code(schema.target)} for new rows shaped like the "
+        f"training data ({data.rows} rows from {_code(data.source)}): the same columns, read "
+        "the same way. "
         "It has seen nothing else: rows from another population, values outside the "
         "training ranges or categories it never saw get answers nobody has checked."
     )
     limits = [
-        *data.warnings,
-        *manifest.selection.warnings,
-        *warnings,
-        *manifest.selection.budget,
+        _text(line)
+        for line in (
+            *data.warnings,
+            *manifest.selection.warnings,
+            *warnings,
+            *manifest.selection.budget,
+        )
     ]
     if data.excluded_classes:
-        left = ", ".join(f"{c!r} ({n} rows)" for c, n in data.excluded_classes.items())
+        left = ", ".join(f"{_code(c)} ({n} rows)" for c, n in data.excluded_classes.items())
         limits.append(f"classes left out of training for having too few rows: {left}")
     if data.dropped_columns:
-        limits.append(f"columns left out of training: {', '.join(data.dropped_columns)}")
+        dropped = ", ".join(map(_code, data.dropped_columns))
+        limits.append(f"columns left out of training: {dropped}")
     if not limits:
         return intended + "\n\nLimitations: none were flagged while training."
     return (
@@ -229,11 +269,12 @@ def _training_data(manifest: Manifest) -> str:
             f"{s['min']:.4g} to {s['max']:.4g}"
         )
     else:
-        target = ", ".join(f"{c}: {n} rows" for c, n in data.class_counts.items())
-    columns = ", ".join(f"`{f.name}` ({f.kind})" for f in schema.features)
+        target = ", ".join(f"{_code(c)}: {n} rows" for c, n in data.class_counts.items())
+    columns = ", ".join(f"{_code(f.name)} ({f.kind})" for f in schema.features)
     return (
-        f"`{data.source}`: {data.rows} rows (content fingerprint `{data.fingerprint[:16]}`); "
-        f"target `{schema.target}` ({target}).\n\nColumns: {columns}."
+        f"{_code(data.source)}: {data.rows} rows (content fingerprint "
+        f"`{data.fingerprint[:16]}`); target {_code(schema.target)} ({target}).\n\n"
+        f"Columns: {columns}."
     )
 
 
@@ -256,7 +297,7 @@ def _get_started(manifest: Manifest) -> str:
         f"trusted = {sorted(TRUSTED_TYPES)!r}\n"
         f'pipeline = skops.io.load("{MODEL_FILE}", trusted=trusted)\n'
         "```\n\n"
-        f"The model's name is `{name}`."
+        f"The model's name is {_code(name)}."
     )
 
 
@@ -264,13 +305,14 @@ def _tuning(manifest: Manifest) -> str:
     """What the search kept and the decision layer, as sentences (empty when neither)."""
     out = ""
     if manifest.model.preset != "default":
-        params = ", ".join(f"`{k}={v}`" for k, v in manifest.model.params.items())
-        out += f" Its search kept the preset `{manifest.model.preset}` ({params or 'defaults'})."
+        params = ", ".join(_code(f"{k}={v}") for k, v in manifest.model.params.items())
+        preset = _code(manifest.model.preset)
+        out += f" Its search kept the preset {preset} ({params or 'defaults'})."
     decision = manifest.decision
     if decision is not None and decision.class_weights is not None:
         weights = ", ".join(
-            f"`{c}` x{w:.2g}" for c, w in zip(manifest.input_schema.classes, decision.class_weights,
-                                              strict=True)
+            f"{_code(c)} x{w:.2g}" for c, w in zip(manifest.input_schema.classes,
+                                                   decision.class_weights, strict=True)
         )  # fmt: skip
         out += (
             f" It predicts the class with the largest weighted probability ({weights}; tuned "
@@ -278,7 +320,7 @@ def _tuning(manifest: Manifest) -> str:
         )
     elif decision is not None:
         out += (
-            f" It predicts `{decision.positive_class}` when that class's "
+            f" It predicts {_code(decision.positive_class)} when that class's "
             f"{'calibrated ' if decision.calibration else ''}probability is at least "
             f"{decision.threshold:.3g} (tuned out of fold for {decision.metric})"
         )
@@ -294,6 +336,11 @@ def _score(score: Any) -> str:
     return f"{score.mean:.4f} ± {score.std or 0.0:.4f}"
 
 
-def _cell(value: object) -> str:
-    """A table cell: one line, no column separator."""
-    return str(value).replace("|", "\\|").replace("\n", " ")[:200]
+def _cell(markdown: str) -> str:
+    """A table cell of Markdown (escaped text or a code span): no column separator, at most
+    200 characters (a code span cut short is closed again)."""
+    cell = markdown.replace("|", "\\|")
+    if len(cell) <= 200:
+        return cell
+    fence = re.match(r"`+", cell)
+    return cell[:200] + "…" + (fence.group() if fence else "")
