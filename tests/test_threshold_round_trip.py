@@ -206,7 +206,7 @@ def _page_labels(app: Any, features: pd.DataFrame) -> list[str]:
         for record in features.to_dict(orient="records"):
             page.evaluate("() => { document.querySelector('#result').textContent = ''; }")
             for column, value in record.items():
-                page.fill(f"input[data-kind='numeric'][name$='{column}']", repr(value))
+                page.fill(f"input[data-kind='numeric'][data-feature='{column}']", repr(value))
             page.click("button[type='submit']")
             page.wait_for_selector("#prediction")
             shown.append(page.locator("#prediction").inner_text())

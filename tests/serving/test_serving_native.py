@@ -135,7 +135,7 @@ def test_index_page_shows_model_and_one_field_per_feature(client: FlaskClient) -
     assert "iris-logistic_regression" in page
     assert 'src="/confusion_matrix.png"' in page
     for name in IRIS_NAMES:
-        assert f'name="{name}"' in page
+        assert f'data-feature="{name}"' in page
 
 
 def test_index_answers_json_summary_when_asked(client: FlaskClient) -> None:

@@ -29,7 +29,8 @@ def page_url(penguins_app: Flask) -> Iterator[str]:
 def _form_values(page: Any) -> dict[str, str]:
     return page.eval_on_selector(
         "#predict-form",
-        "f => Object.fromEntries([...f.elements].filter(e => e.name).map(e => [e.name, e.value]))",
+        "f => Object.fromEntries([...f.querySelectorAll('[data-feature]')]"
+        ".map(e => [e.dataset.feature, e.value]))",
     )
 
 
@@ -54,7 +55,7 @@ def test_page_form_starts_with_the_typical_training_row(
         typical = {k: _shown(v) for k, v in examples.typical.items()}
         assert _form_values(page) == typical
         # Typed over, then put back by the button.
-        page.fill("input[name='bill_length_mm']", "99")
+        page.fill("input[data-feature='bill_length_mm']", "99")
         page.click("#typical-button")
         assert _form_values(page) == typical
 
@@ -99,7 +100,7 @@ def test_page_says_when_a_typed_value_is_outside_the_training_range(
     name = next(n for n in top_features(penguins_predictor) if n in examples.spreads)
     with browser_page() as page:
         page.goto(page_url)
-        page.fill(f"input[name='{name}']", str(examples.spreads[name].max * 10 + 1))
+        page.fill(f"input[data-feature='{name}']", str(examples.spreads[name].max * 10 + 1))
         page.click("button[type='submit']")
         page.wait_for_selector("#ranges")
         row = page.locator("#ranges tr", has_text=name)
@@ -114,20 +115,20 @@ def test_page_form_predicts_in_place(page_url: str, tmp_path: Path) -> None:
         assert "penguins-random_forest" in page.locator("h1").inner_text()
         assert "accuracy" in page.locator("#metrics th").all_inner_texts()
         assert page.locator("img[alt^='Confusion matrix']").evaluate("i => i.naturalWidth") > 0
-        page.select_option("select[name='island']", "Biscoe")
-        page.fill("input[name='bill_length_mm']", "47.5")
-        page.fill("input[name='bill_depth_mm']", "14.2")
-        page.fill("input[name='flipper_length_mm']", "215")
-        page.fill("input[name='body_mass_g']", "5000")
-        page.select_option("select[name='sex']", "male")
-        page.fill("input[name='year']", "2008")
+        page.select_option("select[data-feature='island']", "Biscoe")
+        page.fill("input[data-feature='bill_length_mm']", "47.5")
+        page.fill("input[data-feature='bill_depth_mm']", "14.2")
+        page.fill("input[data-feature='flipper_length_mm']", "215")
+        page.fill("input[data-feature='body_mass_g']", "5000")
+        page.select_option("select[data-feature='sex']", "male")
+        page.fill("input[data-feature='year']", "2008")
         page.click("button[type='submit']")
         page.wait_for_selector("#prediction")
         assert page.locator("#prediction").inner_text() == "Gentoo"
         probabilities = page.locator("#probabilities th").all_inner_texts()
         assert probabilities == ["Adelie", "Chinstrap", "Gentoo"]
         assert page.url == page_url  # the answer arrived without leaving the page
-        page.fill("input[name='body_mass_g']", "")  # optional: sent as a missing value
+        page.fill("input[data-feature='body_mass_g']", "")  # optional: sent as a missing value
         page.click("button[type='submit']")
         page.wait_for_function("!document.querySelector('#result').textContent.includes('…')")
         assert page.locator("#prediction").inner_text() == "Gentoo"
@@ -146,7 +147,7 @@ def test_page_shows_the_same_prediction_under_onnx_as_the_sklearn_predict(
         page.goto(url)
         assert page.locator("#runtime").inner_text() == "onnx"
         for name, value in row.items():
-            selector = f"[name='{name}']"
+            selector = f"[data-feature='{name}']"
             if page.locator(f"select{selector}").count():
                 page.select_option(f"select{selector}", "" if value is None else str(value))
             else:
@@ -176,9 +177,79 @@ def test_page_of_a_regressor_shows_the_predicted_number(
         assert page.locator("img[alt^='Confusion matrix']").count() == 0
         assert "Predicts a number: target" in page.content()
         for name, cell in row.items():
-            page.fill(f"input[name='{name}']", repr(cell))
+            page.fill(f"input[data-feature='{name}']", repr(cell))
         page.click("button[type='submit']")
         page.wait_for_selector("#prediction")
         assert float(page.locator("#prediction").inner_text()) == pytest.approx(value, rel=1e-5)
         assert page.locator("#probabilities").count() == 0
         page.screenshot(path=str(tmp_path / "regressor-page.png"))
+
+
+#: Columns named like the form's own properties and methods (DOM clobbering), like
+#: Object's, and one 3 000 characters long without a space; class labels as long.
+CLOBBERING = ("addEventListener", "requestSubmit", "submit", "elements", "querySelectorAll",
+              "constructor", "__proto__", "x" * 3_000)  # fmt: skip
+LONG_LABELS = ("L" * 3_000, "short")
+
+
+@pytest.fixture(scope="module")
+def clobbering_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    import numpy as np
+    import pandas as pd
+
+    from mlcontainer.training.options import TrainOptions
+    from mlcontainer.training.workflow import run_training
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({c: rng.normal(size=200) for c in CLOBBERING})
+    frame["label"] = np.where(frame["submit"] + frame["elements"] > 0, *LONG_LABELS)
+    folder = tmp_path_factory.mktemp("clobbering")
+    frame.to_csv(folder / "rows.csv", index=False)
+    options = TrainOptions(
+        dataset=str(folder / "rows.csv"), target="label", models=("logistic_regression",),
+        cv=3, output=folder / "model",
+    )  # fmt: skip
+    return create_app(Settings(model_dir=run_training(options).output))
+
+
+def _overlaps(boxes: list[dict[str, float]]) -> list[tuple[int, int]]:
+    """Pairs of boxes that overlap by more than a pixel each way."""
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[i + 1 :], i + 1)
+        if min(a["right"], b["right"]) - max(a["left"], b["left"]) > 1
+        and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 1
+    ]
+
+
+@pytest.mark.slow
+def test_the_page_works_whatever_the_columns_are_called_and_wraps_long_names(
+    clobbering_app: Flask, tmp_path: Path
+) -> None:
+    client = clobbering_app.test_client()
+    examples = client.get("/", headers={"Accept": "application/json"}).get_json()["examples"]
+    first = examples["held_out"][0]["values"]
+    want = client.post("/predict", json={"instances": [first]}).get_json()["predictions"][0]
+    with serve_app(clobbering_app) as url, browser_page() as page:
+        page.set_viewport_size({"width": 1000, "height": 800})
+        page.goto(url)
+        names = page.eval_on_selector_all("[data-feature]", "es => es.map(e => e.dataset.feature)")
+        assert sorted(names) == sorted(CLOBBERING)
+        page.click("#example-button")  # fills the form and submits it (requestSubmit)
+        page.wait_for_selector("#probabilities")
+        assert page.locator("#prediction").inner_text() == want
+        shown = page.eval_on_selector_all("[data-feature]", "els => els.map(e => e.value)")
+        assert shown == [_shown(first[n]) for n in names]
+        page.click("#typical-button")
+        page.click("button[type='submit']")  # the form's own submit, with its listener
+        page.wait_for_selector("#prediction")
+        assert page.locator("#prediction").inner_text() in LONG_LABELS
+        # Long names and labels wrap: nothing wider than the page, no field over another.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        boxes = page.eval_on_selector_all(
+            ".grid > label", "els => els.map(e => e.getBoundingClientRect().toJSON())"
+        )
+        assert len(boxes) == len(CLOBBERING)
+        assert _overlaps(boxes) == []
+        page.screenshot(path=str(tmp_path / "clobbering.png"), full_page=True)
