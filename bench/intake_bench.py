@@ -86,6 +86,7 @@ def bench_predict_vs(
     repeat: int,
     runtimes: tuple[str, ...] = ("onnx",),
     new_rev: str | None = None,
+    readers: tuple[str, ...] = ("arrow", "stdlib"),
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -103,11 +104,12 @@ def bench_predict_vs(
             run_cli([*args, "--models", "logistic_regression"], env=env)
         source = make_rows(work / "rows.csv", rows)
         runs: dict[str, list[float]] = {}
-        configurations = [(r, reader) for r in runtimes for reader in ("arrow", "stdlib")]
+        configurations = [(r, reader) for r in runtimes for reader in readers]
         load = [os.getloadavg()[0]]
-        for _ in range(repeat):
+        for round_ in range(repeat):
             for runtime, reader in configurations:
-                for label, env in envs.items():
+                # Alternate which revision runs first: the machine's load drifts.
+                for label, env in list(envs.items())[:: 1 if round_ % 2 == 0 else -1]:
                     out = work / "preds.csv"
                     args = ["predict", "--model", str(models[label]), "-i", str(source)]
                     args += ["-o", str(out), "--runtime", runtime, "--csv-reader", reader]
@@ -140,13 +142,26 @@ def main() -> None:
     vs.add_argument("--rows", type=int, default=1_000_000)
     vs.add_argument("--repeat", type=int, default=3)
     vs.add_argument("--new", default=None, help="a revision to measure instead of this tree")
+    vs.add_argument("--reader", action="append", choices=("arrow", "stdlib"), help="default: both")
     vs.add_argument("--runtime", action="append", choices=("onnx", "sklearn"), help="default: onnx")
     ns = parser.parse_args()
     if ns.what == "train":
         bench_train(ns.repeat)
     else:
         runtimes = tuple(ns.runtime or ("onnx",))
-        print(json.dumps(bench_predict_vs(ns.rev, ns.rows, ns.repeat, runtimes, ns.new), indent=2))
+        print(
+            json.dumps(
+                bench_predict_vs(
+                    ns.rev,
+                    ns.rows,
+                    ns.repeat,
+                    runtimes,
+                    ns.new,
+                    tuple(ns.reader or ("arrow", "stdlib")),
+                ),
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":
