@@ -283,11 +283,12 @@ class Importance(_Section):
 
 
 class OnnxInput(_Section):
-    """One input of the ONNX graph: its name, the feature it carries and its tensor type."""
+    """One input of the ONNX graph: its name, the feature it carries and its tensor type
+    (``double`` where the model compares numbers in float64, as gradient boosting does)."""
 
     name: str
     column: str
-    type: Literal["float", "string"]
+    type: Literal["float", "double", "string"]
 
 
 class OnnxVerification(_Section):

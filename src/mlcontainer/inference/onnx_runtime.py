@@ -1,4 +1,5 @@
-"""Score with onnxruntime on ``model.onnx``: one ``[N, 1]`` tensor per feature, float32 maths.
+"""Score with onnxruntime on ``model.onnx``: one ``[N, 1]`` tensor per feature, each number
+float32 or float64 as the graph's input says (its outputs are float32).
 
 The graph's inputs and outputs come from the manifest's ONNX section, which training wrote
 after checking the graph against scikit-learn on the held-out rows. Importable without
@@ -71,7 +72,7 @@ class OnnxRuntime:
             )
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
-        """A classifier's probabilities for the columns; refuse numbers beyond float32's range."""
+        """A classifier's probabilities for the columns; refuse what a float input cannot hold."""
         return self._run(columns)
 
     def predict_values(self, columns: Columns) -> np.ndarray:
@@ -88,6 +89,9 @@ class OnnxRuntime:
                 cells = values.copy()
                 cells[values == None] = self.missing_category  # noqa: E711 - elementwise
                 feeds[name] = cells.reshape(-1, 1)
+                continue
+            if kind == "double":
+                feeds[name] = values.astype(np.float64).reshape(-1, 1)
                 continue
             with np.errstate(over="ignore"):
                 tensor = values.astype(np.float32)
