@@ -8,6 +8,10 @@ length up to the body limit) in the worker's event loop, without blocking, and s
 to a thread only once it is complete; a client that has not sent it within
 :data:`REQUEST_TIMEOUT` seconds is answered 408 and closed.
 
+While its model loads (:mod:`.loading`), a worker answers only as long as no other worker
+has loaded: a server answers at once while it starts, and once one worker is ready new
+connections are left to the ready ones instead of being told 503 by one still loading.
+
 Two more things the stock worker does not do:
 
 * On SIGTERM it first accepts every connection already queued on the listening socket and
@@ -38,6 +42,11 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from mlcontainer.serving.errors import bounded, error_body
+from mlcontainer.serving.loading import LoadingApp
+
+#: A worker that has loaded its model leaves ``ready-PID`` in the server's metrics folder;
+#: the master removes it when that worker exits (``serving.server``).
+READY_MARK = "ready-"
 
 #: Seconds a client has, from its first byte, to send a whole request (head and body); a
 #: thread reading the rest of a body waits at most this long for each read.
@@ -114,10 +123,34 @@ class Worker(ThreadWorker):  # type: ignore[misc]
         self.reading: deque[_Conn] = deque()
         #: The app's body limit: a body over it is not waited for (the app refuses it).
         self.body_limit: int = getattr(self.app, "body_limit", DEFAULT_BODY_LIMIT)
+        #: Where each worker that has loaded its model leaves a mark (None: no such folder).
+        self.marks: Path | None = getattr(self.app, "metrics_dir", None)
+
+    # -- while the model loads -------------------------------------------------------------
+
+    def _loading(self) -> bool:
+        return isinstance(self.wsgi, LoadingApp) and self.wsgi.app is None
+
+    def _leave_to_others(self) -> bool:
+        """Whether new connections should go to the workers that have loaded their model."""
+        if not self.alive or self.marks is None or not self._loading():
+            return False
+        try:
+            return any(p.name.startswith(READY_MARK) for p in self.marks.iterdir())
+        except OSError:
+            return False
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self._accepting and self._leave_to_others():
+            self.set_accept_enabled(False)  # gthread's loop enables it again when it may
+        super().wait_for_and_dispatch_events(timeout)
 
     # -- reading requests in the event loop ----------------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
+        if self._leave_to_others():  # woken with the ready workers: let them take it
+            self.set_accept_enabled(False)
+            return
         try:
             sock, addr = listener.accept()
         except OSError as exc:
@@ -200,7 +233,8 @@ class Worker(ThreadWorker):  # type: ignore[misc]
     # -- shutdown -------------------------------------------------------------------------
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        super().set_accept_enabled(enabled)
+        # gthread asks to enable accepting on each turn of its loop while it is off.
+        super().set_accept_enabled(enabled and not self._leave_to_others())
         if enabled or self.alive:
             return
         # Stopping: take every connection the kernel already queued, then let go of the
