@@ -345,6 +345,22 @@ def test_a_graph_onnxruntime_cannot_load_falls_back(
     assert "\n" not in exported.reason
 
 
+def test_nearest_neighbours_rank_distances_in_double_as_sklearn_does() -> None:
+    """Balances in cents around a million: float32 holds them to 1/16, so every query fell
+    on other neighbours (diamonds, 1 000 rows: prices "differ by up to 80.8")."""
+    k = np.arange(400)
+    X = pd.DataFrame({"balance": 1_000_000.0 + 0.01 * k})
+    X_test = pd.DataFrame({"balance": 1_000_000.0 + 0.01 * k[:200] * 2 + 0.003})
+    schema = Schema(features=(Feature("balance", "numeric"),), target="y", classes=(),
+                    task="regression")  # fmt: skip
+    pipeline = build_pipeline("k_nearest_neighbors", schema, random_state=0)
+    pipeline.fit(X, k.astype(float))
+    exported = export_onnx(pipeline, schema, X_test, target_scale=float(np.std(k)))
+    assert exported.reason is None, exported.reason
+    onnx = exported.runtime_section.model_dump(mode="json")["onnx"]
+    assert [i["type"] for i in onnx["inputs"]] == ["double"]
+
+
 def _neighbours_frame(n: int, *, test: bool, seed: int) -> pd.DataFrame:
     """Rows whose ``z`` is 3.92 or 3.94 in training and also 3.93 when testing: scikit-learn
     splits at the float64 midpoint 3.9299999999999997, which float32 cannot tell from 3.93.

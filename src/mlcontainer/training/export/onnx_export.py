@@ -232,17 +232,27 @@ def _marker_imputer(pipeline: Any) -> Iterator[None]:
 
 
 def _compares_in_double() -> tuple[type, ...]:
-    """The models whose trees compare float64 inputs with float64 thresholds.
+    """The models whose answers turn on float64 comparisons of their inputs.
 
-    Their graphs take numeric inputs as double tensors and carry double thresholds: with
-    float32 a test value and a threshold closer than float32 can tell apart (``z = 3.93``
-    and the midpoint ``3.9299999999999997``) take different branches (diamonds: prices
-    "differ by up to 241"). Forests and single trees compare float32 inputs, as their graphs
-    do (their thresholds are rounded to match, see :func:`_float32_at_most`).
+    Their graphs take numeric inputs as double tensors. Gradient boosting compares float64
+    inputs with float64 thresholds: with float32 a test value and a threshold closer than
+    float32 can tell apart (``z = 3.93`` and the midpoint ``3.9299999999999997``) take
+    different branches (diamonds: prices "differ by up to 241"); its graph also carries
+    double thresholds. k-nearest neighbours ranks float64 distances: in float32 near ties
+    pick other neighbours (diamonds fitted on 1 000 rows: "differ by up to 80.8"; exact
+    ties, as on auto_imports, are broken by row order and still differ). Forests and single
+    trees compare float32 inputs, as their graphs do (their thresholds are rounded to match,
+    see :func:`_float32_at_most`); the other models are smooth, within the tolerance.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-    return (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+    return (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        KNeighborsClassifier,
+        KNeighborsRegressor,
+    )
 
 
 #: TreeEnsemble attributes that hold numbers: as FLOATS they are float32; ai.onnx.ml 3 adds a
