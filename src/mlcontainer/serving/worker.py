@@ -58,8 +58,16 @@ _READ = 64 * 1024
 DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r\n", re.I)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.I)
+_ANY_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:", re.I)
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)", re.I)
 _EXPECT = re.compile(rb"\r\nexpect[ \t]*:", re.I)
+#: A request line starts with a method: a token (RFC 9110 tchar) and a space.
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
+_LONGEST_METHOD = 32
+#: A line feed without its carriage return.
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+#: Transfer codings gunicorn's parser takes before the final ``chunked``.
+_BEFORE_CHUNKED = frozenset({b"gzip", b"deflate", b"compress", b"identity"})
 #: The end of a chunked body: the last chunk (size 0), trailer lines, an empty line.
 _LAST_CHUNK = re.compile(rb"(?:^|\r\n)0[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n$")
 #: How much of a chunked body's end is searched for its last chunk (trailers included).
@@ -97,6 +105,10 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
     A body of known length must be there in full (unless it is over ``body_limit``: the app
     refuses it unread); a chunked one up to its last chunk. A head with ``Expect`` goes to a
     thread at once (gunicorn answers ``100 Continue`` before the client sends the body).
+    So does a head gunicorn's parser refuses whatever body follows (400 or 501 at once, not a
+    408 after :data:`REQUEST_TIMEOUT`): ``Transfer-Encoding`` with ``Content-Length``, or
+    with codings the parser does not take (it takes ``chunked`` last, after gzip, deflate,
+    compress or identity).
     """
     end = data.find(_HEAD_END)
     if end < 0:
@@ -105,7 +117,15 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
     body = len(data) - end - len(_HEAD_END)
     if _EXPECT.search(head):
         return True
-    if _CHUNKED.search(head):
+    codings = [
+        c.strip(b" \t").lower()
+        for value in _TRANSFER_ENCODING.findall(head)
+        for c in value.split(b",")
+    ]
+    if codings:
+        framed = codings[-1] == b"chunked" and set(codings[:-1]) <= _BEFORE_CHUNKED
+        if not framed or _ANY_CONTENT_LENGTH.search(head):
+            return True  # the parser refuses it: no body is waited for
         tail = bytes(data[max(end + 4, len(data) - _TAIL) :])
         return body > body_limit or bool(_LAST_CHUNK.search(tail))
     length = _CONTENT_LENGTH.search(head)
@@ -113,6 +133,24 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
         return True
     declared = int(length.group(1))
     return declared > body_limit or body >= declared
+
+
+def malformed_start(data: bytes | bytearray) -> str | None:
+    """Why the start of a request can never become a valid head, or None: it does not open
+    with a method and a space (a TLS handshake sent to this plain-HTTP port), or a line of
+    its head ends in a bare line feed. gunicorn's parser would wait for a CR LF first."""
+    start = bytes(data[: 4 * _LONGEST_METHOD]).lstrip(b"\r\n")  # empty lines may come first
+    method = _TOKEN.match(start)
+    size = method.end() if method else 0
+    if not (
+        (size == len(start) and size <= _LONGEST_METHOD)
+        or (0 < size <= _LONGEST_METHOD and start[size : size + 1] == b" ")
+    ):
+        return "it does not start with an HTTP request line (a method, then a space)"
+    end = data.find(_HEAD_END)
+    if _BARE_LF.search(bytes(data[: MAX_HEAD if end < 0 else end + 2])):
+        return "a line of its head ends in a bare line feed; HTTP lines end in CR LF"
+    return None
 
 
 class Worker(ThreadWorker):  # type: ignore[misc]
@@ -185,6 +223,13 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             self._close(conn)
             return
         conn.pending += data
+        why = malformed_start(conn.pending)
+        if why is not None:  # answered now: waiting for more would only end in a 408
+            self._stop_reading(conn)
+            message, path = f"the request is malformed: {why}", _path_of(conn.pending)
+            self._answer(conn.sock, 400, "Bad Request", "bad_request", message, path=path)
+            self._close(conn)
+            return
         # A half-closed request is complete as it is: the thread answers what is there.
         if not data or request_complete(conn.pending, self.body_limit):
             self._stop_reading(conn)
