@@ -402,3 +402,51 @@ def test_a_file_with_a_second_hard_link_is_refused(
     os.link(elsewhere, model_copy / name)
     with pytest.raises(ArtifactError, match=f"{name} has 2 hard links"):
         load_predictor(model_copy, "sklearn")
+
+
+# --- crafted manifests: typed errors, never a traceback ----------------------------------------
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_a_manifest_nested_too_deep_is_refused_in_one_line(model_copy: Path, depth: int) -> None:
+    """100 000 levels ended in a RecursionError traceback."""
+    text = (model_copy / MANIFEST_FILE).read_text().rstrip().removesuffix("}")
+    (model_copy / MANIFEST_FILE).write_text(f'{text}, "extra": {"[" * depth}{"]" * depth}}}')
+    with pytest.raises(ArtifactError, match="nests more than 64 levels deep"):
+        load_predictor(model_copy, "sklearn")
+
+
+@pytest.mark.parametrize("runtime", ["sklearn", "onnx"])
+def test_a_manifest_without_features_is_refused(model_copy: Path, runtime: str) -> None:
+    """With the scikit-learn runtime: a TypeError traceback from inside scikit-learn."""
+    _rewrite_manifest(model_copy, lambda d: d["schema"].update(features=[]))
+    with pytest.raises(ArtifactError, match="the schema lists no features"):
+        load_predictor(model_copy, runtime)
+
+
+def test_a_manifest_naming_other_features_than_the_pipeline_is_refused(model_copy: Path) -> None:
+    def rename(data: dict[str, Any]) -> None:
+        data["schema"]["features"][0]["name"] = "renamed"
+
+    _rewrite_manifest(model_copy, rename)
+    with pytest.raises(ArtifactError, match=r"reads the features \['sepal length \(cm\)'"):
+        load_predictor(model_copy, "sklearn")
+
+
+@pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("sklearn", r"classes \['setosa', 'versicolor', 'virginica'\] vs \['c0', .*100000 in all"),
+        ("onnx", "it gives 3 class probabilities, the manifest lists 100000 classes"),
+    ],
+)
+def test_a_manifest_with_100_000_class_names_is_refused_in_a_short_message(
+    model_copy: Path, runtime: str, said: str
+) -> None:
+    """ONNX served it, labelling every row 'c0'..'c2'; scikit-learn's refusal quoted all
+    100 000 names (1 MB of message)."""
+    classes = [f"c{i}" for i in range(100_000)]
+    _rewrite_manifest(model_copy, lambda d: d["schema"].update(classes=classes))
+    with pytest.raises(ArtifactError, match=said) as caught:
+        load_predictor(model_copy, runtime)
+    assert len(caught.value.message) < 400

@@ -539,7 +539,7 @@ def _new_names(commit: int) -> set[str] | None:
     try:
         files = json.loads(data)["files"]
         return {str(n) for n in files}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ArtifactError(f"cannot read the interrupted save's manifest: {exc}") from None
 
 
@@ -666,7 +666,15 @@ def _check_commit(path: Path, folder: int, commit: int) -> None:
         files = {str(k): FileEntry.model_validate(v) for k, v in data["files"].items()}
     except FileNotFoundError:
         return  # the manifest is in place: the set was rolled forward whole
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        ArtifactError,
+    ) as exc:
         raise _foreign_commit(path, f"its manifest cannot be read ({exc})") from None
     for name, expected in files.items():
         if name not in MODEL_FILES:
@@ -844,6 +852,13 @@ def _parse_manifest(model_dir: Path) -> Manifest:
         raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}") from None
+    except RecursionError:
+        data = None  # nested beyond Python's own limit: refused just below
+    if data is None or _deeper_than(data, MAX_DEPTH):
+        raise ArtifactError(
+            f"{path} is not a valid manifest: it nests more than {MAX_DEPTH} levels deep "
+            "(mlcontainer writes fewer than 10)"
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not an mlcontainer manifest (no format {FORMAT!r})")
     if data.get("format_version") not in READABLE_VERSIONS:
@@ -859,6 +874,27 @@ def _parse_manifest(model_dir: Path) -> Manifest:
         raise ArtifactError(
             f"{path} is not a valid manifest: {where or 'the document'}: {first['msg']}"
         ) from None
+
+
+#: Levels of nested arrays and objects a manifest may have: reading, checking and serving
+#: one recurses through them (100 000 levels ended in a RecursionError traceback).
+MAX_DEPTH = 64
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON ``data`` nests arrays and objects more than ``limit`` levels deep."""
+    level: list[Any] = [data]
+    for _ in range(limit + 1):
+        inner: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, list):
+                inner.extend(item)
+        if not inner:
+            return False
+        level = inner
+    return True
 
 
 def _read_regular(path: Path) -> bytes:

@@ -66,9 +66,18 @@ class OnnxRuntime:
                 f"{section.file} does not match its manifest: its inputs do not cover the "
                 f"features {schema.names} one to one"
             )
-        if self.output not in {o.name for o in self.session.get_outputs()}:
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if self.output not in outputs:
             raise ArtifactError(
                 f"{section.file} has no output {self.output!r} named by its manifest"
+            )
+        self.width = None if schema.is_regression else len(schema.classes)
+        shape = outputs[self.output]
+        known = self.width is not None and len(shape) == 2 and isinstance(shape[1], int)
+        if known and shape[1] != self.width:
+            raise ArtifactError(
+                f"{section.file} does not match its manifest: it gives {shape[1]} class "
+                f"probabilities, the manifest lists {self.width} classes"
             )
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
@@ -119,7 +128,13 @@ class OnnxRuntime:
                 raise ArtifactError(
                     f"the ONNX model failed on these rows: {str(exc).splitlines()[0]}"
                 ) from None
-        return np.asarray(scores, dtype=np.float64)
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.width is not None and scores.shape[1:] != (self.width,):
+            raise ArtifactError(
+                f"model.onnx does not match its manifest: it gave {scores.shape[1:]} "
+                f"probabilities per row for {self.width} classes"
+            )
+        return scores
 
 
 def _ort_errors() -> tuple[type[Exception], ...]:
