@@ -548,7 +548,42 @@ def test_models_lists_every_candidate_and_the_tasks_it_serves() -> None:
     ]
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "datasets", "models"])
+def test_recover_finishes_an_interrupted_save_that_predict_refuses(
+    good_output: Path, tmp_path: Path
+) -> None:
+    # A killed train's state after the commit rename: the new set waits in .commit-*.
+    commit = good_output / ".commit-killed"
+    shutil.copytree(good_output, commit)
+    (commit / "previous").mkdir()
+    stale = good_output / ".staging-dead"
+    stale.mkdir()
+    os.utime(commit, (1_000_000, 1_000_000))  # dealt with oldest first
+    source = _features_csv("iris", tmp_path / "in.csv")
+    refused = run("predict", "--model", good_output, "-i", source)
+    assert refused.exit_code == 1
+    assert "interrupted after it was published (.commit-killed)" in refused.stderr
+    assert f"mlcontainer recover --model {good_output}" in refused.stderr
+    assert "Traceback" not in refused.output
+    done = run_ok("recover", "--model", good_output).stdout.splitlines()
+    assert done == [
+        "Finished the save interrupted after it was published (.commit-killed)",
+        "Removed .staging-dead, left by a save that was never published",
+    ]
+    assert not commit.exists()
+    assert not stale.exists()
+    run_ok("predict", "--model", good_output, "-i", source)
+    assert run_ok("recover", "--model", good_output).stdout == (
+        f"Nothing to recover in {good_output}\n"
+    )
+
+
+def test_recover_refuses_a_missing_folder(tmp_path: Path) -> None:
+    result = run("recover", "--model", tmp_path / "none")
+    assert result.exit_code == 1
+    assert "no model folder at" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "recover", "datasets", "models"])
 def test_every_option_of_every_command_has_help(command: str) -> None:
     cmd = main.commands[command]
     text = run_ok(command, "--help").stdout

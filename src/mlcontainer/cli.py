@@ -349,6 +349,22 @@ def serve(
 
 
 @main.command()
+@_model_option
+@click.pass_context
+def recover(ctx: click.Context, model_dir: Path | None) -> None:
+    """Finish a save that `train` was killed in, or remove one that never finished.
+
+    Loading (predict, serve) never does this: it refuses a folder whose save was published
+    but not yet put in place, and names this command.
+    """
+    from mlcontainer.core.artifacts import recover as recover_folder
+
+    folder = _settings(ctx).with_overrides(model_dir=model_dir).model_dir
+    for line in recover_folder(folder) or [f"nothing to recover in {folder}"]:
+        click.echo(line[0].upper() + line[1:])
+
+
+@main.command()
 def datasets() -> None:
     """List the built-in datasets (no download needed)."""
     _require_training_extra("datasets")
