@@ -3,12 +3,14 @@ header detection and the intake recipe cost `predict` on 1 000 000 rows against 
 
     uv run python bench/intake_bench.py train --repeat 3
     uv run python bench/intake_bench.py predict-vs 786bda9 --rows 1000000 --repeat 3
+    uv run python bench/intake_bench.py predict-vs main --runtime onnx --runtime sklearn
 
 `train`: wall time, peak memory (the child's own RSS) and the test scores of the default
 `mlcontainer train` on every file in ../shared/datasets (the headerless UCI copies untouched).
 `predict-vs REV`: the same 1 000 000 generated Adult rows predicted (ONNX) with REV's code
 (its src/ from `git archive`, on PYTHONPATH) and with this tree's, interleaved, each with a
-logistic regression trained by that code; pyarrow's and the stdlib CSV reader.
+logistic regression trained by that code; pyarrow's and the stdlib CSV reader; ONNX by
+default, or each `--runtime` given. Each model's decision (Adult's tuned threshold) is reported.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def _source_of(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def bench_predict_vs(rev: str, rows: int, repeat: int) -> dict[str, Any]:
+def bench_predict_vs(
+    rev: str, rows: int, repeat: int, runtimes: tuple[str, ...] = ("onnx",)
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         envs = {
@@ -91,24 +95,30 @@ def bench_predict_vs(rev: str, rows: int, repeat: int) -> dict[str, Any]:
             run_cli([*args, "--models", "logistic_regression"], env=env)
         source = make_rows(work / "rows.csv", rows)
         runs: dict[str, list[float]] = {}
+        configurations = [(r, reader) for r in runtimes for reader in ("arrow", "stdlib")]
+        load = [os.getloadavg()[0]]
         for _ in range(repeat):
-            for reader in ("arrow", "stdlib"):
+            for runtime, reader in configurations:
                 for label, env in envs.items():
                     out = work / "preds.csv"
                     args = ["predict", "--model", str(models[label]), "-i", str(source)]
-                    args += ["-o", str(out), "--runtime", "onnx", "--csv-reader", reader]
-                    runs.setdefault(f"{label} {reader}", []).append(
+                    args += ["-o", str(out), "--runtime", runtime, "--csv-reader", reader]
+                    runs.setdefault(f"{label} {runtime} {reader}", []).append(
                         run_cli(args, env=env)["wall_s"]
                     )
                     out.unlink()
+            load.append(os.getloadavg()[0])
         result: dict[str, Any] = {"bench": f"predict {rows:,} adult rows, {rev} vs this tree"}
+        for label, folder in models.items():
+            manifest = json.loads((folder / "model.json").read_text())
+            result[f"{label} decision"] = manifest.get("decision")
         for key, walls in runs.items():
             result[key] = {"wall_s_median": statistics.median(walls), "wall_s_all": walls}
-        for reader in ("arrow", "stdlib"):
-            old = result[f"{rev} {reader}"]["wall_s_median"]
-            new = result[f"this tree {reader}"]["wall_s_median"]
-            result[f"{reader} slower by"] = f"{(new / old - 1) * 100:+.1f}%"
-        result["load"] = os.getloadavg()
+        for runtime, reader in configurations:
+            old = result[f"{rev} {runtime} {reader}"]["wall_s_median"]
+            new = result[f"this tree {runtime} {reader}"]["wall_s_median"]
+            result[f"{runtime} {reader} slower by"] = f"{(new / old - 1) * 100:+.1f}%"
+        result["load_1min_between_rounds"] = load
         return result
 
 
@@ -121,11 +131,13 @@ def main() -> None:
     vs.add_argument("rev")
     vs.add_argument("--rows", type=int, default=1_000_000)
     vs.add_argument("--repeat", type=int, default=3)
+    vs.add_argument("--runtime", action="append", choices=("onnx", "sklearn"), help="default: onnx")
     ns = parser.parse_args()
     if ns.what == "train":
         bench_train(ns.repeat)
     else:
-        print(json.dumps(bench_predict_vs(ns.rev, ns.rows, ns.repeat), indent=2))
+        runtimes = tuple(ns.runtime or ("onnx",))
+        print(json.dumps(bench_predict_vs(ns.rev, ns.rows, ns.repeat, runtimes), indent=2))
 
 
 if __name__ == "__main__":

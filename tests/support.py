@@ -173,6 +173,22 @@ needs_chromium = pytest.mark.skipif(
 
 
 @contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve a Flask app on a free 127.0.0.1 port from a thread (for the page in a browser:
+    the page is tested, not gunicorn); yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def browser_page() -> Iterator[Any]:
     """A page of headless Chromium; leaving the block checks the page logged no console
     error and raised no uncaught exception (a broken image or script says so there)."""

@@ -22,8 +22,8 @@ from support import candidate_pairs, save_set
 
 from mlcontainer.cli import main
 from mlcontainer.core.config import Settings
+from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import MlcontainerError
-from mlcontainer.core.labels import labels_from_proba
 from mlcontainer.core.threads import one_native_thread
 from mlcontainer.serving.app import create_app
 from mlcontainer.training.data.dataset import Dataset, load_dataset
@@ -127,7 +127,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Case]
                 "estimator": model,
             },
         )
-        labels = [] if regression else labels_from_proba(proba, tuple(classes))
+        labels = [] if regression else decide(proba, tuple(classes), None).labels
         cases[(dataset_name, model)] = Case(
             folder=folder,
             name=name,
@@ -283,7 +283,7 @@ def test_model_without_onnx_is_served_with_sklearn_under_auto_and_says_why(
     assert (summary["runtime"], summary["runtime_reason"]) == ("sklearn", reason)
     record = {k: float(v) for k, v in split.X_test.iloc[0].items()}
     answer = client.post("/predict", json={"instances": [record]}).get_json()
-    expected = labels_from_proba(
-        pipeline.predict_proba(split.X_test.head(1)), dataset.schema.classes
-    )
+    expected = decide(
+        pipeline.predict_proba(split.X_test.head(1)), dataset.schema.classes, None
+    ).labels
     assert answer["predictions"] == [str(expected[0])]

@@ -1,4 +1,5 @@
-"""What every runtime applies after a binary model's probabilities: calibration, threshold."""
+"""The one decision function: calibration then threshold (binary), class weights (several
+classes), or the most probable class, first on ties."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlcontainer.core.artifacts import Calibration, Decision
-from mlcontainer.core.decision import calibrate, logit, threshold_labels
+from mlcontainer.core.decision import calibrate, decide, logit, threshold_labels
 
 
 def _two(p: list[float]) -> np.ndarray:
@@ -48,18 +49,33 @@ def test_a_decision_applies_calibration_then_its_threshold(calibrated: bool) -> 
     ) if calibrated else None  # fmt: skip
     decision = Decision(positive_class=1, threshold=0.4, metric="f1_macro", calibration=calibration)
     raw = _two([0.3, 0.38, 0.45, 0.8])
-    proba, labels = decision.apply(raw, [0, 1])
+    decided = decide(raw, [0, 1], decision)
     expected = calibrate(raw, 1, 0.5, 0.0) if calibrated else raw
-    np.testing.assert_allclose(proba, expected)
-    assert labels.tolist() == (expected[:, 1] >= 0.4).astype(int).tolist()
+    np.testing.assert_allclose(decided.probabilities, expected)
+    assert decided.labels.tolist() == (expected[:, 1] >= 0.4).astype(int).tolist()
+    assert decided.positions.tolist() == decided.labels.tolist()
 
 
 def test_class_weights_pick_the_largest_weighted_probability_and_keep_probabilities() -> None:
     decision = Decision(metric="f1_macro", class_weights=[1.0, 3.0, 1.0])
     proba = np.array([[0.6, 0.3, 0.1], [0.7, 0.2, 0.1], [0.1, 0.15, 0.75]])
-    out, labels = decision.apply(proba, ["a", "b", "c"])
-    np.testing.assert_array_equal(out, proba)
-    assert labels.tolist() == ["b", "a", "c"]
+    decided = decide(proba, ["a", "b", "c"], decision)
+    np.testing.assert_array_equal(decided.probabilities, proba)
+    assert decided.labels.tolist() == ["b", "a", "c"]
+    assert decided.positions.tolist() == [1, 0, 2]
+
+
+def test_without_a_decision_the_most_probable_class_first_on_ties() -> None:
+    decided = decide(np.array([[0.5, 0.5], [0.2, 0.8], [0.4, 0.6]]), ["a", "b"], None)
+    assert decided.labels.tolist() == ["a", "b", "b"]
+    assert decided.positions.dtype == np.int64
+
+
+def test_the_positive_class_may_be_the_first_and_labels_may_be_numbers() -> None:
+    decision = Decision(positive_class=3, threshold=0.3, metric="f1_macro")
+    decided = decide(_two([0.2, 0.6, 0.75]), [3, 7], decision)  # column 0 is class 3
+    assert decided.labels.tolist() == [3, 3, 7]
+    assert decided.labels.dtype == np.int64
 
 
 @pytest.mark.parametrize(

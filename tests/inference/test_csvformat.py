@@ -64,19 +64,21 @@ def test_g6_matches_python_on_many_random_magnitudes() -> None:
 
 def test_csv_body_is_label_then_probabilities_per_row() -> None:
     proba = np.array([[0.2, 0.8], [0.5, 0.5], [1.0, 3e-9]])
-    assert csv_body(["no", "yes"], proba) == b"yes,0.2,0.8\nno,0.5,0.5\nno,1,3e-09\n"
+    chosen = np.array([1, 0, 1])  # the decision's labels, not the most probable ones
+    assert csv_body(["no", "yes"], proba, chosen) == b"yes,0.2,0.8\nno,0.5,0.5\nyes,1,3e-09\n"
 
 
 def test_csv_body_of_no_rows_is_empty() -> None:
-    assert csv_body(["a", "b"], np.zeros((0, 2))) == b""
+    assert csv_body(["a", "b"], np.zeros((0, 2)), np.zeros(0, dtype=np.int64)) == b""
 
 
 def test_csv_body_matches_row_by_row_formatting() -> None:
     rng = np.random.default_rng(3)
     proba = rng.dirichlet([0.3, 0.3, 0.3], size=5_000)
+    chosen = rng.integers(0, 3, size=5_000)
     classes = ["setosa", "versicolor", "virginica"]
     expected = "".join(
-        "{},{:.6g},{:.6g},{:.6g}\n".format(classes[int(np.argmax(row))], *row)
-        for row in proba.tolist()
+        "{},{:.6g},{:.6g},{:.6g}\n".format(classes[c], *row)
+        for c, row in zip(chosen.tolist(), proba.tolist(), strict=True)
     )
-    assert csv_body(classes, proba) == expected.encode()
+    assert csv_body(classes, proba, chosen) == expected.encode()

@@ -3,17 +3,14 @@ with probability bars and the typed values against the training range, without l
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from serving_support import PENGUIN_ROW
-from support import browser_page, needs_chromium
-from werkzeug.serving import make_server
+from support import browser_page, needs_chromium, serve_app
 
 from mlcontainer.core.config import Settings
 from mlcontainer.inference.predictor import Predictor
@@ -23,22 +20,9 @@ from mlcontainer.serving.page import top_features
 pytestmark = needs_chromium
 
 
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """Serve the app on a free 127.0.0.1 port from a thread (the page, not gunicorn, is tested)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def page_url(penguins_app: Flask) -> Iterator[str]:
-    with serving(penguins_app) as url:
+    with serve_app(penguins_app) as url:
         yield url
 
 
@@ -158,7 +142,7 @@ def test_page_shows_the_same_prediction_under_onnx_as_the_sklearn_predict(
     sklearn_app = create_app(Settings(model_dir=penguins_model_dir, runtime="sklearn"))
     want = sklearn_app.test_client().post("/predict", json={"instances": [row]}).get_json()
     onnx_app = create_app(Settings(model_dir=penguins_model_dir, runtime="onnx"))
-    with serving(onnx_app) as url, browser_page() as page:
+    with serve_app(onnx_app) as url, browser_page() as page:
         page.goto(url)
         assert page.locator("#runtime").inner_text() == "onnx"
         for name, value in row.items():
@@ -186,7 +170,7 @@ def test_page_of_a_regressor_shows_the_predicted_number(
     app = create_app(Settings(model_dir=diabetes_model_dir))
     want = app.test_client().post("/predict", json={"instances": [row]}).get_json()
     (value,) = want["predictions"]
-    with serving(app) as url, browser_page() as page:
+    with serve_app(app) as url, browser_page() as page:
         page.goto(url)
         assert "r2" in page.locator("#metrics th").all_inner_texts()
         assert page.locator("img[alt^='Confusion matrix']").count() == 0

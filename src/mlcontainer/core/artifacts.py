@@ -26,10 +26,10 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -42,13 +42,9 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from mlcontainer.core.atomic import write_atomic
-from mlcontainer.core.decision import calibrate, threshold_labels, weighted_labels
 from mlcontainer.core.errors import ArtifactError
 from mlcontainer.core.recipe import LEGACY, IntakeRecipe
 from mlcontainer.core.schema import Label, Schema
-
-if TYPE_CHECKING:
-    import numpy as np
 
 FORMAT = "mlcontainer.model"
 #: 2 added ``intake`` (how inputs are read: markers, single quotes, header, columns): a
@@ -198,10 +194,10 @@ class Calibration(_Section):
 
 
 class Decision(_Section):
-    """A classifier's decision layer, applied after the model's probabilities by every
-    runtime (:mod:`mlcontainer.core.decision`). Binary: calibration, then the threshold on
-    the positive class. Several classes: a weight per class, the label the largest weighted
-    probability (the probabilities themselves unchanged)."""
+    """A classifier's decision layer, applied after the model's probabilities by
+    :func:`mlcontainer.core.decision.decide` on every path. Binary: calibration, then the
+    threshold on the positive class. Several classes: a weight per class, the label the
+    largest weighted probability (the probabilities themselves unchanged)."""
 
     positive_class: Label | None = None
     threshold: float | None = None
@@ -219,17 +215,6 @@ class Decision(_Section):
         if binary == (self.class_weights is not None):
             raise ValueError("a decision has a positive class and a threshold, or class weights")
         return self
-
-    def apply(self, proba: np.ndarray, classes: Sequence[Label]) -> tuple[np.ndarray, np.ndarray]:
-        """The (calibrated) probabilities and the labels the decision gives."""
-        if self.class_weights is not None:
-            return proba, weighted_labels(proba, classes, self.class_weights)
-        assert self.threshold is not None
-        assert self.positive_class is not None
-        positive = list(classes).index(self.positive_class)
-        if self.calibration is not None:
-            proba = calibrate(proba, positive, self.calibration.a, self.calibration.b)
-        return proba, threshold_labels(proba, classes, positive, self.threshold)
 
 
 #: One cell of an example row as the predict API takes it: a number, a category, a boolean,

@@ -1,4 +1,4 @@
-"""Class labels as NumPy arrays, and the most probable class of each row: one rule everywhere."""
+"""Class labels as NumPy arrays, of the type scikit-learn's metrics accept."""
 
 from __future__ import annotations
 
@@ -20,9 +20,3 @@ def label_array(values: Sequence[Label] | np.ndarray | Any) -> np.ndarray:
     if items and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
         return np.asarray(items, dtype=np.int64)
     return np.asarray(items, dtype=object)
-
-
-def labels_from_proba(proba: np.ndarray, classes: Sequence[Label]) -> np.ndarray:
-    """Pick the most probable class of each row (first class on ties), as the server does."""
-    labels: np.ndarray = label_array(classes)[np.argmax(proba, axis=1)]
-    return labels

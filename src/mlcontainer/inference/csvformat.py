@@ -87,8 +87,9 @@ def g6(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def csv_body(class_text: Sequence[str], proba: np.ndarray) -> bytes:
-    """Return ``label,p1,...,pk\\n`` per row: the most probable class (first on ties), %.6g.
+def csv_body(class_text: Sequence[str], proba: np.ndarray, chosen: np.ndarray) -> bytes:
+    """Return ``label,p1,...,pk\\n`` per row: the class at position ``chosen[row]`` (the
+    decision's, :func:`mlcontainer.core.decision.decide`), then each probability as %.6g.
 
     ``class_text`` must need no CSV quoting and hold no NUL character (the padding).
     """
@@ -98,7 +99,7 @@ def csv_body(class_text: Sequence[str], proba: np.ndarray) -> bytes:
     for i, text in enumerate(encoded):
         labels[i, : len(text)] = np.frombuffer(text, dtype=np.uint8)
         labels[i, len(text)] = _COMMA
-    parts = [labels[np.argmax(proba, axis=1)]] if n else [labels[:0]]
+    parts = [labels[chosen]] if n else [labels[:0]]
     for j in range(k):
         parts.append(g6(proba[:, j]))
         parts.append(np.full((n, 1), _COMMA if j < k - 1 else _NEWLINE, dtype=np.uint8))

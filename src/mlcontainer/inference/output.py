@@ -24,10 +24,12 @@ def write_predictions(prediction: Prediction, fmt: str) -> bytes:
         return (json.dumps(prediction.records(), indent=None) + "\n").encode()
     header = ["prediction", *(f"proba_{c}" for c in prediction.classes)]
     names = [str(c) for c in prediction.classes]
-    if not any(set(text) & _CSV_SPECIAL for text in (*header, *names)):
+    if prediction.positions is not None and not any(
+        set(text) & _CSV_SPECIAL for text in (*header, *names)
+    ):
         # No cell needs quoting: the rows are rendered on whole arrays (csvformat), ~5x
-        # faster than one format string per row. The label is the most probable class.
-        body = csvformat.csv_body(names, prediction.probabilities)
+        # faster than one format string per row, each label by its class position.
+        body = csvformat.csv_body(names, prediction.probabilities, prediction.positions)
         return (",".join(header) + "\n").encode() + body
     rows = zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
     buf = io.StringIO()

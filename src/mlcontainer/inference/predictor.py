@@ -15,13 +15,13 @@ import numpy as np
 
 from mlcontainer.core.artifacts import MODEL_FILE, Manifest, read_manifest, verify_file
 from mlcontainer.core.config import RUNTIMES
+from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import (
     ConfigError,
     InputValidationError,
     Problem,
     Reason,
 )
-from mlcontainer.core.labels import labels_from_proba
 from mlcontainer.core.schema import Label, Schema
 from mlcontainer.inference import decoding, layout
 from mlcontainer.inference.layout import Resolver
@@ -73,16 +73,13 @@ class Predictor:
         except InputValidationError as exc:
             raise decoded.locate(exc) from None
         _refuse_unscored(decoded, ~np.isfinite(proba).all(axis=1), "its probabilities overflow")
-        decision = self.manifest.decision
-        if decision is not None:  # a binary classifier's calibration and tuned threshold
-            proba, chosen = decision.apply(proba, self.classes)
-        else:
-            chosen = labels_from_proba(proba, self.classes)
+        decided = decide(proba, self.classes, self.manifest.decision)
         return Prediction(
-            labels=chosen.tolist(),
-            probabilities=proba,
+            labels=decided.labels.tolist(),
+            probabilities=decided.probabilities,
             classes=self.classes,
             warnings=list(decoded.warnings),
+            positions=decided.positions,
         )
 
     def _predict_values(self, decoded: Decoded) -> Prediction:

@@ -48,6 +48,9 @@ class Prediction:
     classes: tuple[Label, ...]
     warnings: list[str] = field(default_factory=list)
     task: Task = "classification"
+    #: A classifier's: the position of each row's label in ``classes`` (int64), as
+    #: :func:`mlcontainer.core.decision.decide` chose it; None for a regressor.
+    positions: np.ndarray | None = None
 
     @property
     def is_regression(self) -> bool:

@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.semi_supervised import LabelSpreading
 from support import BUILTIN_TASKS, candidate_pairs
 
-from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.decision import decide
+from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Feature, Schema
 from mlcontainer.core.threads import one_native_thread
 from mlcontainer.training.data.dataset import Dataset, load_dataset
@@ -113,7 +114,7 @@ def test_every_candidate_on_every_builtin_converts_and_agrees(
         expected = pipeline.predict_proba(split.X_test)
     np.testing.assert_allclose(proba, expected, atol=TOLERANCE)
     classes = list(ds.schema.classes)
-    assert (labels_from_proba(proba, classes) == labels_from_proba(expected, classes)).all()
+    assert (decide(proba, classes, None).labels == decide(expected, classes, None).labels).all()
 
 
 @pytest.mark.parametrize(

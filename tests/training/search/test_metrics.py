@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import ConfigError
-from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.labels import label_array
 from mlcontainer.training.search.metrics import (
     CLASSIFICATION_METRICS,
     DEFAULT_METRICS,
@@ -192,7 +193,7 @@ def test_score_all_equals_scikit_learn(data: st.DataObject) -> None:
     proba = np.asarray(weights, dtype=float)
     proba /= proba.sum(axis=1, keepdims=True)
     truth = label_array([labels[i] for i in truth_idx])
-    pred = labels_from_proba(proba, labels)
+    pred = decide(proba, labels, None).labels
     ours = score_all(truth, pred, proba, labels)
     reference = _sklearn_scores(truth, pred, proba, labels)
     for name in CLASSIFICATION_METRICS:

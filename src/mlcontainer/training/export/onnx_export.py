@@ -22,7 +22,7 @@ from mlcontainer.core.artifacts import (
     OnnxVerification,
     RuntimeSection,
 )
-from mlcontainer.core.labels import labels_from_proba
+from mlcontainer.core.decision import decide
 from mlcontainer.core.memory import release_memory
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
@@ -598,7 +598,7 @@ def _verify(
     if onnx_proba.shape != sk_proba.shape or not np.isfinite(onnx_proba).all():
         return f"ONNX gives no valid probabilities (shape {onnx_proba.shape}) on {rows} test rows"
     mismatches = int(
-        np.sum(labels_from_proba(onnx_proba, classes) != labels_from_proba(sk_proba, classes))
+        np.sum(decide(onnx_proba, classes, None).labels != decide(sk_proba, classes, None).labels)
     )
     diff = float(np.max(np.abs(onnx_proba - sk_proba)))
     if mismatches:

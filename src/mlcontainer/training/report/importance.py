@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.core.artifacts import Decision
-from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.decision import decide
+from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
 from mlcontainer.training.search.metrics import TASK_METRICS, score_all, score_regression
@@ -118,11 +119,8 @@ def _scorer(schema: Schema, metric: str, decision: Decision | None) -> Any:
             values = score_regression(y, np.asarray(estimator.predict(X), dtype=float))
         else:
             proba = np.asarray(estimator.predict_proba(X), dtype=float)
-            if decision is not None:
-                proba, labels = decision.apply(proba, classes)
-            else:
-                labels = labels_from_proba(proba, classes)
-            values = score_all(y, labels, proba, classes)
+            decided = decide(proba, classes, decision)
+            values = score_all(y, decided.labels, decided.probabilities, classes)
         return sign * values[spec.name]
 
     return score

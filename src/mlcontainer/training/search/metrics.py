@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import ConfigError
-from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Label, Task
 from mlcontainer.core.suggest import did_you_mean
 
@@ -246,11 +247,8 @@ def evaluate(
         return _evaluate_regression(pipeline, X_test, y_test, sample_rows=sample_rows)
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    proba = np.asarray(pipeline.predict_proba(X_test), dtype=float)
-    if decision is not None:
-        proba, pred = decision.apply(proba, classes)
-    else:
-        pred = labels_from_proba(proba, classes)
+    decided = decide(np.asarray(pipeline.predict_proba(X_test), dtype=float), classes, decision)
+    proba, pred = decided.probabilities, decided.labels
     truth = label_array(y_test)
     labels = list(classes)
     cm = confusion_matrix(truth, pred, labels=labels)
@@ -271,7 +269,7 @@ def evaluate(
             "row": int(X_test.index[i]),
             "true": _py(truth[i]),
             "predicted": _py(pred[i]),
-            "probability": float(proba[i].max()),
+            "probability": float(proba[i, decided.positions[i]]),
         }
         for i in range(min(sample_rows, len(X_test)))
     ]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.core.artifacts import Calibration, Decision
-from mlcontainer.core.decision import threshold_labels, weighted_labels
+from mlcontainer.core.decision import decide, threshold_labels, weighted_labels
 from mlcontainer.core.errors import TrainingError
-from mlcontainer.core.labels import label_array, labels_from_proba
+from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
 from mlcontainer.training.data.dataset import Dataset
@@ -267,9 +267,8 @@ def _fit_and_score(
         scores = score_regression(y[val_idx], values)
     else:
         assert proba is not None
-        scores = score_all(
-            y[val_idx], labels_from_proba(proba, schema.classes), proba, schema.classes
-        )
+        plain = decide(proba, schema.classes, None).labels  # the decision is tuned later
+        scores = score_all(y[val_idx], plain, proba, schema.classes)
     return FoldResult(
         name, fold, scores, fitted - start, predicted - fitted, len(val_idx),
         preset=index, fit_rows=len(train_idx), estimated=estimated, proba=proba,
