@@ -4,6 +4,7 @@ Usage (from the repository root):
 
     uv run python bench/cli_bench.py               # 7 runs of each case, both installs
     uv run python bench/cli_bench.py --runs 15
+    uv run python bench/cli_bench.py --before 133c7f2   # the same cases on an older commit too
 
 Two installs of the project are made under ~/.cache/mlcontainer-bench (uv sync --no-dev
 --extra train --no-editable, the way an image installs it): one with bytecode compiled
@@ -38,8 +39,8 @@ CASES = {
 }
 
 
-def install(name: str, *, bytecode: bool) -> Path:
-    """A non-editable install of this checkout in its own venv; returns its python."""
+def install(name: str, *, bytecode: bool, source: Path = REPO) -> Path:
+    """A non-editable install of ``source`` in its own venv; returns its ``mlcontainer``."""
     venv = CACHE / name
     env = {k: v for k, v in os.environ.items() if k not in ("UV_COMPILE_BYTECODE", "VIRTUAL_ENV")}
     env["UV_PROJECT_ENVIRONMENT"] = str(venv)
@@ -57,7 +58,7 @@ def install(name: str, *, bytecode: bool) -> Path:
             "--reinstall-package",
             "mlcontainer",
         ],
-        cwd=REPO,
+        cwd=source,
         env=env,
         check=True,
         capture_output=True,
@@ -85,11 +86,26 @@ def time_case(exe: Path, args: list[str], code: int, *, bytecode: bool, cwd: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", help="a commit to time too, installed from a git worktree")
     args = parser.parse_args()
     installs = {
         "bytecode": install("cli-pyc", bytecode=True),
         "no bytecode": install("cli-nopyc", bytecode=False),
     }
+    if args.before:
+        tree = CACHE / "cli-before-tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", tree, args.before], cwd=REPO, check=True
+        )
+        try:
+            installs[f"{args.before} bytecode"] = install(
+                "cli-before-pyc", bytecode=True, source=tree
+            )
+            installs[f"{args.before} no bytecode"] = install(
+                "cli-before-nopyc", bytecode=False, source=tree
+            )
+        finally:  # the venvs are non-editable: the tree is no longer needed
+            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=REPO, check=True)
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
     cwd = Path(tempfile.mkdtemp())
     try:
@@ -98,7 +114,7 @@ def main() -> None:
         for label, (argv, code) in CASES.items():
             cells = []
             for kind, exe in installs.items():
-                bytecode = kind == "bytecode"
+                bytecode = not kind.endswith("no bytecode")
                 time_case(exe, argv, code, bytecode=bytecode, cwd=cwd)  # warm the file cache
                 runs = [
                     time_case(exe, argv, code, bytecode=bytecode, cwd=cwd) for _ in range(args.runs)
