@@ -119,8 +119,9 @@ class TrainOptions:
         DEFAULT_DATASET,
         kind="text",
         short="-d",
-        help="A built-in dataset name (see `mlcontainer datasets`), a .csv/.parquet file, "
-        "or an http(s) URL (needs --sha256).",
+        help="A built-in dataset name (see `mlcontainer datasets`), a data file (.csv, .xlsx, "
+        ".json, .jsonl, .parquet; .csv and .json(l) also as .gz or .zst), or an http(s) URL "
+        "(needs --sha256).",
     )
     target: str | None = option(
         None,
