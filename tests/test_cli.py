@@ -315,7 +315,11 @@ def _bad_files(folder: Path) -> dict[str, Path]:
 
 
 BAD_TRAIN = [
-    (["-d", "winez"], 1, "unknown dataset 'winez': valid built-in names are iris, wine"),
+    (
+        ["-d", "winez"],
+        1,
+        "unknown dataset 'winez' (did you mean 'wine'?): valid built-in names are iris, wine",
+    ),
     (["-d", "{missing}", "-t", "y"], 1, "dataset file not found"),
     (["-d", "{dir}", "-t", "y"], 1, "it is a folder, not a file"),
     (["-d", "{binary}", "-t", "y"], 1, "cannot read"),
@@ -336,7 +340,11 @@ BAD_TRAIN = [
     ),
     (["-d", "{few_for_cv}", "-t", "y", "--cv", "5", "--min-class-rows", "2"], 1, "--cv 3 works"),
     (["--metric", "f2"], 1, "unknown metric 'f2'; valid: accuracy"),
-    (["--models", "svm,forest"], 1, "unknown model 'forest'; valid: logistic_regression"),
+    (
+        ["--models", "svm,forest"],
+        1,
+        "unknown model 'forest' (did you mean 'random_forest'?); valid: logistic_r",
+    ),
     (["--models", " , "], 1, "--models names no model; valid: logistic_regression"),
     (["--cv", "1"], 1, "--cv must be at least 2"),
     (["--cv", "five"], 2, "'five' is not a valid integer"),
