@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -75,3 +76,21 @@ def wait_ready(server: LiveServer, timeout: float = 90) -> None:
         time.sleep(0.2)
     server.stop()
     pytest.fail(f"server not ready after {timeout}s:\n{server.log()}")
+
+
+def wait_workers_ready(server: LiveServer, workers: int, timeout: float = 90) -> set[int]:
+    """Wait until ``workers`` workers have logged their model loaded (JSON logs); their pids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = {
+            int(r["pid"])
+            for r in map(json.loads, filter(None, server.log().splitlines()))
+            if r.get("logger") == "mlcontainer.serving.loading"
+            and str(r.get("message", "")).startswith("model loaded")
+        }
+        if len(ready) >= workers:
+            return ready
+        if server.process.poll() is not None:
+            pytest.fail(f"server exited with {server.process.returncode}:\n{server.log()}")
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {workers} workers ready after {timeout}s:\n{server.log()}")

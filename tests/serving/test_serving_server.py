@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving_support import IRIS_ROW, PENGUIN_ROW, free_port
+from serving_support import IRIS_ROW, PENGUIN_ROW, free_port, wait_workers_ready
 
 pytestmark = pytest.mark.slow
 
@@ -266,6 +266,8 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(
 
 def test_metrics_add_up_over_several_workers(start_server: Any, iris_model_dir: Path) -> None:
     server = start_server("--model", str(iris_model_dir), "--workers", "2", "--log-format", "json")
+    # A worker still loading leaves new connections to a ready one: load both before the test.
+    wait_workers_ready(server, 2)
 
     def predict(_: int) -> int:
         return call(server.url + "/predict", {"instances": [IRIS_ROW] * 200})[0]

@@ -12,7 +12,9 @@ the liveness checks as alive, the readiness checks as not ready, and everything 
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,7 @@ class LoadingApp:
         return self._app
 
     def _load(self) -> None:
+        started = time.perf_counter()
         try:
             app = self._build()
             self._loaded()
@@ -70,6 +73,10 @@ class LoadingApp:
             self._failed(exc)
             return
         self._app = app
+        # One line per worker: operators see when each is ready, and how long a load took.
+        logging.getLogger(__name__).info(
+            "model loaded in %.2f s; this worker is ready", time.perf_counter() - started
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         app = self._app
