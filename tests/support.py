@@ -208,3 +208,40 @@ def browser_page() -> Iterator[Any]:
             assert errors == [], errors
         finally:
             browser.close()
+
+
+#: The types and compressions a copy of a CSV can be written in (see :func:`format_copy`).
+FORMAT_SUFFIXES = (".xlsx", ".json", ".jsonl", ".csv.gz", ".csv.zst", ".jsonl.gz")
+
+
+def format_copy(source: Path, path: Path, *, header: bool = True) -> Path:
+    """Write the CSV ``source`` again as ``path`` says (:data:`FORMAT_SUFFIXES`).
+
+    A compressed CSV is the file's own bytes compressed; the others are the table pandas
+    reads (a file without a header line gets ``column_1`` ... as train names them).
+    """
+    import gzip
+
+    import pandas as pd
+
+    name = path.name.lower()
+    if name.endswith((".csv.gz", ".csv.zst")):
+        data = source.read_bytes()
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(data))
+        else:
+            from backports import zstd
+
+            path.write_bytes(zstd.compress(data))
+        return path
+    frame = pd.read_csv(source, header=0 if header else None)
+    if not header:
+        frame.columns = [f"column_{j + 1}" for j in range(frame.shape[1])]
+    if name.endswith(".xlsx"):
+        frame.to_excel(path, index=False, header=header, engine="xlsxwriter")
+    elif name.endswith(".json"):
+        frame.to_json(path, orient="records", indent=1)
+    else:
+        text = frame.to_json(orient="records", lines=True)
+        path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    return path

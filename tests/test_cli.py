@@ -315,7 +315,11 @@ def _bad_files(folder: Path) -> dict[str, Path]:
 
 
 BAD_TRAIN = [
-    (["-d", "winez"], 1, "unknown dataset 'winez': valid built-in names are iris, wine"),
+    (
+        ["-d", "winez"],
+        1,
+        "unknown dataset 'winez' (did you mean 'wine'?): valid built-in names are iris, wine",
+    ),
     (["-d", "{missing}", "-t", "y"], 1, "dataset file not found"),
     (["-d", "{dir}", "-t", "y"], 1, "it is a folder, not a file"),
     (["-d", "{binary}", "-t", "y"], 1, "cannot read"),
@@ -336,7 +340,11 @@ BAD_TRAIN = [
     ),
     (["-d", "{few_for_cv}", "-t", "y", "--cv", "5", "--min-class-rows", "2"], 1, "--cv 3 works"),
     (["--metric", "f2"], 1, "unknown metric 'f2'; valid: accuracy"),
-    (["--models", "svm,forest"], 1, "unknown model 'forest'; valid: logistic_regression"),
+    (
+        ["--models", "svm,forest"],
+        1,
+        "unknown model 'forest' (did you mean 'random_forest'?); valid: logistic_r",
+    ),
     (["--models", " , "], 1, "--models names no model; valid: logistic_regression"),
     (["--cv", "1"], 1, "--cv must be at least 2"),
     (["--cv", "five"], 2, "'five' is not a valid integer"),
@@ -548,7 +556,42 @@ def test_models_lists_every_candidate_and_the_tasks_it_serves() -> None:
     ]
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "datasets", "models"])
+def test_recover_finishes_an_interrupted_save_that_predict_refuses(
+    good_output: Path, tmp_path: Path
+) -> None:
+    # A killed train's state after the commit rename: the new set waits in .commit-*.
+    commit = good_output / ".commit-killed"
+    shutil.copytree(good_output, commit)
+    (commit / "previous").mkdir()
+    stale = good_output / ".staging-dead"
+    stale.mkdir()
+    os.utime(commit, (1_000_000, 1_000_000))  # dealt with oldest first
+    source = _features_csv("iris", tmp_path / "in.csv")
+    refused = run("predict", "--model", good_output, "-i", source)
+    assert refused.exit_code == 1
+    assert "interrupted after it was published (.commit-killed)" in refused.stderr
+    assert f"mlcontainer recover --model {good_output}" in refused.stderr
+    assert "Traceback" not in refused.output
+    done = run_ok("recover", "--model", good_output).stdout.splitlines()
+    assert done == [
+        "Finished the save interrupted after it was published (.commit-killed)",
+        "Removed .staging-dead, left by a save that was never published",
+    ]
+    assert not commit.exists()
+    assert not stale.exists()
+    run_ok("predict", "--model", good_output, "-i", source)
+    assert run_ok("recover", "--model", good_output).stdout == (
+        f"Nothing to recover in {good_output}\n"
+    )
+
+
+def test_recover_refuses_a_missing_folder(tmp_path: Path) -> None:
+    result = run("recover", "--model", tmp_path / "none")
+    assert result.exit_code == 1
+    assert "no model folder at" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "recover", "datasets", "models"])
 def test_every_option_of_every_command_has_help(command: str) -> None:
     cmd = main.commands[command]
     text = run_ok(command, "--help").stdout

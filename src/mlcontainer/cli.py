@@ -7,13 +7,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlcontainer import __version__
 from mlcontainer.core.config import RUNTIMES, Settings
-from mlcontainer.core.errors import MlcontainerError
+from mlcontainer.core.errors import InputValidationError, MlcontainerError
+from mlcontainer.core.formats import CSV, check_file
 
 #: Where each setting a core message may name comes from on this edge (see MlcontainerError).
 SETTING_SOURCES = {
@@ -103,7 +104,13 @@ def main(ctx: click.Context) -> None:
     ctx.obj = Settings.from_env()
 
 
-class _OptionType(click.ParamType[Any, Any]):
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Any, Any]
+else:  # click 8.4 takes one type parameter, 8.5 two, 8.1 none: subclass it unsubscripted
+    _ParamType = click.ParamType
+
+
+class _OptionType(_ParamType):
     """Reads a train option's text as :func:`~mlcontainer.training.options.convert` does."""
 
     def __init__(self, kind: str) -> None:
@@ -121,39 +128,59 @@ class _OptionType(click.ParamType[Any, Any]):
             self.fail(getattr(exc, "message", str(exc)), param, ctx)
 
 
-def _train_options(command: Any) -> Any:
-    """Add one click option per train option, generated from the options' own declarations."""
+def _train_options() -> list[click.Parameter]:
+    """One click option per train option, generated from the options' own declarations."""
     from mlcontainer.training.options import flag_of, help_text, info_of, option_fields
 
-    for f in reversed(option_fields()):
+    options: list[click.Parameter] = []
+    for f in option_fields():
         info = info_of(f)
         if info.kind == "flag":  # --header / --no-header, None when neither is given
             flag = flag_of(f)
-            option = click.option(
-                f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text(f)
+            options.append(
+                click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=None, help=help_text(f))
             )
         else:
             decls = [flag_of(f), *([info.short] if info.short else []), f.name]
-            option = click.option(
-                *decls, type=_OptionType(info.kind), default=None, help=help_text(f)
+            options.append(
+                click.Option(decls, type=_OptionType(info.kind), default=None, help=help_text(f))
             )
-        command = option(command)
-    return command
+    return options
 
 
-@main.command()
-@_train_options
+class _TrainCommand(click.Command):
+    """A command whose options are declared by the training options, built when first needed:
+    ``mlcontainer --help`` and the other commands never import them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._built: list[click.Parameter] | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if self._built is None:
+            self._built = [*_train_options(), *self._given]
+        return self._built
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._given = value
+        self._built = None
+
+
+@main.command(cls=_TrainCommand)
 @click.pass_context
 def train(ctx: click.Context, /, **given: Any) -> None:
     """Compare candidate models by cross-validation, evaluate the best and save it."""
+    from mlcontainer.training.options import TrainOptions
+
+    # Checked before the training stack loads: a bad option or a missing file is told at once.
+    options = TrainOptions.from_given(given, _settings(ctx))
     _require_training_extra("train")
     from mlcontainer import console
-    from mlcontainer.training.options import TrainOptions
     from mlcontainer.training.workflow import run_training
 
-    options = TrainOptions.from_given(given, _settings(ctx))
-    # The fits' count depends on the searches the budget allows: the bar counts, unbounded.
-    with console.training_progress(0) as progress:
+    with console.training_progress(budget=options.time_budget, cv=options.cv) as progress:
         outcome = run_training(
             options,
             progressbar=progress.download_bar(),
@@ -170,7 +197,8 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     "-i",
     "input_path",
     required=True,
-    help="CSV (or .parquet) file of rows with the training columns; '-' reads CSV from stdin.",
+    help="File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
+    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin.",
 )
 @click.option(
     "--output",
@@ -229,6 +257,9 @@ def predict(
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
+    source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
+    if isinstance(source, Path):  # before the model loads: a missing file is told at once
+        check_file(source, InputValidationError, what="input file", default=CSV)
     from mlcontainer import console
     from mlcontainer.inference.batch import predict_file
     from mlcontainer.inference.predictor import load_predictor
@@ -242,7 +273,6 @@ def predict(
         raise click.BadParameter(
             f"cannot tell the format from {output_path}; add --format", param_hint="--format"
         )
-    source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
     size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
     # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -346,6 +376,22 @@ def serve(
         runtime=runtime,
     )
     run_server(settings)
+
+
+@main.command()
+@_model_option
+@click.pass_context
+def recover(ctx: click.Context, model_dir: Path | None) -> None:
+    """Finish a save that `train` was killed in, or remove one that never finished.
+
+    Loading (predict, serve) never does this: it refuses a folder whose save was published
+    but not yet put in place, and names this command.
+    """
+    from mlcontainer.core.artifacts import recover as recover_folder
+
+    folder = _settings(ctx).with_overrides(model_dir=model_dir).model_dir
+    for line in recover_folder(folder) or [f"nothing to recover in {folder}"]:
+        click.echo(line[0].upper() + line[1:])
 
 
 @main.command()

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
+from rich.columns import Columns
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from mlcontainer.core.artifacts import (
     CARD_FILE,
@@ -36,8 +45,15 @@ if TYPE_CHECKING:
     from mlcontainer.training.workflow import TrainOutcome
 
 
+#: The width output takes when it is not a terminal: no line is wrapped, no name cut.
+UNBOUNDED = 100_000
+
+
 def _console() -> Console:
-    return Console(highlight=False)
+    out = Console(highlight=False)
+    if out.is_terminal:
+        return out
+    return Console(highlight=False, width=UNBOUNDED)
 
 
 class _DownloadBar:
@@ -65,46 +81,115 @@ class _DownloadBar:
             self._progress.update(self._task, visible=False)
 
 
-class TrainingProgress:
-    """One progress display for a training run: download bytes, then CV fits."""
+class _BudgetColumn(ProgressColumn):
+    """A bar of the time budget used so far, and the seconds left of it (or elapsed, without
+    a budget)."""
 
-    def __init__(self, progress: Progress, total_fits: int) -> None:
+    def __init__(self, budget: float | None, started: float) -> None:
+        super().__init__()
+        self._budget = budget
+        self._started = started
+
+    def render(self, task: Task) -> RenderableType:
+        elapsed = time.monotonic() - self._started
+        if not self._budget:
+            return Text(f"{elapsed:.0f} s")
+        bar = ProgressBar(total=self._budget, completed=min(elapsed, self._budget), width=20)
+        left = self._budget - elapsed
+        said = f"{left:.0f} s left of {self._budget:g} s" if left >= 0 else "over the budget"
+        return Columns([bar, Text(said)])
+
+
+class TrainingProgress:
+    """What a training run shows while it runs: on a terminal one live line (stage, candidate,
+    fold, the time budget used and left); in a pipe or a log, a line per finished candidate
+    and per later stage, written as it happens."""
+
+    def __init__(
+        self, progress: Progress, *, live: bool, cv: int, started: float, stream: TextIO
+    ) -> None:
         self._progress = progress
-        self._total = total_fits
-        self._fits: TaskID | None = None
+        self._live = live
+        self._cv = cv
+        self._started = started
+        self._stream = stream
+        self._task = progress.add_task("loading data", total=None)
+        self._current: str | None = None
+        self._fits = 0
 
     def download_bar(self) -> _DownloadBar:
         return _DownloadBar(self._progress)
 
     def on_stage(self, name: str) -> None:
-        if name == "comparing models" and self._fits is None:
-            self._fits = self._progress.add_task("cross-validating", total=self._total or None)
-        elif self._fits is not None and name != "comparing models":
-            self._progress.update(self._fits, description=name)
+        """A stage starts: the candidate being compared, if any, is done."""
+        self._finish()
+        if name != "loading data":  # an error reading the data stays one paragraph
+            self._line(name)
+        self._progress.update(self._task, description=name)
 
     def on_fold(self, model: str, fold: int) -> None:
-        if self._fits is not None:
-            self._progress.update(
-                self._fits, advance=1, description=f"cross-validating ({model}, fold {fold + 1})"
-            )
+        """A fit ended: a fit of another candidate means the one before it is done."""
+        if model != self._current:
+            self._finish()
+            self._current, self._fits = model, 0
+        self._fits += 1
+        description = f"comparing models: {model}, fold {fold + 1} of {self._cv}"
+        self._progress.update(self._task, description=description)
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            fits = f"{self._fits} fit{'s' if self._fits != 1 else ''}"
+            self._line(f"compared {self._current} ({fits})")
+        self._current = None
+
+    def _line(self, text: str) -> None:
+        if self._live:
+            return  # the live line says it
+        elapsed = time.monotonic() - self._started
+        self._stream.write(f"{elapsed:6.1f} s  {text}\n")
+        self._stream.flush()  # as it happens, whatever buffers the pipe
 
 
 @contextmanager
-def training_progress(total_fits: int) -> Iterator[TrainingProgress]:
-    """Show a transient progress display (to stderr) while training runs."""
+def training_progress(*, budget: float | None, cv: int) -> Iterator[TrainingProgress]:
+    """Show a training run's progress on stderr (see :class:`TrainingProgress`).
+
+    Warnings of other libraries are not shown meanwhile: scikit-learn's ``parallel.delayed``
+    UserWarning comes from a race in its own handling of warning filters across the threads
+    that run the fits, and says nothing about the run.
+    """
+    err = Console(stderr=True)
+    started = time.monotonic()
     progress = Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=(err := Console(stderr=True)),
+        _BudgetColumn(budget, started),
+        console=err,
         transient=True,
-        # Not a terminal (CI, a pipe, a log file): no bar, and no stray blank line either.
+        # Not a terminal (CI, a pipe, a log file): lines instead, and no stray blank line.
         disable=not err.is_terminal,
     )
-    with progress:
-        yield TrainingProgress(progress, total_fits)
+    with progress, _own_warnings_only():
+        yield TrainingProgress(
+            progress, live=err.is_terminal, cv=cv, started=started, stream=sys.stderr
+        )
+
+
+@contextmanager
+def _own_warnings_only() -> Iterator[None]:
+    """Show only mlcontainer's own warnings (a hook, not a filter: the race above wipes
+    filters, never the hook, which each catch_warnings saves and restores as it found it)."""
+    shown = warnings.showwarning
+    package = str(Path(__file__).resolve().parent) + os.sep
+
+    def show(message: Any, category: Any, filename: str, *args: Any, **kwargs: Any) -> None:
+        if str(Path(filename).resolve()).startswith(package):
+            shown(message, category, filename, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,22 @@ def test_save_failing_while_staging_keeps_the_previous_set(
     assert load(output).manifest.name == "irisold"
 
 
+def _fail_moving_into_place(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
+    """Make the ``failing``-th move of a file between two folders (the commit folder into
+    place) fail as a disk would; renames within one folder (the commit rename) still work."""
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def flaky_rename(source: Any, target: Any, **dirs: Any) -> None:
+        if dirs.get("src_dir_fd") != dirs.get("dst_dir_fd"):
+            calls["n"] += 1
+            if calls["n"] == failing:
+                raise OSError(5, "Input/output error")
+        real_rename(source, target, **dirs)
+
+    monkeypatch.setattr(os, "rename", flaky_rename)
+
+
 @pytest.mark.parametrize("failing_rename", [1, 2, 5])
 def test_save_failing_between_renames_restores_the_previous_set(
     good_set: tuple[Path, Dataset, dict[str, bytes]],
@@ -227,17 +244,7 @@ def test_save_failing_between_renames_restores_the_previous_set(
     failing_rename: int,
 ) -> None:
     output, ds, before = good_set
-    real_replace = Path.replace
-    calls = {"n": 0}
-
-    def flaky_replace(self: Path, target: Any) -> Path:
-        if Path(target).parent == output:  # a rename into place, not a staging write
-            calls["n"] += 1
-            if calls["n"] == failing_rename:
-                raise OSError(5, "Input/output error")
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", flaky_replace)
+    _fail_moving_into_place(monkeypatch, failing_rename)
     pipeline = build_pipeline("decision_tree", ds.schema, random_state=0)
     pipeline.fit(ds.X, label_array(ds.y))
     with pytest.raises(ArtifactError, match="Input/output error"):
@@ -384,17 +391,7 @@ def test_save_failing_between_renames_keeps_the_previous_graph(
     failing_rename: int,
 ) -> None:
     output, ds, pipeline, before = set_with_graph
-    real_replace = Path.replace
-    calls = {"n": 0}
-
-    def flaky_replace(self: Path, target: Any) -> Path:
-        if Path(target).parent == output:  # a rename into place, not a staging write
-            calls["n"] += 1
-            if calls["n"] == failing_rename:
-                raise OSError(5, "Input/output error")
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", flaky_replace)
+    _fail_moving_into_place(monkeypatch, failing_rename)
     with pytest.raises(ArtifactError, match="Input/output error"):
         _save_set(output, pipeline, ds, tag="new")  # a set without a graph: it removes the old
     monkeypatch.undo()

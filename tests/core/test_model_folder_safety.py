@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from mlcontainer.core import artifacts
 from mlcontainer.core.artifacts import (
     CARD_FILE,
     COMMIT_PREFIX,
@@ -24,6 +23,7 @@ from mlcontainer.core.artifacts import (
     publish,
     read_manifest,
     read_optional,
+    recover,
     sha256_bytes,
     verify_file,
 )
@@ -155,9 +155,10 @@ def test_a_fifo_in_place_of_a_file_is_refused_without_blocking(model_copy: Path)
 
 #: Calls between which a kill is simulated (each is one or a few system calls).
 _STEPS = (
-    (Path, "replace"),
-    (Path, "unlink"),
-    (Path, "mkdir"),
+    (os, "rename"),
+    (os, "replace"),
+    (os, "unlink"),
+    (os, "mkdir"),
     (os, "link"),
     (os, "fsync"),
     (shutil, "rmtree"),
@@ -210,12 +211,18 @@ def test_a_save_killed_at_any_instant_leaves_the_old_or_the_new_set(
 ) -> None:
     seen = set()
     step = 1
+    old_name = read_manifest(iris_model_dir).name
     while True:
         folder = Path(shutil.copytree(iris_model_dir, tmp_path / f"kill-{step}"))
         manifest, files = _new_set(folder, with_graph=with_graph)
         finished = _publish_killed_at(folder, step, manifest, files)
-        loaded = load_predictor(folder, "sklearn")  # recovers, then checks every file
-        assert loaded.name in {manifest.name, read_manifest(iris_model_dir).name}
+        before = _snapshot(folder)
+        # A load writes nothing: it serves a whole set or refuses the folder.
+        assert _load_name(folder) in {manifest.name, old_name, "refused"}
+        assert _snapshot(folder) == before
+        recover(folder)
+        loaded = load_predictor(folder, "sklearn")
+        assert loaded.name in {manifest.name, old_name}
         if loaded.name == "new":
             assert (folder / REPORT_FILE).read_bytes() == b"<p>the new set</p>"
             assert (folder / ONNX_FILE).exists() == with_graph
@@ -251,23 +258,195 @@ def test_a_folder_broken_by_release_0_1_0s_swap_is_restored_from_its_staging(
     shutil.copy(model_copy / ONNX_FILE, staging / "previous" / ONNX_FILE)
     (model_copy / ONNX_FILE).write_bytes(b"the new graph, without its manifest")
     (staging / MANIFEST_FILE).write_text("{}")
+    with pytest.raises(ArtifactError, match=r"model\.onnx does not match"):
+        load_predictor(model_copy, "onnx")  # a load puts nothing back
+    assert recover(model_copy) == [
+        f"restored the set a save by release 0.1.0 had set aside ({staging.name})"
+    ]
     predictor = load_predictor(model_copy, "onnx")
     assert predictor.name == old.name
     assert not staging.exists()
 
 
-def test_a_commit_left_by_a_killed_save_is_finished_by_the_next_load(model_copy: Path) -> None:
-    """The state a kill leaves after the commit rename and one file's swap, built by hand."""
+def _load_name(folder: Path) -> str:
+    """The name of the set a load serves, or "refused" for a refusal saying why."""
+    try:
+        return load_predictor(folder, "sklearn").name
+    except ArtifactError as exc:
+        if "mlcontainer recover" in exc.message or "does not match" in exc.message:
+            return "refused"
+        raise
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (links as their targets' names), to compare whole."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            out[str(path.relative_to(folder))] = str(path.readlink()).encode()
+        elif path.is_file():
+            out[str(path.relative_to(folder))] = path.read_bytes()
+    return out
+
+
+def _commit_by_hand(model_copy: Path) -> tuple[Path, Any]:
+    """The state a kill leaves after the commit rename and one file's swap."""
     manifest, files = _new_set(model_copy, with_graph=True)
     written = publish(model_copy.parent / "scratch", manifest, files)
     commit = model_copy / f"{COMMIT_PREFIX}byhand"
     shutil.copytree(model_copy.parent / "scratch", commit)
     (commit / REPORT_FILE).replace(model_copy / REPORT_FILE)
-    with pytest.raises(ArtifactError):  # without recovery the folder is a mix of two sets
-        artifacts.verify_file(model_copy, read_manifest_unrecovered(model_copy), REPORT_FILE)
+    return commit, written
+
+
+def test_a_load_never_finishes_a_commit_it_refuses_the_folder_saying_how(
+    model_copy: Path,
+) -> None:
+    """Recovery at load swapped in whatever a `.commit-*` folder held: model.json did not
+    tell what would be served."""
+    commit, written = _commit_by_hand(model_copy)
+    before = _snapshot(model_copy)
+    with pytest.raises(ArtifactError, match="interrupted after it was published") as caught:
+        load_predictor(model_copy, "sklearn")
+    assert f"mlcontainer recover --model {model_copy}" in caught.value.message
+    assert _snapshot(model_copy) == before  # nothing moved, nothing removed
+    assert recover(model_copy) == [
+        f"finished the save interrupted after it was published ({commit.name})"
+    ]
     assert read_manifest(model_copy).files == written.files
     assert not commit.exists()
+    assert recover(model_copy) == []
 
 
-def read_manifest_unrecovered(folder: Path) -> Any:
-    return artifacts._parse_manifest(folder)
+# --- only the folder's own entries: links, foreign entries, hard links ----------------------
+
+
+@pytest.fixture
+def victim(iris_model_dir: Path, tmp_path: Path) -> Path:
+    """Another model folder, which nothing done to the loaded one may touch."""
+    return Path(shutil.copytree(iris_model_dir, tmp_path / "victim"))
+
+
+@pytest.mark.parametrize("prefix", [COMMIT_PREFIX, STAGING_PREFIX])
+def test_a_leftover_linked_to_another_model_folder_leaves_that_folder_intact(
+    model_copy: Path, victim: Path, prefix: str
+) -> None:
+    """A `.commit-*` link made `predict` move the other folder's files into this one."""
+    (victim / "previous").mkdir()  # what a 0.1.0 staging folder held
+    shutil.copy(victim / REPORT_FILE, victim / "previous" / REPORT_FILE)
+    untouched = _snapshot(victim)
+    manifest, files = _new_set(model_copy, with_graph=True)
+    link = model_copy / f"{prefix}x"
+    link.symlink_to(victim)
+    (model_copy / REPORT_FILE).write_text("damaged")  # not whole: tempts a 0.1.0 restore
+    with pytest.raises(ArtifactError, match=r"report\.html does not match"):
+        load_predictor(model_copy, "sklearn")
+    assert recover(model_copy) == []  # a link is not a save's folder: left alone
+    publish(model_copy, manifest, files)  # a train into the folder
+    assert load_predictor(model_copy, "sklearn").name == "new"
+    assert link.is_symlink()
+    assert _snapshot(victim) == untouched
+    assert load_predictor(victim, "sklearn").predict_records([IRIS_ROW]).labels
+
+
+def test_a_commit_link_does_not_stop_the_folder_from_loading(
+    model_copy: Path, victim: Path
+) -> None:
+    (model_copy / f"{COMMIT_PREFIX}x").symlink_to(victim)
+    before, untouched = _snapshot(model_copy), _snapshot(victim)
+    assert load_predictor(model_copy, "sklearn").predict_records([IRIS_ROW]).labels
+    assert _snapshot(model_copy) == before
+    assert _snapshot(victim) == untouched
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_a_leftover_that_is_not_a_folder_is_left_alone_without_blocking(
+    model_copy: Path, kind: str
+) -> None:
+    entry = model_copy / f"{COMMIT_PREFIX}x"
+    if kind == "fifo":
+        os.mkfifo(entry)
+    else:
+        entry.write_text("{}")
+    assert load_predictor(model_copy, "sklearn").predict_records([IRIS_ROW]).labels
+    assert recover(model_copy) == []
+    assert os.path.lexists(entry)
+
+
+def test_a_commit_whose_file_links_elsewhere_is_refused_and_nothing_moves(
+    model_copy: Path, victim: Path
+) -> None:
+    """A real commit folder whose model.skops is a link to another folder's: never moved in."""
+    commit, _ = _commit_by_hand(model_copy)
+    (commit / MODEL_FILE).unlink()
+    (commit / MODEL_FILE).symlink_to(victim / MODEL_FILE)
+    data = json.loads((commit / MANIFEST_FILE).read_text())
+    content = (victim / MODEL_FILE).read_bytes()
+    data["files"][MODEL_FILE] = {"sha256": sha256_bytes(content), "bytes": len(content)}
+    (commit / MANIFEST_FILE).write_text(json.dumps(data))
+    before, untouched = _snapshot(model_copy), _snapshot(victim)
+    with pytest.raises(ArtifactError, match=r"is not a save mlcontainer can finish: model\.skops"):
+        recover(model_copy)
+    assert _snapshot(model_copy) == before
+    assert _snapshot(victim) == untouched
+
+
+@pytest.mark.parametrize("name", [REPORT_FILE, MODEL_FILE, MANIFEST_FILE])
+def test_a_file_with_a_second_hard_link_is_refused(
+    model_copy: Path, tmp_path: Path, name: str
+) -> None:
+    """A hard link to a file elsewhere, its hash in the manifest, was served by /report."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes((model_copy / name).read_bytes())
+    (model_copy / name).unlink()
+    os.link(elsewhere, model_copy / name)
+    with pytest.raises(ArtifactError, match=f"{name} has 2 hard links"):
+        load_predictor(model_copy, "sklearn")
+
+
+# --- crafted manifests: typed errors, never a traceback ----------------------------------------
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_a_manifest_nested_too_deep_is_refused_in_one_line(model_copy: Path, depth: int) -> None:
+    """100 000 levels ended in a RecursionError traceback."""
+    text = (model_copy / MANIFEST_FILE).read_text().rstrip().removesuffix("}")
+    (model_copy / MANIFEST_FILE).write_text(f'{text}, "extra": {"[" * depth}{"]" * depth}}}')
+    with pytest.raises(ArtifactError, match="nests more than 64 levels deep"):
+        load_predictor(model_copy, "sklearn")
+
+
+@pytest.mark.parametrize("runtime", ["sklearn", "onnx"])
+def test_a_manifest_without_features_is_refused(model_copy: Path, runtime: str) -> None:
+    """With the scikit-learn runtime: a TypeError traceback from inside scikit-learn."""
+    _rewrite_manifest(model_copy, lambda d: d["schema"].update(features=[]))
+    with pytest.raises(ArtifactError, match="the schema lists no features"):
+        load_predictor(model_copy, runtime)
+
+
+def test_a_manifest_naming_other_features_than_the_pipeline_is_refused(model_copy: Path) -> None:
+    def rename(data: dict[str, Any]) -> None:
+        data["schema"]["features"][0]["name"] = "renamed"
+
+    _rewrite_manifest(model_copy, rename)
+    with pytest.raises(ArtifactError, match=r"reads the features \['sepal length \(cm\)'"):
+        load_predictor(model_copy, "sklearn")
+
+
+@pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("sklearn", r"classes \['setosa', 'versicolor', 'virginica'\] vs \['c0', .*100000 in all"),
+        ("onnx", "it gives 3 class probabilities, the manifest lists 100000 classes"),
+    ],
+)
+def test_a_manifest_with_100_000_class_names_is_refused_in_a_short_message(
+    model_copy: Path, runtime: str, said: str
+) -> None:
+    """ONNX served it, labelling every row 'c0'..'c2'; scikit-learn's refusal quoted all
+    100 000 names (1 MB of message)."""
+    classes = [f"c{i}" for i in range(100_000)]
+    _rewrite_manifest(model_copy, lambda d: d["schema"].update(classes=classes))
+    with pytest.raises(ArtifactError, match=said) as caught:
+        load_predictor(model_copy, runtime)
+    assert len(caught.value.message) < 400

@@ -174,6 +174,31 @@ def test_the_servers_own_parse_errors_are_json(live: LiveServer, raw: bytes, sta
     _is_json_error(send(live.port, raw), status)
 
 
+_FRAMED = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "said"),
+    [
+        (head("POST", "/predict", {**_FRAMED, "Content-Length": "5"}) + b"{}", 400,
+         "Invalid HTTP Header"),
+        (head("POST", "/predict", {**_FRAMED, "Transfer-Encoding": "br, chunked"}) + b"5\r\n{",
+         501, "Unsupported transfer coding"),
+        (b"GET /health HTTP/1.1\nHost: x\n\n", 400, "bare line feed"),
+        (bytes.fromhex("160301020001000100fc0303") + bytes(64), 400, "HTTP request line"),
+    ],
+    ids=["Transfer-Encoding and Content-Length", "unknown coding", "bare LF", "TLS hello"],
+)  # fmt: skip
+def test_framing_that_can_never_be_read_is_answered_at_once(
+    live: LiveServer, raw: bytes, status: int, said: str
+) -> None:
+    """Each waited the 10 s request timeout for a 408; the client here keeps its connection
+    open and waits 5 s at most."""
+    answer = send(live.port, raw, timeout=5)
+    _is_json_error(answer, status)
+    assert said in answer.json()["error"]["message"]
+
+
 def test_a_gzip_body_is_415_on_every_protocol(live: LiveServer) -> None:
     import gzip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,145 @@ def test_serve_exits_non_zero_before_binding_when_the_model_cannot_load(tmp_path
     assert "Listening" not in result.stderr + result.stdout
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+#: `mlcontainer serve` with scikit-learn's pipeline load slowed by 4 s (in every process).
+_SLOW_LOAD = """
+import sys, time
+from mlcontainer.inference import sklearn_runtime
+real = sklearn_runtime.load_pipeline
+def slow(*args, **kwargs):
+    time.sleep(4)
+    return real(*args, **kwargs)
+sklearn_runtime.load_pipeline = slow
+from mlcontainer.cli import main
+main(["serve", *sys.argv[1:]])
+"""
+
+
+def _status(url: str) -> tuple[int, dict[str, str], Any] | None:
+    """Status, headers and JSON body; None when nothing answered within 2 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def test_the_port_answers_at_once_and_ready_is_503_until_the_model_is_loaded(
+    tmp_path: Path, iris_model_dir: Path
+) -> None:
+    """The model was loaded twice before the port was bound, then /ready hung while it was
+    loaded again: a probe got no answer at all for the whole load."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLCONTAINER_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SLOW_LOAD, "--model", str(iris_model_dir), "--port",
+             str(port), "--runtime", "sklearn"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    seen: list[int | None] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            answer = _status(url + "/ready")
+            seen.append(None if answer is None else answer[0])
+            if answer is not None and answer[0] == 503:
+                assert answer[1]["Retry-After"] == "1"
+                assert answer[2]["error"]["code"] == "not_ready"
+                health = _status(url + "/health")
+                assert health is not None
+                assert (health[0], health[2]) == (200, {"status": "healthy"})
+            if answer is not None and answer[0] == 200:
+                break
+            time.sleep(0.05)
+        assert seen[-1] == 200, log.read_text()
+        # Answered while loading: 503, never a probe left waiting for the load.
+        answered = [s for s in seen if s is not None]
+        assert answered[0] == 503, seen
+        assert None not in seen[seen.index(503) :], seen
+        assert call(url + "/predict", {"instances": [IRIS_ROW]})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+#: Two workers: the first to load takes 1 s more, the other 12 s more.
+_UNEVEN_LOAD = """
+import os, sys, time
+from mlcontainer.inference import sklearn_runtime
+real = sklearn_runtime.load_pipeline
+first = sys.argv.pop(1)
+def uneven(*args, **kwargs):
+    try:
+        os.close(os.open(first, os.O_CREAT | os.O_EXCL))
+        time.sleep(1)
+    except FileExistsError:
+        time.sleep(12)
+    return real(*args, **kwargs)
+sklearn_runtime.load_pipeline = uneven
+from mlcontainer.cli import main
+main(["serve", *sys.argv[1:]])
+"""
+
+
+def test_once_a_worker_is_ready_one_still_loading_leaves_it_the_requests(
+    tmp_path: Path, iris_model_dir: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLCONTAINER_")}
+    with (tmp_path / "server.log").open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _UNEVEN_LOAD, str(tmp_path / "first"), "--model",
+             str(iris_model_dir), "--port", str(port), "--runtime", "sklearn", "--workers", "2"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while (answer := _status(url + "/ready")) is None or answer[0] != 200:
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.05)
+        # The other worker is still loading (for about 11 s more): none of these reach it.
+        statuses = []
+        for _ in range(40):
+            statuses.append(call(url + "/predict", {"instances": [IRIS_ROW]})[0])
+            time.sleep(0.05)
+        assert statuses == [200] * 40
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_a_model_that_fails_to_load_in_a_worker_stops_the_server_with_its_error(
+    tmp_path: Path, iris_model_dir: Path
+) -> None:
+    """A model.skops whose hash matches but which holds a type mlcontainer does not trust:
+    only loading it can tell, in the worker, after the port was bound."""
+    import datetime
+
+    import skops.io
+
+    folder = Path(shutil.copytree(iris_model_dir, tmp_path / "model"))
+    data = skops.io.dumps(datetime.date(2020, 1, 1))
+    (folder / "model.skops").write_bytes(data)
+    manifest = json.loads((folder / "model.json").read_text())
+    manifest["files"]["model.skops"] = {"sha256": sha256(data).hexdigest(), "bytes": len(data)}
+    (folder / "model.json").write_text(json.dumps(manifest))
+    result = subprocess.run(
+        [sys.executable, "-m", "mlcontainer", "serve", "--model", str(folder), "--port",
+         str(free_port()), "--runtime", "sklearn"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Error: " in result.stderr
+    assert "contains types mlcontainer does not trust: datetime.date" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(

@@ -27,7 +27,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -268,11 +268,12 @@ class Importance(_Section):
 
 
 class OnnxInput(_Section):
-    """One input of the ONNX graph: its name, the feature it carries and its tensor type."""
+    """One input of the ONNX graph: its name, the feature it carries and its tensor type
+    (``double`` where the model compares numbers in float64, as gradient boosting does)."""
 
     name: str
     column: str
-    type: Literal["float", "string"]
+    type: Literal["float", "double", "string"]
 
 
 class OnnxVerification(_Section):
@@ -430,6 +431,8 @@ def json_bytes(data: Mapping[str, Any]) -> bytes:
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
 _PREVIOUS = "previous"
+#: How an entry of a folder is opened as a folder: never through a symbolic link.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) -> Manifest:
@@ -441,12 +444,13 @@ def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) ->
     ``.commit-*`` publishes the set in one step. The files are then renamed into place, the
     manifest last, and the commit folder removed. A process killed before the commit
     rename leaves the previous set untouched (its staging folder is removed by the next
-    load or train); one killed after it leaves a commit folder that the next load or train
-    finishes (:func:`recover`). A rename that fails while this process lives is undone,
-    so the previous set stays whole. A file of :data:`MODEL_FILES` that the new set lacks
-    (``model.onnx`` of an earlier set) is removed with the swap, so the folder never holds
-    a file its manifest does not list. Publishes into one folder are serialised by a lock
-    on it. Returns the manifest as written, with the files' hashes.
+    save); one killed after it leaves a commit folder that the next save, or
+    ``mlcontainer recover``, finishes (:func:`recover`); a load refuses the folder meanwhile.
+    A rename that fails while this process lives is undone, so the previous set stays
+    whole. A file of :data:`MODEL_FILES` that the new set lacks (``model.onnx`` of an
+    earlier set) is removed with the swap, so the folder never holds a file its manifest
+    does not list. Publishes into one folder are serialised by a lock on it. Returns the
+    manifest as written, with the files' hashes.
     """
     unknown = sorted(set(files) - set(MODEL_FILES))
     if unknown:
@@ -473,9 +477,9 @@ def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) ->
     created = not output_dir.exists()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(output_dir):
-            _recover_locked(output_dir)
-            _publish_locked(output_dir, blobs)
+        with _locked(output_dir) as folder:
+            _recover_locked(output_dir, folder)
+            _publish_locked(output_dir, folder, blobs)
     except OSError as exc:
         raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
     finally:
@@ -484,114 +488,214 @@ def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) ->
     return full
 
 
-def _publish_locked(output_dir: Path, blobs: Mapping[str, bytes]) -> None:
+def _publish_locked(output_dir: Path, folder: int, blobs: Mapping[str, bytes]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
-    commit = output_dir / (COMMIT_PREFIX + staging.name.removeprefix(STAGING_PREFIX))
+    token = staging.name.removeprefix(STAGING_PREFIX)
+    commit_name = COMMIT_PREFIX + token
     try:
         for name, data in blobs.items():
             write_atomic(staging / name, data)
         (staging / _PREVIOUS).mkdir()
         _sync_folder(staging)
-        staging.replace(commit)  # the new set is published: from here on it wins
-        _sync_folder(output_dir)
+        os.rename(staging.name, commit_name, src_dir_fd=folder, dst_dir_fd=folder)
+        os.fsync(folder)  # the new set is published: from here on it wins
+        commit = os.open(commit_name, _DIR_FLAGS, dir_fd=folder)
         try:
-            _roll_forward(output_dir, commit, keep_previous=True)
+            _roll_forward(folder, commit, keep_previous=True)
         except BaseException:
-            _roll_back(output_dir, commit)
+            _roll_back(folder, commit)
             raise
+        finally:
+            os.close(commit)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if commit.exists():  # rolled forward or back: retire it before removing it
-            done = output_dir / (STAGING_PREFIX + commit.name.removeprefix(COMMIT_PREFIX))
-            commit.replace(done)
-            shutil.rmtree(done, ignore_errors=True)
+        shutil.rmtree(staging.name, dir_fd=folder, ignore_errors=True)
+        if _lexists(commit_name, folder):  # rolled forward or back: retire it, then remove it
+            done = STAGING_PREFIX + token
+            os.rename(commit_name, done, src_dir_fd=folder, dst_dir_fd=folder)
+            shutil.rmtree(done, dir_fd=folder, ignore_errors=True)
 
 
-def _new_names(commit: Path) -> set[str] | None:
+def _new_names(commit: int) -> set[str] | None:
     """The files of the set in a commit folder; None when its manifest is already in place."""
-    path = commit / MANIFEST_FILE
-    if not path.exists():
+    try:
+        data = _read_at(commit, MANIFEST_FILE)
+    except FileNotFoundError:
         return None
     try:
-        files = json.loads(path.read_bytes())["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"cannot read the interrupted save in {commit}: {exc}") from None
-    return {n for n in files if n in MODEL_FILES}
+        files = json.loads(data)["files"]
+        return {str(n) for n in files}
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ArtifactError(f"cannot read the interrupted save's manifest: {exc}") from None
 
 
-def _roll_forward(output_dir: Path, commit: Path, *, keep_previous: bool = False) -> None:
+def _roll_forward(folder: int, commit: int, *, keep_previous: bool = False) -> None:
     """Put the set of ``commit`` in place, the manifest last. Safe to repeat from any point:
     a file of the new set is either still in ``commit`` or already in place."""
     names = _new_names(commit)
     if names is None:
         return
-    previous = commit / _PREVIOUS
-    for name in MODEL_FILES:
-        current = output_dir / name
-        if keep_previous and os.path.lexists(current) and not (previous / name).exists():
-            _keep_copy(current, previous / name)
-        if name not in names:
-            current.unlink(missing_ok=True)
-        elif (commit / name).exists():
-            (commit / name).replace(current)
-    _sync_folder(output_dir)
-    if keep_previous and (output_dir / MANIFEST_FILE).exists():
-        _keep_copy(output_dir / MANIFEST_FILE, previous / MANIFEST_FILE)
-    (commit / MANIFEST_FILE).replace(output_dir / MANIFEST_FILE)
-    _sync_folder(output_dir)
+    previous = os.open(_PREVIOUS, _DIR_FLAGS, dir_fd=commit) if keep_previous else None
+    try:
+        for name in MODEL_FILES:
+            if previous is not None and _lexists(name, folder) and not _lexists(name, previous):
+                _keep_copy(name, folder, previous)
+            if name not in names:
+                _unlink(name, folder)
+            elif _lexists(name, commit):
+                os.rename(name, name, src_dir_fd=commit, dst_dir_fd=folder)
+        os.fsync(folder)
+        if previous is not None and _lexists(MANIFEST_FILE, folder):
+            _keep_copy(MANIFEST_FILE, folder, previous)
+        os.rename(MANIFEST_FILE, MANIFEST_FILE, src_dir_fd=commit, dst_dir_fd=folder)
+        os.fsync(folder)
+    finally:
+        if previous is not None:
+            os.close(previous)
 
 
-def _roll_back(output_dir: Path, commit: Path) -> None:
+def _roll_back(folder: int, commit: int) -> None:
     """Undo a roll forward cut short by an error: each new file goes back into ``commit``
     before the old one returns, so a kill meanwhile still leaves a set to roll forward."""
     names = _new_names(commit)
     if names is None:
         return  # the manifest is in place: the new set is whole
-    previous = commit / _PREVIOUS
-    for name in MODEL_FILES:
-        current = output_dir / name
-        if name in names and not (commit / name).exists() and current.exists():
-            current.replace(commit / name)
-        if (previous / name).exists():
-            (previous / name).replace(current)
+    previous = os.open(_PREVIOUS, _DIR_FLAGS, dir_fd=commit)
+    try:
+        for name in MODEL_FILES:
+            if name in names and not _lexists(name, commit) and _lexists(name, folder):
+                os.rename(name, name, src_dir_fd=folder, dst_dir_fd=commit)
+            if _lexists(name, previous):
+                os.rename(name, name, src_dir_fd=previous, dst_dir_fd=folder)
+    finally:
+        os.close(previous)
 
 
-def recover(model_dir: Path) -> None:
+def recover(model_dir: Path) -> list[str]:
     """Finish a save that was killed after it was published; remove staging that never was.
 
-    Cheap when there is nothing to do (one listing of the folder); otherwise it waits for a
-    save in progress (the folder's lock) before it looks again.
+    What a save does first, and ``mlcontainer recover``; a load never does it (it refuses a
+    folder with a published save not yet in place, see :func:`read_manifest`), so loading
+    writes nothing and reading ``model.json`` tells what a load serves. Only the folder's
+    own leftovers are touched: real directories on its device and of its owner, opened
+    without following links, their files moved by names relative to the folders' open
+    descriptors. Anything else with those names (a link to another folder, a file) is left
+    alone. Returns one line per leftover dealt with.
     """
     try:
-        leftovers = any(
-            p.name.startswith((STAGING_PREFIX, COMMIT_PREFIX)) for p in model_dir.iterdir()
-        )
-    except OSError:
-        return
-    if not leftovers:
-        return
-    try:
-        with _locked(model_dir):
-            _recover_locked(model_dir)
+        with _locked(model_dir) as folder:
+            return _recover_locked(model_dir, folder)
+    except FileNotFoundError:
+        raise ArtifactError(f"no model folder at {model_dir}", setting="model_dir") from None
     except OSError as exc:
         raise ArtifactError(
             f"{model_dir} holds a save that was interrupted, which cannot be finished here: "
-            f"{exc.strerror or exc}; run `mlcontainer train` again, or load it once where "
-            "the folder is writable"
+            f"{exc.strerror or exc}; run it where the folder is writable, or train again"
         ) from None
 
 
-def _recover_locked(model_dir: Path) -> None:
-    entries = sorted(
-        (p for p in model_dir.iterdir() if p.name.startswith((STAGING_PREFIX, COMMIT_PREFIX))),
-        key=lambda p: p.stat().st_mtime,
+def _recover_locked(model_dir: Path, folder: int) -> list[str]:
+    done = []
+    for name in _leftovers(folder):
+        try:
+            entry = os.open(name, _DIR_FLAGS, dir_fd=folder)
+        except OSError:  # replaced since it was listed (by a link, a file): not ours
+            continue
+        try:
+            if not _own_entry(os.fstat(entry), os.fstat(folder)):
+                continue
+            if name.startswith(COMMIT_PREFIX):
+                _check_commit(model_dir / name, folder, entry)
+                _roll_forward(folder, entry)
+                done.append(f"finished the save interrupted after it was published ({name})")
+            elif _restore_previous(model_dir, folder, entry):
+                done.append(f"restored the set a save by release 0.1.0 had set aside ({name})")
+            else:
+                done.append(f"removed {name}, left by a save that was never published")
+        finally:
+            os.close(entry)
+        shutil.rmtree(name, dir_fd=folder, ignore_errors=True)  # fd-based: follows no link
+    return done
+
+
+def _leftovers(folder: int) -> list[str]:
+    """The folder's own staging and commit folders (see :func:`_own_entry`), oldest first."""
+    own = os.fstat(folder)
+    found = []
+    for name in os.listdir(folder):
+        if not name.startswith((STAGING_PREFIX, COMMIT_PREFIX)):
+            continue
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if _own_entry(info, own):
+            found.append((info.st_mtime, name))
+    return [name for _, name in sorted(found)]
+
+
+def _own_entry(entry: os.stat_result, folder: os.stat_result) -> bool:
+    """Whether an entry may be a save's folder: a real directory (not a link to one) on the
+    folder's own file system (not a mount) and of the folder's owner."""
+    return (
+        stat.S_ISDIR(entry.st_mode)
+        and entry.st_dev == folder.st_dev
+        and entry.st_uid == folder.st_uid
     )
-    for entry in entries:
-        if entry.name.startswith(COMMIT_PREFIX):
-            _roll_forward(model_dir, entry)
-        elif (entry / _PREVIOUS).is_dir() and not _is_whole(model_dir):
-            _restore_previous(model_dir, entry / _PREVIOUS)  # a kill in 0.1.0's swap
-        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _check_commit(path: Path, folder: int, commit: int) -> None:
+    """Refuse to roll forward a commit folder whose files are not the set its manifest lists:
+    each is in the commit folder, or already in place, with its size and SHA-256."""
+    try:
+        data = json.loads(_read_at(commit, MANIFEST_FILE))
+        files = {str(k): FileEntry.model_validate(v) for k, v in data["files"].items()}
+    except FileNotFoundError:
+        return  # the manifest is in place: the set was rolled forward whole
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        ArtifactError,
+    ) as exc:
+        raise _foreign_commit(path, f"its manifest cannot be read ({exc})") from None
+    for name, expected in files.items():
+        if name not in MODEL_FILES:
+            raise _foreign_commit(path, f"its manifest lists {name!r}")
+        where = commit if _lexists(name, commit) else folder
+        try:
+            found = _read_at(where, name)
+        except (OSError, ArtifactError) as exc:
+            raise _foreign_commit(path, f"{name} cannot be read ({exc})") from None
+        if len(found) != expected.bytes or sha256_bytes(found) != expected.sha256:
+            raise _foreign_commit(path, f"{name} does not match its manifest")
+
+
+def _foreign_commit(path: Path, why: str) -> ArtifactError:
+    return ArtifactError(
+        f"{path} is not a save mlcontainer can finish: {why}; nothing was changed. It was "
+        "not written by mlcontainer or was damaged: move it out of the folder, then train again"
+    )
+
+
+def _restore_previous(model_dir: Path, folder: int, staging: int) -> bool:
+    """Put back the files release 0.1.0 set aside before its swap was killed, when the
+    folder is not whole without them; whether it did."""
+    try:
+        previous = os.open(_PREVIOUS, _DIR_FLAGS, dir_fd=staging)
+    except OSError:
+        return False
+    try:
+        if _is_whole(model_dir):
+            return False
+        for name in os.listdir(previous):  # noqa: PTH208 - a descriptor: no path to follow
+            if name in (*MODEL_FILES, MANIFEST_FILE) and _is_regular(name, previous):
+                os.rename(name, name, src_dir_fd=previous, dst_dir_fd=folder)
+        return True
+    finally:
+        os.close(previous)
 
 
 def _is_whole(model_dir: Path) -> bool:
@@ -604,20 +708,14 @@ def _is_whole(model_dir: Path) -> bool:
     return True
 
 
-def _restore_previous(model_dir: Path, previous: Path) -> None:
-    """Put back the files release 0.1.0 set aside before its swap was killed."""
-    for old in previous.iterdir():
-        if old.name in (*MODEL_FILES, MANIFEST_FILE) and old.is_file():
-            old.replace(model_dir / old.name)
-
-
 @contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (released by the kernel if the process dies)."""
+def _locked(folder: Path) -> Iterator[int]:
+    """Hold an exclusive lock on ``folder`` (released by the kernel if the process dies);
+    yield its open descriptor, which every rename inside it goes through."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -631,21 +729,51 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _keep_copy(source: Path, copy: Path) -> None:
-    # A hard link keeps the old bytes at no cost; some mounted volumes need a real copy.
+def _lexists(name: str, folder: int) -> bool:
+    """Whether ``folder`` has an entry ``name`` (a link counts as itself, never followed)."""
     try:
-        os.link(source, copy)
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _is_regular(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _unlink(name: str, folder: int) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=folder)
+
+
+def _keep_copy(name: str, source: int, copy: int) -> None:
+    """Keep the bytes of ``name`` in ``copy``: a hard link costs nothing; some mounted
+    volumes need a real copy."""
+    try:
+        os.link(name, name, src_dir_fd=source, dst_dir_fd=copy, follow_symlinks=False)
+        return
     except OSError:
-        shutil.copy2(source, copy)
+        pass
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=source)
+    with os.fdopen(src, "rb") as reader:
+        mode = stat.S_IMODE(os.fstat(src).st_mode)  # it may come back into place as it was
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        with os.fdopen(os.open(name, flags, mode, dir_fd=copy), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
 
 
 def read_manifest(model_dir: Path) -> Manifest:
     """Read and check ``model.json`` and every file of the set present beside it.
 
-    A save that was interrupted is finished or discarded first (:func:`recover`). Every
-    file of :data:`MODEL_FILES` in the folder must be listed by the manifest and match its
-    hash (a serving-only folder may lack ``model.skops``; a runtime that needs a missing
-    file says so when it loads).
+    Writes nothing: a folder holding a save that was published but not yet put in place
+    (a ``train`` killed mid-swap) is refused, saying how to finish it (:func:`recover`).
+    Every file of :data:`MODEL_FILES` in the folder must be listed by the manifest and match
+    its hash (a serving-only folder may lack ``model.skops``; a runtime that needs a missing
+    file says so when it loads), and be a regular file of the folder with one link.
     """
     if not model_dir.is_dir():
         raise ArtifactError(
@@ -653,7 +781,7 @@ def read_manifest(model_dir: Path) -> Manifest:
             "the model folder setting at an existing one",
             setting="model_dir",
         )
-    recover(model_dir)
+    _refuse_unfinished_save(model_dir)
     manifest = _parse_manifest(model_dir)
     foreign = sorted(set(manifest.files) - set(MODEL_FILES))
     if foreign:
@@ -673,6 +801,29 @@ def read_manifest(model_dir: Path) -> Manifest:
     return manifest
 
 
+def _refuse_unfinished_save(model_dir: Path) -> None:
+    """Refuse a folder with a commit folder of its own: its files may be a mix of two sets
+    (the hashes would say so) or the old set, which the published one has replaced."""
+    try:
+        folder = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return  # unreadable: reading the manifest says why
+    try:
+        pending = [n for n in _leftovers(folder) if n.startswith(COMMIT_PREFIX)]
+    except OSError:
+        pending = []
+    finally:
+        os.close(folder)
+    if pending:
+        raise ArtifactError(
+            f"{model_dir} holds a save that was interrupted after it was published "
+            f"({pending[0]}): the files in place are not the set it published; finish it with "
+            f"`mlcontainer recover --model {model_dir}` (or train again) where the folder is "
+            "writable",
+            setting="model_dir",
+        )
+
+
 def _parse_manifest(model_dir: Path) -> Manifest:
     path = model_dir / MANIFEST_FILE
     try:
@@ -686,6 +837,13 @@ def _parse_manifest(model_dir: Path) -> Manifest:
         raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}") from None
+    except RecursionError:
+        data = None  # nested beyond Python's own limit: refused just below
+    if data is None or _deeper_than(data, MAX_DEPTH):
+        raise ArtifactError(
+            f"{path} is not a valid manifest: it nests more than {MAX_DEPTH} levels deep "
+            "(mlcontainer writes fewer than 10)"
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not an mlcontainer manifest (no format {FORMAT!r})")
     if data.get("format_version") not in READABLE_VERSIONS:
@@ -703,21 +861,57 @@ def _parse_manifest(model_dir: Path) -> Manifest:
         ) from None
 
 
+#: Levels of nested arrays and objects a manifest may have: reading, checking and serving
+#: one recurses through them (100 000 levels ended in a RecursionError traceback).
+MAX_DEPTH = 64
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON ``data`` nests arrays and objects more than ``limit`` levels deep."""
+    level: list[Any] = [data]
+    for _ in range(limit + 1):
+        inner: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, list):
+                inner.extend(item)
+        if not inner:
+            return False
+        level = inner
+    return True
+
+
 def _read_regular(path: Path) -> bytes:
-    """Read a file of the folder itself: never through a symbolic link, never a device or
-    pipe (so nothing outside the folder is ever read or described)."""
+    """Read a file of the folder itself (see :func:`_read_at`)."""
+    return _read_at(None, path)
+
+
+def _read_at(folder: int | None, name: str | Path) -> bytes:
+    """Read ``name`` in the folder open as ``folder`` (or a path): never through a symbolic
+    link, never a device or pipe, never a file with a second name (a hard link), so nothing
+    outside the folder is ever read, described or served."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder
+        )
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ArtifactError(
-                f"{path} is a symbolic link; the files of a model folder must be regular "
+                f"{name} is a symbolic link; the files of a model folder must be regular "
                 "files inside it"
             ) from None
         raise
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ArtifactError(f"{path} is not a regular file")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ArtifactError(f"{name} is not a regular file")
+        if info.st_nlink != 1:
+            raise ArtifactError(
+                f"{name} has {info.st_nlink} hard links: it is also a file elsewhere, which "
+                "could change it; the files of a model folder must have one name (copy the "
+                "folder instead of linking its files)"
+            )
         return handle.read()
 
 

@@ -14,22 +14,6 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Cell values read as missing (after surrounding spaces are stripped) unless ``--na-values``
-#: gives another list. ``?`` is UCI's marker; an empty cell is always missing.
-DEFAULT_NA_VALUES: tuple[str, ...] = (
-    "",
-    "?",
-    "NA",
-    "N/A",
-    "n/a",
-    "NaN",
-    "nan",
-    "NULL",
-    "null",
-    "None",
-    "#N/A",
-)
-
 
 class IntakeRecipe(BaseModel):
     """The manifest's ``intake`` section."""

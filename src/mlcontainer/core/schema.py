@@ -91,6 +91,8 @@ class Schema:
         features, target, classes = data.get("features"), data.get("target"), data.get("classes")
         if not isinstance(features, list) or not all(isinstance(f, Mapping) for f in features):
             raise ValueError("the schema's features must be a list of objects")
+        if not features:
+            raise ValueError("the schema lists no features; a model reads at least one")
         if not isinstance(target, str):
             raise ValueError(f"the schema's target must be text, got {target!r}")
         if not isinstance(classes, list) or not all(

@@ -18,8 +18,9 @@ from typing import IO, Any, TypeVar
 
 from mlcontainer.core.atomic import atomic_output
 from mlcontainer.core.errors import ConfigError, InputValidationError
+from mlcontainer.core.formats import file_format
 from mlcontainer.core.threads import one_native_thread
-from mlcontainer.inference import arrowreader, decoding, parquetreader
+from mlcontainer.inference import arrowreader, decoding, parquetreader, recordreader
 from mlcontainer.inference.arrowreader import ArrowChunk
 from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_input
 from mlcontainer.inference.layout import Resolver
@@ -216,7 +217,19 @@ def _chunks(
     """
     schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
     done = 0
-    if isinstance(source, Path) and source.suffix.lower() in parquetreader.SUFFIXES:
+    found = file_format(source) if isinstance(source, Path) else None
+    if isinstance(source, Path) and found is not None and found.kind in recordreader.KINDS:
+        yield from recordreader.iter_decoded(
+            source,
+            found.kind,
+            schema=schema,
+            rules=rules,
+            ignored=ignored,
+            resolve=resolve,
+            chunk_rows=chunk_rows,
+        )
+        return
+    if isinstance(source, Path) and found is not None and found.kind == "parquet":
         # Parquet has no lines: errors name rows counted from the file's first, from 0.
         for part in parquetreader.iter_chunks(source, chunk_rows):
             try:
@@ -227,6 +240,7 @@ def _chunks(
             yield Decoded(columns, part.rows, warnings), part.bytes_read
             done += part.rows
         return
+    # Any other name is read as CSV (stdin, a pipe, a .txt), compressed as its name says.
     handle = open_input(source)
     delimiter = predictor.recipe.delimiter
     chunks: Generator[ArrowChunk | TextChunk, None, None] = (

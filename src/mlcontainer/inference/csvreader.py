@@ -16,6 +16,7 @@ from typing import IO
 
 from mlcontainer.core.csvtext import CsvError, Row, iter_rows, unique_names
 from mlcontainer.core.errors import InputValidationError
+from mlcontainer.core.formats import open_bytes
 from mlcontainer.inference.layout import Layout, Resolver
 
 
@@ -117,14 +118,8 @@ def csv_text_chunks(
 
 
 def open_input(source: Path | IO[bytes]) -> IO[bytes]:
-    """Open a path for reading bytes (a stream is returned as is), with clear errors."""
+    """Open a path for reading bytes, decompressed as its name says (a stream is returned as
+    is), with clear errors."""
     if not isinstance(source, Path):
         return source
-    try:
-        return source.open("rb")
-    except FileNotFoundError:
-        raise InputValidationError(f"input file not found: {source}") from None
-    except IsADirectoryError:
-        raise InputValidationError(f"cannot read {source}: it is a folder") from None
-    except OSError as exc:
-        raise InputValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
+    return open_bytes(source, InputValidationError, what="input file")

@@ -14,6 +14,7 @@ from typing import Any
 from mlcontainer.core.errors import InputValidationError, Problem, Problems, Reason
 from mlcontainer.core.recipe import CellRules
 from mlcontainer.core.schema import Schema
+from mlcontainer.core.suggest import did_you_mean
 from mlcontainer.inference.coercion import PLAIN, coerce_text, coerce_typed, describe
 from mlcontainer.inference.types import Columns, Decoded
 
@@ -35,9 +36,10 @@ def check_columns(
     names = schema.names
     missing = [n for n in names if n not in present]
     if missing:
+        others = [c for c in present if c not in names]
+        shown = ", ".join(repr(m) + did_you_mean(m, others) for m in missing)
         raise InputValidationError(
-            f"missing feature(s) {', '.join(map(repr, missing))}; the model expects "
-            f"{', '.join(map(repr, names))}",
+            f"missing feature(s) {shown}; the model expects {', '.join(map(repr, names))}",
             problems=[
                 Problem(Reason.MISSING_FEATURE, "missing feature", column=m) for m in missing
             ],

@@ -1,4 +1,5 @@
-"""Score with onnxruntime on ``model.onnx``: one ``[N, 1]`` tensor per feature, float32 maths.
+"""Score with onnxruntime on ``model.onnx``: one ``[N, 1]`` tensor per feature, each number
+float32 or float64 as the graph's input says (its outputs are float32).
 
 The graph's inputs and outputs come from the manifest's ONNX section, which training wrote
 after checking the graph against scikit-learn on the held-out rows. Importable without
@@ -65,13 +66,22 @@ class OnnxRuntime:
                 f"{section.file} does not match its manifest: its inputs do not cover the "
                 f"features {schema.names} one to one"
             )
-        if self.output not in {o.name for o in self.session.get_outputs()}:
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if self.output not in outputs:
             raise ArtifactError(
                 f"{section.file} has no output {self.output!r} named by its manifest"
             )
+        self.width = None if schema.is_regression else len(schema.classes)
+        shape = outputs[self.output]
+        known = self.width is not None and len(shape) == 2 and isinstance(shape[1], int)
+        if known and shape[1] != self.width:
+            raise ArtifactError(
+                f"{section.file} does not match its manifest: it gives {shape[1]} class "
+                f"probabilities, the manifest lists {self.width} classes"
+            )
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
-        """A classifier's probabilities for the columns; refuse numbers beyond float32's range."""
+        """A classifier's probabilities for the columns; refuse what a float input cannot hold."""
         return self._run(columns)
 
     def predict_values(self, columns: Columns) -> np.ndarray:
@@ -88,6 +98,9 @@ class OnnxRuntime:
                 cells = values.copy()
                 cells[values == None] = self.missing_category  # noqa: E711 - elementwise
                 feeds[name] = cells.reshape(-1, 1)
+                continue
+            if kind == "double":
+                feeds[name] = values.astype(np.float64).reshape(-1, 1)
                 continue
             with np.errstate(over="ignore"):
                 tensor = values.astype(np.float32)
@@ -115,7 +128,13 @@ class OnnxRuntime:
                 raise ArtifactError(
                     f"the ONNX model failed on these rows: {str(exc).splitlines()[0]}"
                 ) from None
-        return np.asarray(scores, dtype=np.float64)
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.width is not None and scores.shape[1:] != (self.width,):
+            raise ArtifactError(
+                f"model.onnx does not match its manifest: it gave {scores.shape[1:]} "
+                f"probabilities per row for {self.width} classes"
+            )
+        return scores
 
 
 def _ort_errors() -> tuple[type[Exception], ...]:

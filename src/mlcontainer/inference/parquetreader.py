@@ -13,8 +13,6 @@ from typing import Any
 
 from mlcontainer.core.errors import InputValidationError
 
-SUFFIXES = (".parquet", ".pq")
-
 
 @dataclass(frozen=True)
 class ParquetChunk:

@@ -8,12 +8,19 @@ probabilities. Importable without pandas, scikit-learn or SciPy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlcontainer.core.artifacts import MODEL_FILE, Manifest, read_manifest, verify_file
+from mlcontainer.core.artifacts import (
+    MODEL_FILE,
+    Manifest,
+    OnnxSection,
+    read_manifest,
+    verify_file,
+)
 from mlcontainer.core.config import RUNTIMES
 from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import (
@@ -134,14 +141,27 @@ class Predictor:
             return
 
 
-def load_predictor(
-    model_dir: Path, runtime: str = "auto", *, threads: int | None = None
-) -> Predictor:
-    """Load and verify ``model_dir`` for the ``runtime`` asked for (auto: ONNX if verified).
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """What a load of a model folder will do: its checked manifest and the runtime chosen."""
 
-    ``threads`` caps the runtime's compute threads (None: all cores for ONNX, as loaded
-    for scikit-learn).
+    manifest: Manifest
+    runtime: str
+    #: The verified ONNX section when ONNX serves it, else None.
+    onnx: OnnxSection | None
+    #: Why scikit-learn serves it (one line), or None for ONNX.
+    reason: str | None
+
+
+def choose_runtime(model_dir: Path, runtime: str = "auto") -> RuntimeChoice:
+    """Check ``model_dir`` and pick the runtime that serves it, without loading the model.
+
+    Reads the manifest and every file's hash, and refuses a runtime that cannot serve the
+    folder or is not installed; imports neither scikit-learn nor onnxruntime, so a server
+    can say what is wrong before it binds its port and load the model afterwards.
     """
+    from mlcontainer.inference import sklearn_runtime
+
     if runtime not in RUNTIMES:
         raise ConfigError(
             f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}", setting="runtime"
@@ -161,13 +181,7 @@ def load_predictor(
                 f"({why_not}); use the sklearn or auto runtime",
                 setting="runtime",
             )
-        from mlcontainer.inference.onnx_runtime import OnnxRuntime
-
-        graph = verify_file(model_dir, manifest, onnx.file)
-        backend = OnnxRuntime(graph, onnx, manifest.input_schema, threads=threads)
-        return Predictor(backend, manifest=manifest, sha256=manifest.sha256(onnx.file))
-    from mlcontainer.inference import sklearn_runtime
-
+        return RuntimeChoice(manifest, "onnx", onnx, None)
     if not sklearn_runtime.available():
         if runtime == "auto":
             raise ConfigError(
@@ -176,13 +190,34 @@ def load_predictor(
                 setting="runtime",
             )
         raise ConfigError(sklearn_runtime.NO_SKLEARN, setting="runtime")
-    pipeline = sklearn_runtime.load_pipeline(model_dir, manifest)
     reason = "scikit-learn runtime asked for" if runtime == "sklearn" else why_not
+    return RuntimeChoice(manifest, "sklearn", None, reason)
+
+
+def load_predictor(
+    model_dir: Path, runtime: str = "auto", *, threads: int | None = None
+) -> Predictor:
+    """Load and verify ``model_dir`` for the ``runtime`` asked for (auto: ONNX if verified).
+
+    ``threads`` caps the runtime's compute threads (None: all cores for ONNX, as loaded
+    for scikit-learn).
+    """
+    choice = choose_runtime(model_dir, runtime)
+    manifest = choice.manifest
+    if choice.onnx is not None:
+        from mlcontainer.inference.onnx_runtime import OnnxRuntime
+
+        graph = verify_file(model_dir, manifest, choice.onnx.file)
+        backend = OnnxRuntime(graph, choice.onnx, manifest.input_schema, threads=threads)
+        return Predictor(backend, manifest=manifest, sha256=manifest.sha256(choice.onnx.file))
+    from mlcontainer.inference import sklearn_runtime
+
+    pipeline = sklearn_runtime.load_pipeline(model_dir, manifest)
     return Predictor(
         sklearn_runtime.SklearnRuntime(pipeline, manifest.input_schema),
         manifest=manifest,
         sha256=manifest.sha256(MODEL_FILE),
-        runtime_reason=reason,
+        runtime_reason=choice.reason,
     )
 
 

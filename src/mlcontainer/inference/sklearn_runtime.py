@@ -72,6 +72,12 @@ def load_pipeline(model_dir: Path, manifest: Manifest) -> Any:
     except (zipfile.BadZipFile, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArtifactError(f"{path} is not a valid skops model file: {exc}") from None
     schema = manifest.input_schema
+    fitted = getattr(pipeline, "feature_names_in_", None)
+    if fitted is not None and [str(n) for n in fitted] != schema.names:
+        raise ArtifactError(
+            f"{path} does not match its manifest: it reads the features {_few(list(fitted))}, "
+            f"the manifest lists {_few(schema.names)}"
+        )
     if schema.is_regression:
         if not hasattr(pipeline, "predict") or hasattr(pipeline, "classes_"):
             raise ArtifactError(f"{path} does not match its manifest: it is not a regressor")
@@ -79,9 +85,17 @@ def load_pipeline(model_dir: Path, manifest: Manifest) -> Any:
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
     if not hasattr(pipeline, "predict_proba") or classes != list(schema.classes):
         raise ArtifactError(
-            f"{path} does not match its manifest: classes {classes} vs {list(schema.classes)}"
+            f"{path} does not match its manifest: classes {_few(classes)} vs "
+            f"{_few(list(schema.classes))}"
         )
     return pipeline
+
+
+def _few(values: list[Any], shown: int = 8) -> str:
+    """A list for a message: all of a short one, the first few and the count of a long one."""
+    if len(values) <= shown:
+        return repr(values)
+    return f"{repr(values[:shown])[:-1]}, ...] ({len(values)} in all)"
 
 
 class SklearnRuntime:

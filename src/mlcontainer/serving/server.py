@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +19,8 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from mlcontainer.core.config import Settings
+    from mlcontainer.serving.loading import LoadingApp
 
 #: Read by prometheus-client when it is first imported, in every worker.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,10 +89,13 @@ class JsonLogger(TextLogger):
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges from the merged metrics."""
+    """Drop a dead worker's live gauges from the merged metrics, and its ready mark."""
     from prometheus_client import multiprocess
 
+    from mlcontainer.serving.worker import READY_MARK
+
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    (Path(server.app.metrics_dir) / f"{READY_MARK}{worker.pid}").unlink(missing_ok=True)
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -103,7 +107,12 @@ def _post_fork(server: Any, worker: Any) -> None:
     from threadpoolctl import threadpool_limits
 
     cfg = server.cfg
-    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // (cfg.workers * cfg.threads)))
+    limit = max(1, (os.cpu_count() or 1) // (cfg.workers * cfg.threads))
+    threadpool_limits(limits=limit)
+    # OpenMP (scikit-learn's gradient boosting) is loaded later, with the model: it reads this
+    # then. Left at all cores on a busy machine, each tree of a one-row prediction waited for
+    # a descheduled thread (~7 ms a tree: 0.7 s for the first prediction of 100 trees).
+    os.environ.setdefault("OMP_NUM_THREADS", str(limit))
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -146,62 +155,81 @@ class _Server(BaseApplication):  # type: ignore[misc]
         for key, value in gunicorn_options(self.settings).items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> LoadingApp:
         from mlcontainer.serving.app import create_app
+        from mlcontainer.serving.loading import LoadingApp
 
-        return create_app(self.settings, metrics_dir=self.metrics_dir)
-
-
-def check_model(settings: Settings) -> None:
-    """Load the model as a worker will, in a forked child that leaves with ``os._exit``.
-
-    This process must never import onnxruntime: the import starts a native thread, and a
-    forked worker's exit then waits for it forever (until the graceful timeout kills it:
-    every shutdown took the whole ``--graceful-timeout``). A typed error of the child is
-    raised here again, with its message and setting.
-    """
-    from mlcontainer.core import errors
-
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child; coverage cannot follow os._exit
-        os.close(read_end)
-        status = 0
-        try:
-            from mlcontainer.inference.predictor import load_predictor
-
-            load_predictor(settings.model_dir, settings.runtime, threads=1)
-        except errors.MlcontainerError as exc:
-            said = {"type": type(exc).__name__, "message": exc.message, "setting": exc.setting}
-            os.write(write_end, json.dumps(said).encode())
-            status = 1
-        except BaseException:
-            logging.getLogger(__name__).exception("the model check failed")
-            status = 2
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        report = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if report:
-        given = json.loads(report)
-        kinds = {k.__name__: k for k in (errors.ConfigError, errors.ArtifactError)}
-        kind = kinds.get(given["type"], errors.ArtifactError)
-        raise kind(given["message"], setting=given["setting"])
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise errors.ArtifactError(
-            f"the model in {settings.model_dir} could not be loaded (the error is logged above)"
+        build = partial(create_app, self.settings, metrics_dir=self.metrics_dir)
+        return LoadingApp(
+            build,
+            failed=partial(_stop_worker, self.metrics_dir / LOAD_ERROR),
+            loaded=partial(_mark_ready, self.metrics_dir),
         )
 
 
-def serve(settings: Settings) -> None:
-    """Check that the model loads, then serve it with gunicorn until SIGTERM or SIGINT.
+#: Exit status of a worker whose model failed to load: gunicorn's APP_LOAD_ERROR, on which
+#: the master stops the server (a model that fails to load would fail in every worker).
+APP_LOAD_ERROR = 4
+#: Where that worker leaves its typed error for the master, in the metrics folder.
+LOAD_ERROR = "load-error.json"
 
-    A model that cannot be loaded (or not with ``settings.runtime``) raises a typed error
-    here, before any port is bound.
-    The check runs in a forked child (see :func:`check_model`); workers are forked after
-    it and load the model themselves.
+
+def _mark_ready(folder: Path) -> None:
+    """Tell the workers still loading that this one can take the connections."""
+    from mlcontainer.serving.worker import READY_MARK
+
+    with contextlib.suppress(OSError):
+        (folder / f"{READY_MARK}{os.getpid()}").touch()
+
+
+def _stop_worker(report: Path, exc: BaseException) -> None:
+    """Leave the load's error for the master, then end this worker with APP_LOAD_ERROR."""
+    from mlcontainer.core.errors import MlcontainerError
+
+    if isinstance(exc, MlcontainerError):
+        said = {"type": type(exc).__name__, "message": exc.message, "setting": exc.setting}
+        with contextlib.suppress(OSError):
+            report.write_text(json.dumps(said))
+    else:
+        logging.getLogger(__name__).error("the model failed to load", exc_info=exc)
+    os._exit(APP_LOAD_ERROR)  # from the loading thread: the whole worker, at once
+
+
+def _load_error(report: Path, settings: Settings) -> Exception:
+    """The typed error a worker left when its model failed to load."""
+    from mlcontainer.core import errors
+
+    try:
+        given = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return errors.ArtifactError(
+            f"the model in {settings.model_dir} could not be loaded (the error is logged above)"
+        )
+    kinds = {k.__name__: k for k in (errors.ConfigError, errors.ArtifactError)}
+    kind = kinds.get(given.get("type"), errors.ArtifactError)
+    return kind(str(given.get("message")), setting=given.get("setting"))
+
+
+def check_model(settings: Settings) -> None:
+    """Refuse, before any port is bound, what can be told without loading the model: no
+    folder, a bad manifest or file, a runtime that cannot serve it or is not installed.
+
+    Nothing heavy is imported here (never onnxruntime: its import starts a native thread, and
+    a forked worker's exit then waited for it until the graceful timeout killed it). The
+    model itself is loaded by each worker, behind ``/ready`` (:mod:`.loading`).
+    """
+    from mlcontainer.inference.predictor import choose_runtime
+
+    choose_runtime(settings.model_dir, settings.runtime)
+
+
+def serve(settings: Settings) -> None:
+    """Check the model folder, bind the port, then serve until SIGTERM or SIGINT.
+
+    A folder that cannot be served (or not with ``settings.runtime``) raises a typed error
+    before any port is bound (:func:`check_model`). The port is bound at once; each worker
+    answers while it loads the model (``/ready`` 503 until it is loaded), and a model that
+    fails to load stops the server with the worker's typed error, raised here.
     """
     started = time.perf_counter()
     check_model(settings)
@@ -223,6 +251,10 @@ def serve(settings: Settings) -> None:
     master = os.getpid()
     try:
         _Server(settings, metrics_dir).run()
+    except SystemExit as exc:
+        if os.getpid() == master and exc.code == APP_LOAD_ERROR:
+            raise _load_error(metrics_dir / LOAD_ERROR, settings) from None
+        raise
     finally:
         # Workers are forks that leave through SystemExit, up this very stack: only the
         # master may remove the folder, or a worker's exit breaks the others' /metrics files

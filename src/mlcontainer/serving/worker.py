@@ -8,6 +8,10 @@ length up to the body limit) in the worker's event loop, without blocking, and s
 to a thread only once it is complete; a client that has not sent it within
 :data:`REQUEST_TIMEOUT` seconds is answered 408 and closed.
 
+While its model loads (:mod:`.loading`), a worker answers only as long as no other worker
+has loaded: a server answers at once while it starts, and once one worker is ready new
+connections are left to the ready ones instead of being told 503 by one still loading.
+
 Two more things the stock worker does not do:
 
 * On SIGTERM it first accepts every connection already queued on the listening socket and
@@ -38,6 +42,11 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from mlcontainer.serving.errors import bounded, error_body
+from mlcontainer.serving.loading import LoadingApp
+
+#: A worker that has loaded its model leaves ``ready-PID`` in the server's metrics folder;
+#: the master removes it when that worker exits (``serving.server``).
+READY_MARK = "ready-"
 
 #: Seconds a client has, from its first byte, to send a whole request (head and body); a
 #: thread reading the rest of a body waits at most this long for each read.
@@ -49,8 +58,16 @@ _READ = 64 * 1024
 DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r\n", re.I)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.I)
+_ANY_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:", re.I)
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)", re.I)
 _EXPECT = re.compile(rb"\r\nexpect[ \t]*:", re.I)
+#: A request line starts with a method: a token (RFC 9110 tchar) and a space.
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
+_LONGEST_METHOD = 32
+#: A line feed without its carriage return.
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+#: Transfer codings gunicorn's parser takes before the final ``chunked``.
+_BEFORE_CHUNKED = frozenset({b"gzip", b"deflate", b"compress", b"identity"})
 #: The end of a chunked body: the last chunk (size 0), trailer lines, an empty line.
 _LAST_CHUNK = re.compile(rb"(?:^|\r\n)0[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n$")
 #: How much of a chunked body's end is searched for its last chunk (trailers included).
@@ -88,6 +105,10 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
     A body of known length must be there in full (unless it is over ``body_limit``: the app
     refuses it unread); a chunked one up to its last chunk. A head with ``Expect`` goes to a
     thread at once (gunicorn answers ``100 Continue`` before the client sends the body).
+    So does a head gunicorn's parser refuses whatever body follows (400 or 501 at once, not a
+    408 after :data:`REQUEST_TIMEOUT`): ``Transfer-Encoding`` with ``Content-Length``, or
+    with codings the parser does not take (it takes ``chunked`` last, after gzip, deflate,
+    compress or identity).
     """
     end = data.find(_HEAD_END)
     if end < 0:
@@ -96,7 +117,15 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
     body = len(data) - end - len(_HEAD_END)
     if _EXPECT.search(head):
         return True
-    if _CHUNKED.search(head):
+    codings = [
+        c.strip(b" \t").lower()
+        for value in _TRANSFER_ENCODING.findall(head)
+        for c in value.split(b",")
+    ]
+    if codings:
+        framed = codings[-1] == b"chunked" and set(codings[:-1]) <= _BEFORE_CHUNKED
+        if not framed or _ANY_CONTENT_LENGTH.search(head):
+            return True  # the parser refuses it: no body is waited for
         tail = bytes(data[max(end + 4, len(data) - _TAIL) :])
         return body > body_limit or bool(_LAST_CHUNK.search(tail))
     length = _CONTENT_LENGTH.search(head)
@@ -104,6 +133,24 @@ def request_complete(data: bytes | bytearray, body_limit: int) -> bool:
         return True
     declared = int(length.group(1))
     return declared > body_limit or body >= declared
+
+
+def malformed_start(data: bytes | bytearray) -> str | None:
+    """Why the start of a request can never become a valid head, or None: it does not open
+    with a method and a space (a TLS handshake sent to this plain-HTTP port), or a line of
+    its head ends in a bare line feed. gunicorn's parser would wait for a CR LF first."""
+    start = bytes(data[: 4 * _LONGEST_METHOD]).lstrip(b"\r\n")  # empty lines may come first
+    method = _TOKEN.match(start)
+    size = method.end() if method else 0
+    if not (
+        (size == len(start) and size <= _LONGEST_METHOD)
+        or (0 < size <= _LONGEST_METHOD and start[size : size + 1] == b" ")
+    ):
+        return "it does not start with an HTTP request line (a method, then a space)"
+    end = data.find(_HEAD_END)
+    if _BARE_LF.search(bytes(data[: MAX_HEAD if end < 0 else end + 2])):
+        return "a line of its head ends in a bare line feed; HTTP lines end in CR LF"
+    return None
 
 
 class Worker(ThreadWorker):  # type: ignore[misc]
@@ -114,10 +161,34 @@ class Worker(ThreadWorker):  # type: ignore[misc]
         self.reading: deque[_Conn] = deque()
         #: The app's body limit: a body over it is not waited for (the app refuses it).
         self.body_limit: int = getattr(self.app, "body_limit", DEFAULT_BODY_LIMIT)
+        #: Where each worker that has loaded its model leaves a mark (None: no such folder).
+        self.marks: Path | None = getattr(self.app, "metrics_dir", None)
+
+    # -- while the model loads -------------------------------------------------------------
+
+    def _loading(self) -> bool:
+        return isinstance(self.wsgi, LoadingApp) and self.wsgi.app is None
+
+    def _leave_to_others(self) -> bool:
+        """Whether new connections should go to the workers that have loaded their model."""
+        if not self.alive or self.marks is None or not self._loading():
+            return False
+        try:
+            return any(p.name.startswith(READY_MARK) for p in self.marks.iterdir())
+        except OSError:
+            return False
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self._accepting and self._leave_to_others():
+            self.set_accept_enabled(False)  # gthread's loop enables it again when it may
+        super().wait_for_and_dispatch_events(timeout)
 
     # -- reading requests in the event loop ----------------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
+        if self._leave_to_others():  # woken with the ready workers: let them take it
+            self.set_accept_enabled(False)
+            return
         try:
             sock, addr = listener.accept()
         except OSError as exc:
@@ -152,6 +223,13 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             self._close(conn)
             return
         conn.pending += data
+        why = malformed_start(conn.pending)
+        if why is not None:  # answered now: waiting for more would only end in a 408
+            self._stop_reading(conn)
+            message, path = f"the request is malformed: {why}", _path_of(conn.pending)
+            self._answer(conn.sock, 400, "Bad Request", "bad_request", message, path=path)
+            self._close(conn)
+            return
         # A half-closed request is complete as it is: the thread answers what is there.
         if not data or request_complete(conn.pending, self.body_limit):
             self._stop_reading(conn)
@@ -200,7 +278,8 @@ class Worker(ThreadWorker):  # type: ignore[misc]
     # -- shutdown -------------------------------------------------------------------------
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        super().set_accept_enabled(enabled)
+        # gthread asks to enable accepting on each turn of its loop while it is off.
+        super().set_accept_enabled(enabled and not self._leave_to_others())
         if enabled or self.alive:
             return
         # Stopping: take every connection the kernel already queued, then let go of the

@@ -16,19 +16,22 @@ from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from mlcontainer.core.cells import DEFAULT_NA_VALUES
 from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError
-from mlcontainer.core.recipe import DEFAULT_NA_VALUES
 from mlcontainer.core.schema import Task
-from mlcontainer.training.search.budget import DEFAULT_TIME_BUDGET
-from mlcontainer.training.search.metrics import DEFAULT_METRICS, check_metric
-from mlcontainer.training.search.models import MODELS, models_for, parse_model_names
+from mlcontainer.training.data.sources import check_spec
+
+# The search modules (NumPy, the candidates) are imported where they are used, so that the
+# command line reads and checks the options, and names a missing file, without loading them.
 
 #: ``--task``: auto picks one from the target (see ``training.dataset.choose_task``).
 TASK_CHOICES = ("auto", "classification", "regression")
 
 #: The dataset `train` uses when none is given: built in, no download.
 DEFAULT_DATASET = "wine"
+#: Seconds a run should take at most when ``--time-budget`` is not given.
+DEFAULT_TIME_BUDGET = 60.0
 #: How an option's text is read: as is, a whole number, a number, a path, a comma-separated
 #: list, or a comma-separated list of candidate names.
 Kind = Literal["text", "int", "float", "path", "list", "models", "flag"]
@@ -87,12 +90,18 @@ def _yes_no(text: str) -> bool:
     return answer[text.strip().lower()]
 
 
+def _model_names(text: str) -> tuple[str, ...]:
+    from mlcontainer.training.search.models import parse_model_names
+
+    return tuple(parse_model_names(text))
+
+
 _READERS: dict[str, Any] = {
     "int": _whole,
     "float": _number,
     "path": Path,
     "list": _names,
-    "models": lambda text: tuple(parse_model_names(text)),
+    "models": _model_names,
     "flag": _yes_no,
 }
 
@@ -110,8 +119,9 @@ class TrainOptions:
         DEFAULT_DATASET,
         kind="text",
         short="-d",
-        help="A built-in dataset name (see `mlcontainer datasets`), a .csv/.parquet file, "
-        "or an http(s) URL (needs --sha256).",
+        help="A built-in dataset name (see `mlcontainer datasets`), a data file (.csv, .xlsx, "
+        ".json, .jsonl, .parquet; .csv and .json(l) also as .gz or .zst), or an http(s) URL "
+        "(needs --sha256).",
     )
     target: str | None = option(
         None,
@@ -228,15 +238,13 @@ class TrainOptions:
         if self.task not in TASK_CHOICES:
             raise ConfigError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
         if self.metric is not None:
+            from mlcontainer.training.search.metrics import check_metric
+
             check_metric(self.metric, None if self.task == "auto" else self.task)  # type: ignore[arg-type]
         if self.models is not None:
-            if not self.models:
-                raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
-            unknown = [m for m in self.models if m not in MODELS]
-            if unknown:
-                raise ConfigError(
-                    f"unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(MODELS)}"
-                )
+            from mlcontainer.training.search.models import check_model_names
+
+            check_model_names(self.models)
         if self.cv < 2:
             raise ConfigError(f"--cv must be at least 2, got {self.cv}")
         if not 0 < self.test_size < 1:
@@ -265,16 +273,21 @@ class TrainOptions:
                 f"the output folder {self.output} exists and is not a folder",
                 setting="model_dir",
             )
+        check_spec(self.dataset)
 
     def metric_for(self, task: Task) -> str:
         """The metric that selects for ``task``: ``--metric``, checked against it, or its
         default."""
+        from mlcontainer.training.search.metrics import DEFAULT_METRICS, check_metric
+
         if self.metric is None:
             return DEFAULT_METRICS[task]
         return check_metric(self.metric, task).name
 
     def candidates(self, task: Task) -> list[str]:
         """The candidates compared for ``task`` (the baseline last)."""
+        from mlcontainer.training.search.models import models_for
+
         return models_for(task, self.models)
 
     @classmethod

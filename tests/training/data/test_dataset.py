@@ -150,10 +150,12 @@ def test_invalid_parquet_file_is_refused(tmp_path: Path) -> None:
         load_dataset(str(path), target="b")
 
 
-def test_unsupported_suffix_lists_the_valid_ones(tmp_path: Path) -> None:
-    path = tmp_path / "data.xlsx"
+@pytest.mark.parametrize("name", ["data.txt", "data.tar.gz", "data.parquet.zst"])
+def test_unsupported_suffix_lists_the_valid_ones(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
     path.write_text("a,b\n1,2\n")
-    with pytest.raises(DatasetError, match=r"unsupported file type '\.xlsx'.*\.csv"):
+    shown = name.split(".", 1)[1]
+    with pytest.raises(DatasetError, match=rf"unsupported file type '\.{shown}'.*\.csv.*\.xlsx"):
         read_table(path)
 
 
@@ -313,10 +315,31 @@ def test_target_as_only_column_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "is_path"),
-    [("iris", False), ("data/x.csv", True), ("x.parquet", True), ("X.CSV", True), ("wine", False)],
+    [
+        ("iris", False),
+        ("data/x.csv", True),
+        ("x.parquet", True),
+        ("X.CSV", True),
+        ("wine", False),
+        ("x.xlsx", True),
+        ("x.jsonl", True),
+        ("x.csv.gz", True),
+        ("x.zst", True),
+        ("notes.txt", False),
+    ],
 )
 def test_looks_like_path_tells_files_from_names(spec: str, is_path: bool) -> None:
     assert looks_like_path(spec) is is_path
+
+
+def test_an_existing_file_of_another_type_is_a_path_refused_for_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("a,y\n1,x\n")
+    assert looks_like_path("notes.txt")
+    with pytest.raises(DatasetError, match=r"unsupported file type '\.txt'"):
+        load_dataset("notes.txt", target="y")
 
 
 # --- URLs, served by a real HTTP server on 127.0.0.1 -------------------------------------------

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from support import FORMAT_SUFFIXES, format_copy
 
 from mlcontainer.core.artifacts import TRUSTED_TYPES
+from mlcontainer.core.cells import DEFAULT_NA_VALUES
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.labels import label_array
-from mlcontainer.core.recipe import DEFAULT_NA_VALUES
 from mlcontainer.training.data.dataset import load_dataset, prepare
 from mlcontainer.training.data.intake import read_table
 from mlcontainer.training.search.models import MAX_CATEGORIES, build_pipeline
@@ -357,3 +358,63 @@ def test_the_recipe_is_kept_in_the_manifest(tmp_path: Path) -> None:
     assert intake["columns"] == ["column_1", "column_2", "column_3", "column_4"]
     assert intake["target"] == "column_4"
     assert "?" in intake["na_values"]
+
+
+# --- the files people have: Excel, JSON, JSON Lines, compressed CSV -----------------------------
+
+
+@pytest.mark.parametrize("suffix", FORMAT_SUFFIXES)
+@pytest.mark.parametrize(
+    ("name", "target", "header"),
+    [("titanic.csv", "survived", True), ("pima-indians-diabetes.csv", "column_9", False)],
+)
+def test_every_file_type_trains_on_what_its_csv_gives(
+    shared_datasets: Path, tmp_path: Path, name: str, target: str, header: bool, suffix: str
+) -> None:
+    source = shared_datasets / name
+    copy = format_copy(source, tmp_path / f"data{suffix}", header=header)
+    want = load_dataset(str(source), target=target)
+    got = load_dataset(str(copy), target=target)
+    assert got.schema == want.schema
+    assert got.fingerprint == want.fingerprint  # the same values and types, row for row
+    assert got.recipe.columns == want.recipe.columns
+    assert got.recipe.header == want.recipe.header or suffix.startswith(".json")
+
+
+def test_a_json_column_with_text_is_read_as_csv_text(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    rows = [
+        '{"n": 1, "m": "?", "b": true, "y": "a"}',
+        '{"n": 2.5, "m": " 3 ", "b": null, "y": "b"}',
+        '{"n": null, "m": 4, "y": "a"}',  # "b" absent: missing
+        '{"n": 4, "m": "5", "b": false, "y": "b"}',
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    table = read_table(path)
+    frame = table.frame
+    assert frame["n"].tolist()[:2] == [1.0, 2.5]
+    assert frame["m"].tolist()[1:] == [3.0, 4.0, 5.0]  # "?" missing, spaces gone, numbers
+    assert pd.isna(frame["m"].iloc[0])
+    assert frame["b"].dtype == "boolean"
+    assert table.recipe.source_format == "jsonl"
+    assert table.recipe.numeric_text == ["m"]
+
+
+@pytest.mark.parametrize("option", [{"header": True}, {"columns": ["a", "y"]}])
+def test_header_options_are_refused_for_json_that_names_its_columns(
+    tmp_path: Path, option: dict[str, object]
+) -> None:
+    path = _write(tmp_path, '[{"a": 1, "y": "x"}]', "d.json")
+    with pytest.raises(DatasetError, match=r"applies to CSV and Excel files"):
+        read_table(path, **option)  # type: ignore[arg-type]
+
+
+def test_a_bad_json_record_names_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[\n {"a": 1, "y": "x"},\n {"a": [2], "y": "z"}\n]\n', "d.json")
+    with pytest.raises(DatasetError, match=r"d\.json: line 3: column 'a' holds a list"):
+        load_dataset(str(path), target="y")
+
+
+def test_an_unknown_target_names_the_close_column(shared_datasets: Path) -> None:
+    with pytest.raises(DatasetError, match=r"'incom' is not in .*\(did you mean 'income'\?\)"):
+        load_dataset(str(shared_datasets / "adult.csv"), target="incom")

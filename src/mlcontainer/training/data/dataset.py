@@ -12,16 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlcontainer.core.cells import DEFAULT_NA_VALUES
 from mlcontainer.core.errors import DatasetError
-from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe
+from mlcontainer.core.recipe import IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
+from mlcontainer.core.suggest import did_you_mean
 from mlcontainer.training.data.audit import column_warnings
 from mlcontainer.training.data.intake import read_table
 from mlcontainer.training.data.sources import (
     BUILTIN_DATASETS,
-    FILE_SUFFIXES,
+    check_spec,
     download,
-    looks_like_path,
+    is_url,
     verify_sha256,
 )
 
@@ -144,19 +146,15 @@ def load_dataset(
             class_rule=class_rule,
             task=task,
         )
-    if spec.startswith(("http://", "https://")):
+    check_spec(spec)
+    if is_url(spec):
         path = download(spec, sha256=sha256, cache_dir=cache_dir, progressbar=progressbar)
         source = spec
-    elif looks_like_path(spec):
+    else:
         path = Path(spec)
         source = str(path)
         if sha256 is not None:
             verify_sha256(path, sha256)
-    else:
-        raise DatasetError(
-            f"unknown dataset {spec!r}: valid built-in names are {', '.join(BUILTIN_DATASETS)}; "
-            f"or give a path to a {'/'.join(FILE_SUFFIXES)} file or an http(s) URL"
-        )
     table = read_table(path, na_values=na_values, header=header, columns=columns)
     frame = table.frame
     if target is None:
@@ -200,7 +198,8 @@ def prepare(
         if not recipe.header and recipe.source_format == "csv":
             hint = " (the file has no header line: its columns are named column_1, ...)"
         raise DatasetError(
-            f"target column {target!r} is not in {source}{hint}; columns: {_list(frame.columns)}"
+            f"target column {target!r} is not in {source}{hint}"
+            f"{did_you_mean(target, frame.columns)}; columns: {_list(frame.columns)}"
         )
     frame = _drop_columns(frame, drop, target=target, source=source)
     missing_target = frame[target].isna()
@@ -354,8 +353,9 @@ def _drop_columns(
 ) -> pd.DataFrame:
     unknown = [c for c in drop if c not in frame.columns]
     if unknown:
+        shown = ", ".join(repr(c) + did_you_mean(c, frame.columns) for c in unknown)
         raise DatasetError(
-            f"--drop names column(s) {_list(unknown)} that {source} does not have; "
+            f"--drop names column(s) {shown} that {source} does not have; "
             f"columns: {_list(frame.columns)}"
         )
     if target in drop:

@@ -1,4 +1,4 @@
-"""Read a CSV or Parquet file into a clean frame, and record how: the intake recipe.
+"""Read a data file (CSV, Parquet, Excel, JSON) into a clean frame, and record how: the recipe.
 
 CSV is read with the shared parser (:mod:`mlcontainer.core.csvtext`): the delimiter is told
 from the first lines, a header line is told from a first row of data (every cell of the first
@@ -7,6 +7,11 @@ a header's empty or repeated names are named and reported. Cells are stripped, m
 (``--na-values``) become missing, values all wrapped in single quotes are unwrapped, and a
 text column whose values are then all numbers is numeric. The recipe records each choice so
 that prediction reads its rows the same way.
+
+Excel sheets and JSON records hold typed cells: a column keeps its numbers and booleans
+unless it holds text, when it is read as a CSV column is (``core.cells.text_or_typed``). An
+Excel sheet's first row is told from data as a CSV's is; JSON records name their columns.
+CSV and JSON files may be compressed (``.gz``, ``.zst``): see :mod:`mlcontainer.core.formats`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlcontainer.core.cells import DEFAULT_NA_VALUES, cell_text, text_or_typed
 from mlcontainer.core.csvtext import (
     SAMPLE_LINES,
     CsvError,
@@ -30,8 +37,10 @@ from mlcontainer.core.csvtext import (
     unique_names,
 )
 from mlcontainer.core.errors import DatasetError
-from mlcontainer.core.recipe import DEFAULT_NA_VALUES, IntakeRecipe, unwrap
-from mlcontainer.training.data.sources import FILE_SUFFIXES
+from mlcontainer.core.excel import iter_sheet_rows
+from mlcontainer.core.formats import check_file, open_bytes
+from mlcontainer.core.jsonrecords import columns_of, iter_records
+from mlcontainer.core.recipe import IntakeRecipe, unwrap
 
 #: Text pandas' CSV reader reads as booleans (only where every row has one).
 _TRUE_TEXT = ("True", "TRUE", "true")
@@ -62,20 +71,21 @@ def read_table(
     without a header line (given alone it means there is none; with ``header=True`` the
     header line is read and replaced).
     """
-    suffix = path.suffix.lower()
-    if suffix not in FILE_SUFFIXES:
-        raise DatasetError(
-            f"cannot read {path}: unsupported file type {suffix or '(none)'!r}; "
-            f"valid: {', '.join(FILE_SUFFIXES)}"
-        )
-    if not path.exists():
-        raise DatasetError(f"dataset file not found: {path}")
-    if path.is_dir():
-        raise DatasetError(f"cannot read {path}: it is a folder, not a file")
+    kind = check_file(path, DatasetError, what="dataset file").kind
     markers = tuple(dict.fromkeys(("", *na_values)))
+    if kind in ("json", "jsonl", "parquet") and (header is not None or columns is not None):
+        given = "--columns" if columns is not None else "--header/--no-header"
+        raise DatasetError(
+            f"{given} applies to CSV and Excel files; {path.name}'s columns are named by "
+            f"its {'records' if kind != 'parquet' else 'schema'}: leave it out"
+        )
     try:
-        if suffix == ".csv":
+        if kind == "csv":
             frame, recipe, notes = _read_csv(path, markers, header, columns)
+        elif kind == "excel":
+            frame, recipe, notes = _read_excel(path, markers, header, columns)
+        elif kind in ("json", "jsonl"):
+            frame, recipe, notes = _read_json(path, lines=kind == "jsonl")
         else:
             frame = _read_parquet(path)
             recipe, notes = IntakeRecipe(source_format="parquet", header=True), []
@@ -101,34 +111,18 @@ def read_table(
 def _read_csv(
     path: Path, markers: tuple[str, ...], header: bool | None, columns: Sequence[str] | None
 ) -> tuple[pd.DataFrame, IntakeRecipe, list[str]]:
-    with path.open("rb") as handle:
+    with open_bytes(path, DatasetError) as handle:
         sample = handle.readlines(1 << 16)[:SAMPLE_LINES]
     try:
         lines = [b.decode("utf-8-sig" if i == 0 else "utf-8") for i, b in enumerate(sample)]
     except UnicodeDecodeError as exc:
         raise DatasetError(f"cannot read {path}: it is not UTF-8 text ({exc.reason})") from None
     delimiter = sniff_delimiter(lines)
-    notes: list[str] = []
-    with path.open("rb") as handle:
+    with open_bytes(path, DatasetError) as handle:
         rows = iter_rows(handle, delimiter=delimiter)
         try:
             head = [Row(*row) for _, row in zip(range(SAMPLE_LINES), rows, strict=False)]
-            if not head:
-                raise DatasetError(f"cannot read {path}: the file is empty")
-            first = head[0]
-            has_header, why = _decide_header(head, markers, header, columns)
-            if columns is not None:
-                names, renamed = given_names(columns, first), list[str]()
-            elif has_header:
-                names, renamed = unique_names(first.cells)
-            else:
-                names, renamed = positional_names(len(first.cells)), []
-                notes.append(
-                    f"{path.name} has no header line ({why}): its {len(names)} columns are "
-                    f"named column_1 … column_{len(names)}; use --header if line "
-                    f"{first.line} is one, or --columns to name them"
-                )
-            notes.extend(renamed)
+            has_header, names, notes = _layout(path, head, markers, header, columns)
             data = head[1:] if has_header else head
             frame = _frame(path, names, _chain(data, rows))
         except CsvError as exc:
@@ -137,6 +131,86 @@ def _read_csv(
         raise DatasetError(f"cannot use {path}: it has a header but no data rows")
     recipe = IntakeRecipe(source_format="csv", delimiter=delimiter, header=has_header)
     return frame, recipe, notes
+
+
+def _layout(
+    path: Path,
+    head: list[Row],
+    markers: Sequence[str],
+    header: bool | None,
+    columns: Sequence[str] | None,
+) -> tuple[bool, list[str], list[str]]:
+    """Whether the first of ``head`` (text cells) is a header, the column names, notes."""
+    if not head:
+        raise DatasetError(f"cannot read {path}: the file is empty")
+    first = head[0]
+    has_header, why = _decide_header(head, markers, header, columns)
+    notes: list[str] = []
+    if columns is not None:
+        names = given_names(columns, first)
+    elif has_header:
+        names, notes = unique_names(first.cells)
+    else:
+        names = positional_names(len(first.cells))
+        notes.append(
+            f"{path.name} has no header line ({why}): its {len(names)} columns are "
+            f"named column_1 … column_{len(names)}; use --header if line "
+            f"{first.line} is one, or --columns to name them"
+        )
+    return has_header, names, notes
+
+
+def _read_excel(
+    path: Path, markers: tuple[str, ...], header: bool | None, columns: Sequence[str] | None
+) -> tuple[pd.DataFrame, IntakeRecipe, list[str]]:
+    """The first sheet's rows; its first row is a header line or data as a CSV's would be."""
+    rows = list(iter_sheet_rows(path, DatasetError))
+    head = [Row(line, [cell_text(c) or "" for c in cells]) for line, cells in rows[:SAMPLE_LINES]]
+    try:
+        has_header, names, notes = _layout(path, head, markers, header, columns)
+    except CsvError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.describe()}") from None
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise DatasetError(f"cannot use {path}: it has a header but no data rows")
+    width = len(names)
+    for line, cells in data:  # calamine's rows are as wide as the sheet's used range
+        if any(c is not None for c in cells[width:]):
+            raise DatasetError(
+                f"cannot read {path}: row {line} has a value beyond the header's {width} columns"
+            )
+    values = {
+        n: [cells[j] if j < len(cells) else None for _, cells in data] for j, n in enumerate(names)
+    }
+    recipe = IntakeRecipe(source_format="excel", header=has_header)
+    return typed_frame(values), recipe, notes
+
+
+def _read_json(path: Path, *, lines: bool) -> tuple[pd.DataFrame, IntakeRecipe, list[str]]:
+    """Every record of a JSON list or JSON Lines file; a column a record lacks is missing there."""
+    with open_bytes(path, DatasetError) as handle:
+        records = iter_records(handle, lines=lines, name=str(path), error=DatasetError)
+        names, values = columns_of(record for _, record in records)
+    if not names:
+        raise DatasetError(f"cannot use {path}: it holds no records")
+    recipe = IntakeRecipe(source_format="jsonl" if lines else "json", header=True)
+    return typed_frame(values), recipe, []
+
+
+def typed_frame(values: dict[str, list[Any]]) -> pd.DataFrame:
+    """A frame of typed cells, column by column: text (see ``text_or_typed``) as object
+    columns, true/false with nulls as nullable booleans, numbers as numbers."""
+    columns: dict[str, Any] = {}
+    for name, given in values.items():
+        cells, as_text = text_or_typed(given)
+        present = [c for c in cells if c is not None]
+        if as_text:
+            columns[name] = pd.Series(cells, dtype=object)
+        elif present and all(isinstance(c, bool) for c in present):
+            columns[name] = pd.array(cells, dtype="boolean")
+        else:
+            columns[name] = pd.Series(cells, dtype=object).infer_objects()
+    return pd.DataFrame(columns)
 
 
 def _chain(

@@ -1,4 +1,8 @@
-"""Where a dataset comes from: a built-in table, a local file, or a checksummed download."""
+"""Where a dataset comes from: a built-in table, a local file, or a checksummed download.
+
+Importable without pandas or scikit-learn (the loaders import them when called), so that
+``train`` checks its ``--dataset`` before it loads them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlcontainer.core.errors import DatasetError
+from mlcontainer.core.formats import COMPRESSIONS, KINDS, check_file
+from mlcontainer.core.suggest import did_you_mean
 
-FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+if TYPE_CHECKING:
+    import pandas as pd
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -86,7 +92,28 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
 
 def looks_like_path(spec: str) -> bool:
     """Tell whether a dataset argument names a file rather than a built-in dataset."""
-    return "/" in spec or "\\" in spec or spec.lower().endswith(FILE_SUFFIXES)
+    suffix = Path(spec).suffix.lower()
+    named = "/" in spec or "\\" in spec or suffix in KINDS or suffix in COMPRESSIONS
+    return named or (spec not in BUILTIN_DATASETS and Path(spec).exists())
+
+
+def is_url(spec: str) -> bool:
+    """Tell whether a dataset argument is an http(s) URL to download."""
+    return spec.startswith(("http://", "https://"))
+
+
+def check_spec(spec: str) -> None:
+    """Refuse a dataset argument that names no built-in, no URL and no readable file."""
+    if spec in BUILTIN_DATASETS or is_url(spec):
+        return
+    if looks_like_path(spec):
+        check_file(Path(spec), DatasetError, what="dataset file")
+        return
+    raise DatasetError(
+        f"unknown dataset {spec!r}{did_you_mean(spec, BUILTIN_DATASETS)}: valid built-in names "
+        f"are {', '.join(BUILTIN_DATASETS)}; or give a path to a data file (.csv, .xlsx, "
+        ".json, .parquet, ...) or an http(s) URL"
+    )
 
 
 def download(

@@ -135,7 +135,7 @@ def _line(exc: Exception) -> str:
 def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]]:
     """Return the serialised graph and its inputs (graph name, column, type), in schema order."""
     from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
     from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
     from sklearn.ensemble import (
         ExtraTreesClassifier,
@@ -145,6 +145,7 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
         RandomForestClassifier,
         RandomForestRegressor,
     )
+    from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder
 
     graph_pipeline = pipeline
@@ -152,14 +153,13 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     tables: dict[str, dict[str, np.ndarray]] = {}
     forest = partial(_convert_forest, tables=tables)
     regression = schema.is_regression
-    initial_types = [
-        (
-            f.name,
-            StringTensorType([None, 1]) if f.kind == "categorical" else FloatTensorType([None, 1]),
-        )
-        for f in schema.features
-    ]
     final = graph_pipeline.steps[-1][1]
+    number = "double" if isinstance(final, _compares_in_double()) else "float"
+    tensor = {"string": StringTensorType, "float": FloatTensorType, "double": DoubleTensorType}
+    kinds = ["string" if f.kind == "categorical" else number for f in schema.features]
+    initial_types = [
+        (f.name, tensor[kind]([None, 1])) for f, kind in zip(schema.features, kinds, strict=True)
+    ]
     with warnings.catch_warnings(), _marker_imputer(pipeline):
         # Converters read attributes scikit-learn 1.9 deprecates (SVC.probA_): not our concern.
         warnings.simplefilter("ignore", FutureWarning)
@@ -172,14 +172,17 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
                 HistGradientBoostingClassifier: _convert_hgb,
                 HistGradientBoostingRegressor: _convert_hgb,
                 OneHotEncoder: _convert_one_hot,
+                SimpleImputer: _convert_imputer,
                 RandomForestClassifier: forest,
                 ExtraTreesClassifier: forest,
                 RandomForestRegressor: forest,
                 ExtraTreesRegressor: forest,
             },
             custom_shape_calculators={
-                HistGradientBoostingClassifier: _hgb_shapes(),
-                HistGradientBoostingRegressor: calculate_linear_regressor_output_shapes,
+                HistGradientBoostingClassifier: _float_outputs(_hgb_shapes()),
+                HistGradientBoostingRegressor: _float_outputs(
+                    calculate_linear_regressor_output_shapes
+                ),
                 OneHotEncoder: _one_hot_shapes,
                 RandomForestClassifier: _hgb_shapes(),
                 ExtraTreesClassifier: _hgb_shapes(),
@@ -198,8 +201,8 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     if len(names) != len(schema.features):
         raise ValueError(f"graph has {len(names)} inputs for {len(schema.features)} features")
     inputs = [
-        {"name": name, "column": f.name, "type": "string" if f.kind == "categorical" else "float"}
-        for name, f in zip(names, schema.features, strict=True)
+        {"name": name, "column": f.name, "type": kind}
+        for name, f, kind in zip(names, schema.features, kinds, strict=True)
     ]
     return model.SerializeToString(), inputs
 
@@ -228,13 +231,48 @@ def _marker_imputer(pipeline: Any) -> Iterator[None]:
         imputer.missing_values = before
 
 
+def _compares_in_double() -> tuple[type, ...]:
+    """The models whose answers turn on float64 comparisons of their inputs.
+
+    Their graphs take numeric inputs as double tensors. Gradient boosting compares float64
+    inputs with float64 thresholds: with float32 a test value and a threshold closer than
+    float32 can tell apart (``z = 3.93`` and the midpoint ``3.9299999999999997``) take
+    different branches (diamonds: prices "differ by up to 241"); its graph also carries
+    double thresholds. k-nearest neighbours ranks float64 distances: in float32 near ties
+    pick other neighbours (diamonds fitted on 1 000 rows: "differ by up to 80.8"; exact
+    ties, as on auto_imports, are broken by row order and still differ). Forests and single
+    trees compare float32 inputs, as their graphs do (their thresholds are rounded to match,
+    see :func:`_float32_at_most`); the other models are smooth, within the tolerance.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    return (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        KNeighborsClassifier,
+        KNeighborsRegressor,
+    )
+
+
+#: TreeEnsemble attributes that hold numbers: as FLOATS they are float32; ai.onnx.ml 3 adds a
+#: ``*_as_tensor`` twin of each that can hold doubles.
+_TREE_NUMBERS = ("nodes_values", "nodes_hitrates", "base_values", "class_weights", "target_weights")
+
+
 def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
-    """Convert a HistGradientBoostingClassifier with skl2onnx's own converter, bools cast to int.
+    """Convert a HistGradientBoosting model with skl2onnx's own converter, bools cast to int,
+    and its numbers in double precision when its input is double.
 
     With scikit-learn 1.9 the converter passes numpy bools in integer attribute lists
     (``nodes_missing_value_tracks_true``), which onnx refuses ("Expected an int, got a
-    boolean"). Native categorical splits have no ONNX equivalent: refuse them.
+    boolean"). skl2onnx 1.20 writes thresholds and leaf values as FLOATS (float32) whatever
+    the input: for a double input they are moved to the ``*_as_tensor`` attributes of
+    ai.onnx.ml 3, which onnxruntime reads as doubles for a double input. Native categorical
+    splits have no ONNX equivalent: refuse them.
     """
+    from onnx import numpy_helper
+    from skl2onnx.common.data_types import DoubleTensorType
     from skl2onnx.operator_converters.random_forest import (
         convert_sklearn_random_forest_classifier,
         convert_sklearn_random_forest_regressor_converter,
@@ -245,22 +283,64 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
         for predictor in predictors:
             if np.any(predictor.nodes["is_categorical"]):
                 raise NotImplementedError("native categorical splits have no ONNX equivalent")
+    double = isinstance(operator.inputs[0].type, DoubleTensorType)
     add_node = container.add_node
 
-    def add_node_ints(*args: Any, **attrs: Any) -> Any:
-        for key, value in attrs.items():
+    def add_node_typed(*args: Any, **attrs: Any) -> Any:
+        for key, value in list(attrs.items()):
             if isinstance(value, list) and any(isinstance(v, (bool, np.bool_)) for v in value):
                 attrs[key] = [int(v) for v in value]
+            elif double and key in _TREE_NUMBERS:
+                del attrs[key]
+                values = np.asarray(value, dtype=np.float64).ravel()
+                if values.size:
+                    attrs[f"{key}_as_tensor"] = numpy_helper.from_array(values, name=key)
         return add_node(*args, **attrs)
 
-    container.add_node = add_node_ints
+    container.add_node = add_node_typed
+    version = TARGET_OPSET["ai.onnx.ml"] if double else 1
     try:
         if hasattr(model, "classes_"):
-            convert_sklearn_random_forest_classifier(scope, operator, container)
+            convert_sklearn_random_forest_classifier(scope, operator, container, op_version=version)
         else:
-            convert_sklearn_random_forest_regressor_converter(scope, operator, container)
+            convert_sklearn_random_forest_regressor_converter(
+                scope, operator, container, op_version=version
+            )
     finally:
         del container.add_node  # back to the class's method
+
+
+def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
+    """Fill the missing values of double columns with the medians, in double precision.
+
+    skl2onnx's converter uses the ai.onnx.ml Imputer, whose values are float32 and which
+    onnxruntime runs on float32 inputs only; a double input is filled with ``IsNaN`` and
+    ``Where`` instead. Other inputs (the categorical imputer's strings) go to skl2onnx.
+    """
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType
+    from skl2onnx.operator_converters.common import concatenate_variables
+    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+
+    if not isinstance(operator.inputs[0].type, DoubleTensorType):
+        convert_sklearn_imputer(scope, operator, container)
+        return
+    imputer = operator.raw_operator
+    missing = imputer.missing_values
+    if not (isinstance(missing, float) and np.isnan(missing)):
+        raise NotImplementedError(f"an imputer of {missing!r} (not NaN) is not supported")
+    column = concatenate_variables(scope, operator.inputs, container)
+    medians = scope.get_unique_variable_name("medians")
+    values = np.asarray(imputer.statistics_, dtype=np.float64)
+    container.add_initializer(medians, TensorProto.DOUBLE, [values.size], values.tolist())
+    isnan = scope.get_unique_variable_name("isnan")
+    container.add_node("IsNaN", column, isnan, name=scope.get_unique_operator_name("IsNaN"))
+    container.add_node(
+        "Where",
+        [isnan, medians, column],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Where"),
+    )
 
 
 def _convert_forest(
@@ -399,6 +479,20 @@ def _float32_at_most(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _float_outputs(calculate: Any) -> Any:
+    """A shape calculator whose numeric outputs are float: ai.onnx.ml 3's tree ensembles
+    compute in double for a double input but always answer float32."""
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    def calculate_float(operator: Any) -> None:
+        calculate(operator)
+        for output in operator.outputs:
+            if isinstance(output.type, DoubleTensorType):
+                output.type = FloatTensorType(output.type.shape)
+
+    return calculate_float
+
+
 def _hgb_shapes() -> Any:
     from skl2onnx.shape_calculators.ensemble_shapes import calculate_tree_classifier_output_shapes
 
@@ -527,7 +621,8 @@ def feeds(inputs: list[dict[str, str]], X: pd.DataFrame) -> dict[str, np.ndarray
             text = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
             out[spec["name"]] = text.to_numpy(dtype=object).reshape(-1, 1)
         else:
-            out[spec["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+            dtype = np.float64 if spec["type"] == "double" else np.float32
+            out[spec["name"]] = column.to_numpy(dtype=dtype, na_value=np.nan).reshape(-1, 1)
     return out
 
 

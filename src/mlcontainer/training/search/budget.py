@@ -13,7 +13,6 @@ from mlcontainer.training.search.tuning import SEARCH_PRIORITY, Preset, relative
 if TYPE_CHECKING:
     from mlcontainer.core.schema import Schema
 
-DEFAULT_TIME_BUDGET = 60.0
 #: Share of the budget planned for cross-validation; the rest is for loading the data, the
 #: final fit of the selected model, the test evaluation and saving.
 CV_SHARE = 0.6

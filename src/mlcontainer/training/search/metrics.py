@@ -13,6 +13,7 @@ from mlcontainer.core.decision import decide
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.labels import label_array
 from mlcontainer.core.schema import Label, Task
+from mlcontainer.core.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +73,9 @@ DEFAULT_METRIC = DEFAULT_METRICS["classification"]
 def check_metric(name: str, task: Task | None = None) -> MetricSpec:
     """Return the metric ``name`` (of ``task``, when given) or fail listing the valid ones."""
     if name not in METRICS:
-        raise ConfigError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+        raise ConfigError(
+            f"unknown metric {name!r}{did_you_mean(name, METRICS)}; valid: {', '.join(METRICS)}"
+        )
     spec = METRICS[name]
     if task is not None and spec.task != task:
         raise ConfigError(

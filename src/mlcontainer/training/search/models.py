@@ -7,7 +7,7 @@ what doing nothing scores. No I/O, no fitting.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from mlcontainer.core.errors import ConfigError
 from mlcontainer.core.schema import Task
+from mlcontainer.core.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -287,14 +288,18 @@ def parse_model_names(text: str | None) -> list[str]:
     if text is None or not text.strip():
         return list(MODELS)
     names = [n.strip() for n in text.split(",") if n.strip()]
+    check_model_names(names)
+    return list(dict.fromkeys(names))
+
+
+def check_model_names(names: Sequence[str]) -> None:
+    """Refuse no names, or a name the registry does not have (naming the closest one)."""
     if not names:
         raise ConfigError(f"--models names no model; valid: {', '.join(MODELS)}")
     unknown = [n for n in names if n not in MODELS]
     if unknown:
-        raise ConfigError(
-            f"unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(MODELS)}"
-        )
-    return list(dict.fromkeys(names))
+        shown = ", ".join(repr(n) + did_you_mean(n, MODELS) for n in unknown)
+        raise ConfigError(f"unknown model {shown}; valid: {', '.join(MODELS)}")
 
 
 def build_pipeline(
