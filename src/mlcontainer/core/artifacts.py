@@ -139,6 +139,10 @@ class Selection(_Section):
     candidates: list[str] = Field(default_factory=list)
     #: Said when the baseline was selected, or beat the model selected.
     warnings: list[str] = Field(default_factory=list)
+    #: The refit of the selected model on every training row: seconds forecast from its
+    #: folds before it started, and seconds it took (older folders have neither).
+    refit_forecast_seconds: float | None = None
+    refit_seconds: float | None = None
 
 
 class Score(_Section):
@@ -178,6 +182,9 @@ class Candidate(_Section):
     #: The selection metric on each fold, in fold order (empty when it was not run, and in
     #: folders written before the report plotted them).
     fold_scores: list[float | None] = Field(default_factory=list)
+    #: Mean seconds of one fold's fit + predict: the cost table's estimate, the scheduler's
+    #: forecast at the speed it had measured, and the actual time (older folders: none).
+    timing: dict[str, float] | None = None
 
 
 class Calibration(_Section):
