@@ -55,9 +55,9 @@ class _Group(click.Group):
 _TRAINING_MODULES = ("sklearn", "pandas", "matplotlib", "skops", "skl2onnx")
 
 
-def _require_training_extra(command: str) -> None:
+def _require_training_extra(command: str, modules: Sequence[str] = _TRAINING_MODULES) -> None:
     """Refuse ``command`` in one line on a serving-only install (no mlcontainer[train])."""
-    missing = [m for m in _TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise MlcontainerError(
             f"`{command}` needs the training dependencies ({', '.join(missing)} missing): this "
@@ -332,6 +332,12 @@ def _flush_stdout() -> None:
 )
 @click.option("--max-rows", default=None, type=int, help="Rows per request. [default: 10000]")
 @click.option(
+    "--drift-window",
+    default=None,
+    type=int,
+    help="Recent rows each worker keeps for the drift gauges of /metrics; 0: off. [default: 10000]",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
@@ -355,6 +361,7 @@ def serve(
     timeout: int | None,
     graceful_timeout: int | None,
     max_rows: int | None,
+    drift_window: int | None,
     log_format: str | None,
     log_level: str | None,
     runtime: str | None,
@@ -371,6 +378,7 @@ def serve(
         timeout=timeout,
         graceful_timeout=graceful_timeout,
         max_rows=max_rows,
+        drift_window=drift_window,
         log_format=log_format,
         log_level=log_level,
         runtime=runtime,

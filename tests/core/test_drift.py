@@ -142,3 +142,14 @@ def test_compile_refuses_a_reference_of_other_features() -> None:
     other = Schema(features=(Feature("z", "numeric"),), target="y", classes=("a", "b"))
     with pytest.raises(ValueError, match="no feature 'z'"):
         compile_profile(ref, other)
+
+
+def test_assigning_a_few_rows_in_python_gives_the_numpy_bins() -> None:
+    rng = np.random.default_rng(6)
+    ref = build_reference(SCHEMA, _columns(rng, 2_000), ["a", "b"])
+    profile = compile_profile(ref, SCHEMA)
+    columns = _columns(rng, 300, shift=0.5)
+    x = profile.features[0]
+    columns["x"][:9] = x.edges  # values on the cut points themselves
+    columns["colour"][:3] = ["never", None, "red"]
+    assert profile.assign_few(columns) == profile.assign(columns).tolist()

@@ -17,8 +17,11 @@ the population stability index (:func:`psi`).
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
@@ -70,6 +73,13 @@ class FeatureBins:
     expected: np.ndarray
     #: Whether a category the model never saw can be told apart (the schema lists them).
     knows_unseen: bool
+    #: The cut points as Python floats, for :meth:`assign_one`.
+    edge_list: tuple[float, ...] = ()
+    #: What each bin holds, for people: ``<= 36.6``, ``36.6 - 38.7``, a category, ``missing``.
+    display: tuple[str, ...] = ()
+    #: A numeric feature's reference quantiles and the training share at or below each.
+    quantiles: np.ndarray = field(default_factory=lambda: np.empty(0))
+    cdf: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def missing_bin(self) -> int:
@@ -81,6 +91,12 @@ class FeatureBins:
         """The position of the ``unseen`` bin, or None for a numeric feature."""
         return len(self.labels) - 2 if self.kind == "categorical" else None
 
+    @property
+    def fallback_bin(self) -> int:
+        """Where a category not in the lookup goes: ``unseen`` if it can tell, else ``other``."""
+        other = len(self.labels) - 3
+        return other + 1 if self.knows_unseen else other
+
     def assign(self, values: np.ndarray) -> np.ndarray:
         """The bin of each value: float64 with NaN for missing, or text with None."""
         if self.kind != "categorical":
@@ -88,15 +104,18 @@ class FeatureBins:
             out = np.searchsorted(self.edges, numbers, side="left")
             out[np.isnan(numbers)] = self.missing_bin
             return out.astype(np.int16)
-        other = len(self.labels) - 3
-        fallback = other + 1 if self.knows_unseen else other
-        get = self.lookup.get
-        missing = self.missing_bin
-        return np.fromiter(
-            (missing if v is None else get(v, fallback) for v in values),
-            dtype=np.int16,
-            count=len(values),
-        )
+        return np.fromiter((self.assign_one(v) for v in values), dtype=np.int16, count=len(values))
+
+    def assign_one(self, value: float | str | None) -> int:
+        """The bin of one value, without NumPy: what :meth:`assign` gives it (a few rows'
+        worth of NumPy calls cost more than the prediction's whole budget)."""
+        if self.kind == "categorical":
+            if value is None:
+                return self.missing_bin
+            return self.lookup.get(value, self.fallback_bin)  # type: ignore[arg-type]
+        if value != value:  # NaN  # noqa: PLR0124
+            return self.missing_bin
+        return bisect_left(self.edge_list, cast("float", value))
 
 
 @dataclass(frozen=True)
@@ -108,7 +127,7 @@ class PredictionBins:
     labels: tuple[str, ...]
     expected: np.ndarray
 
-    def assign(self, *, positions: np.ndarray | None, values: Sequence[float]) -> np.ndarray:
+    def assign(self, *, positions: np.ndarray | None, values: Sequence[Any]) -> np.ndarray:
         """The bin of each prediction: a classifier's class position, or a value's bin."""
         if self.kind == "classes":
             if positions is None:
@@ -117,6 +136,15 @@ class PredictionBins:
         out = np.searchsorted(self.edges, np.asarray(values, dtype=float), side="left")
         return out.astype(np.int16)
 
+    def assign_few(self, *, positions: np.ndarray | None, values: Sequence[Any]) -> list[int]:
+        """:meth:`assign` without NumPy, for a few rows."""
+        if self.kind == "classes":
+            if positions is None:
+                raise ValueError("a classifier's prediction has class positions")
+            return [int(p) for p in positions.tolist()]
+        edges = self.edges.tolist()
+        return [bisect_left(edges, float(v)) for v in values]
+
 
 @dataclass(frozen=True)
 class DriftProfile:
@@ -124,10 +152,18 @@ class DriftProfile:
 
     features: tuple[FeatureBins, ...]
     prediction: PredictionBins | None
+    #: Rows of the training split the reference was made from.
+    rows: int = 0
 
     def assign(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Each row's bin per feature: an int16 array of rows x features, schema order."""
         return np.stack([f.assign(columns[f.name]) for f in self.features], axis=1)
+
+    def assign_few(self, columns: Mapping[str, np.ndarray]) -> list[list[int]]:
+        """:meth:`assign` without NumPy, row by row: faster for a few rows."""
+        values = [(f, columns[f.name].tolist()) for f in self.features]
+        rows = len(values[0][1]) if values else 0
+        return [[f.assign_one(col[i]) for f, col in values] for i in range(rows)]
 
     @property
     def widest(self) -> int:
@@ -156,7 +192,7 @@ def compile_profile(reference: Reference, schema: Schema) -> DriftProfile:
             labels = tuple(str(i) for i in range(len(edges) + 1))
         _check_shares(pred.shares, len(labels), "the prediction")
         prediction = PredictionBins(pred.kind, edges, labels, np.asarray(pred.shares))
-    return DriftProfile(tuple(features), prediction)
+    return DriftProfile(tuple(features), prediction, reference.rows)
 
 
 def _compile_feature(feature: Feature, ref: FeatureReference) -> FeatureBins:
@@ -167,16 +203,35 @@ def _compile_feature(feature: Feature, ref: FeatureReference) -> FeatureBins:
         for category in known or ():
             lookup.setdefault(category, len(kept))  # seen in training, not kept: other
         labels = (*(str(i) for i in range(len(kept))), OTHER, UNSEEN, MISSING)
+        display = (*ref.categories, OTHER, UNSEEN, MISSING)
         edges = np.empty(0)
     else:
         edges = np.asarray(ref.edges, dtype=float)
         lookup, known = {}, None
         labels = (*(str(i) for i in range(len(edges) + 1)), MISSING)
+        display = (*_ranges(ref.edges), MISSING)
     _check_shares(ref.shares, len(labels), f"feature {feature.name!r}")
     kind = "categorical" if feature.kind == "categorical" else "numeric"
     return FeatureBins(
-        feature.name, kind, edges, lookup, labels, np.asarray(ref.shares), known is not None
+        feature.name,
+        kind,
+        edges,
+        lookup,
+        labels,
+        np.asarray(ref.shares),
+        known is not None,
+        tuple(float(e) for e in edges),
+        display,
+        np.asarray(ref.quantiles, dtype=float),
+        np.asarray(ref.cdf, dtype=float),
     )
+
+
+def _ranges(edges: Sequence[float]) -> list[str]:
+    if not edges:
+        return ["any value"]
+    inner = [f"{a:.4g} - {b:.4g}" for a, b in itertools.pairwise(edges)]
+    return [f"<= {edges[0]:.4g}", *inner, f"> {edges[-1]:.4g}"]
 
 
 def _check_shares(shares: Sequence[float], bins: int, what: str) -> None:
@@ -265,3 +320,143 @@ def _shares(counts: np.ndarray) -> list[float]:
 
 def _round(value: float) -> float:
     return float(f"{value:.{_DIGITS}g}")
+
+
+@dataclass
+class Tally:
+    """A batch reduced to counts: per bin (features, then the prediction), and per numeric
+    feature its present values and those at or below each reference quantile."""
+
+    counts: np.ndarray
+    below: np.ndarray
+    present: np.ndarray
+    rows: int = 0
+
+    @classmethod
+    def empty(cls, profile: DriftProfile) -> Tally:
+        """No rows yet, shaped for ``profile``."""
+        width = len(profile.features)
+        return cls(
+            counts=np.zeros((width + 1, profile.widest), dtype=np.int64),
+            below=np.zeros((width, len(QUANTILES)), dtype=np.int64),
+            present=np.zeros(width, dtype=np.int64),
+        )
+
+    def add(
+        self,
+        profile: DriftProfile,
+        columns: Mapping[str, np.ndarray],
+        *,
+        positions: np.ndarray | None,
+        values: Sequence[Any],
+    ) -> None:
+        """Count a chunk of rows and their predictions (memory: the chunk's, never more)."""
+        bins = profile.assign(columns)
+        width = profile.widest
+        for i, feature in enumerate(profile.features):
+            self.counts[i] += np.bincount(bins[:, i], minlength=width)
+            if feature.quantiles.size:
+                numbers = np.asarray(columns[feature.name], dtype=float)
+                numbers = np.sort(numbers[~np.isnan(numbers)])
+                self.present[i] += numbers.size
+                self.below[i] += np.searchsorted(numbers, feature.quantiles, side="right")
+        if profile.prediction is not None:
+            predicted = profile.prediction.assign(positions=positions, values=values)
+            self.counts[-1] += np.bincount(predicted, minlength=width)
+        self.rows += len(bins)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """How one feature (or the prediction) of a batch compares with the reference."""
+
+    name: str
+    psi: float
+    #: Shares of the batch's rows per bin, the reference's, and what the bins hold.
+    shares: np.ndarray
+    expected: np.ndarray
+    display: tuple[str, ...]
+    missing: float
+    unseen: float | None
+    #: ``KS`` (numbers: the largest gap between the two distribution functions, read at the
+    #: reference's 21 quantiles) or ``chi-square`` (categories, booleans, classes).
+    test: str
+    statistic: float
+    p_value: float
+
+
+def compare(profile: DriftProfile, tally: Tally) -> list[FeatureDrift]:
+    """Every feature's drift, largest PSI first, then the prediction's (if recorded)."""
+    out = []
+    for i, feature in enumerate(profile.features):
+        counts = tally.counts[i, : len(feature.labels)]
+        total = max(int(counts.sum()), 1)
+        if feature.quantiles.size and tally.present[i]:
+            test, (stat, p) = "KS", _ks(feature, tally, i, profile.rows)
+        else:
+            test, (stat, p) = "chi-square", _chi_square(feature.expected, counts, profile.rows)
+        unseen = feature.unseen_bin
+        out.append(
+            FeatureDrift(
+                name=feature.name,
+                psi=psi(feature.expected, counts),
+                shares=counts / total,
+                expected=feature.expected,
+                display=feature.display,
+                missing=float(counts[feature.missing_bin]) / total,
+                unseen=float(counts[unseen]) / total
+                if unseen is not None and feature.knows_unseen
+                else None,
+                test=test,
+                statistic=stat,
+                p_value=p,
+            )
+        )
+    out.sort(key=lambda d: -d.psi if d.psi == d.psi else 0.0)
+    pred = profile.prediction
+    if pred is not None:
+        counts = tally.counts[-1, : len(pred.labels)]
+        stat, p = _chi_square(pred.expected, counts, profile.rows)
+        display = pred.labels if pred.kind == "classes" else tuple(_ranges(pred.edges.tolist()))
+        out.append(
+            FeatureDrift(
+                name=PREDICTION,
+                psi=psi(pred.expected, counts),
+                shares=counts / max(int(counts.sum()), 1),
+                expected=pred.expected,
+                display=display,
+                missing=0.0,
+                unseen=None,
+                test="chi-square",
+                statistic=stat,
+                p_value=p,
+            )
+        )
+    return out
+
+
+#: The name the prediction's row takes in :func:`compare`'s answer.
+PREDICTION = "(prediction)"
+
+
+def _ks(feature: FeatureBins, tally: Tally, i: int, reference_rows: int) -> tuple[float, float]:
+    from scipy.stats import kstwobign
+
+    batch_cdf = tally.below[i] / tally.present[i]
+    stat = float(np.max(np.abs(batch_cdf - feature.cdf)))
+    n = float(tally.present[i])
+    m = max(reference_rows * (1.0 - float(feature.expected[-1])), 1.0)
+    return stat, float(kstwobign.sf(stat * np.sqrt(n * m / (n + m))))
+
+
+def _chi_square(
+    expected: np.ndarray, counts: np.ndarray, reference_rows: int
+) -> tuple[float, float]:
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([np.asarray(expected) * max(reference_rows, 1), counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or counts.sum() == 0:
+        return 0.0, 1.0
+    stat, p, *_ = chi2_contingency(table)
+    return float(stat), float(p)
