@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,31 @@ def test_the_psi_of_several_workers_is_the_psi_of_their_windows_together(
     family = next(f for f in a.collect() if f.name == "mlcontainer_feature_drift_psi")
     gauges = {s.labels["feature"]: s.value for s in family.samples}
     assert gauges["body_mass_g"] == pytest.approx(together)
+
+
+def test_rows_added_a_few_at_a_time_count_as_rows_added_at_once(
+    penguins_outcome: TrainOutcome, penguins_predictor: Predictor
+) -> None:
+    manifest = penguins_predictor.manifest
+    assert manifest.reference is not None
+    profile = compile_profile(manifest.reference, penguins_predictor.schema)
+    errors = Counter("errors", "errors", registry=CollectorRegistry())
+    few = DriftMonitor(profile, window=250, errors=errors)
+    many = DriftMonitor(profile, window=250, errors=errors)
+    frame = _training_like(penguins_outcome, 700, seed=8)
+    frame.loc[::7, "island"] = "Atlantis"
+    decoded = penguins_predictor.decode_records(_records(frame))
+    prediction = penguins_predictor.predict(decoded)
+    start = 0
+    for size in [1, 5, 16, 3] * 100:  # batches of up to FEW_ROWS rows, past the window's end
+        if start >= 700:
+            break
+        part = {k: v[start : start + size] for k, v in decoded.columns.items()}
+        labels = prediction.labels[start : start + size]
+        positions = prediction.positions[start : start + size]
+        few.observe(part, replace(prediction, labels=labels, positions=positions))
+        start += size
+    many.observe(decoded.columns, prediction)
+    assert few.errors._value.get() == 0  # type: ignore[attr-defined]
+    assert np.array_equal(few.counts(), many.counts())
+    assert few.counts()[-1, 0] == 250

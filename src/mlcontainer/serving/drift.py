@@ -62,7 +62,8 @@ class DriftMonitor:
         width = len(profile.features) + 1  # the features, then the prediction
         self._ring = np.full((window, width), -1, dtype=np.int16)
         self._pos = 0
-        self._offsets = np.arange(width, dtype=np.int64) * profile.widest
+        self._widest = profile.widest
+        self._offsets = np.arange(width, dtype=np.int64) * self._widest
         shape = (width + 1, profile.widest)  # the last row: [rows in the window, ...]
         if folder is None:
             self._counts: np.ndarray = np.zeros(shape, dtype=np.int64)
@@ -72,6 +73,10 @@ class DriftMonitor:
         #: The counts as one flat plain array over the same memory (a memmap's item access
         #: is slower).
         self._flat = self._counts.view(np.ndarray).reshape(-1)
+        #: The same memory as flat memoryviews: a Python-level item access costs ~0.05 µs
+        #: there against ~0.6 µs on a NumPy array (a few rows are added item by item).
+        self._counts_view = self._flat.data.cast("B").cast("q")
+        self._ring_view = self._ring.data.cast("B").cast("h")
         self._lock = threading.Lock()
 
     def observe(self, columns: Mapping[str, np.ndarray], prediction: Prediction) -> None:
@@ -99,20 +104,21 @@ class DriftMonitor:
             predicted = profile.prediction.assign_few(
                 positions=prediction.positions, values=prediction.labels
             )
-        counts, ring, width = self._flat, self._ring, profile.widest
+        counts, ring, width = self._counts_view, self._ring_view, self._widest
+        size = len(self._offsets)
         for row, bin_ in zip(rows, predicted, strict=True):
             row.append(bin_)
-            at = self._pos
-            old = ring[at].tolist()
-            ring[at] = row
-            if old[0] < 0:
-                counts[-width] += 1  # the window grows by a row
-            for j, (was, now) in enumerate(zip(old, row, strict=True)):
+            base = self._pos * size
+            if ring[base] < 0:
+                counts[len(counts) - width] += 1  # the window grows by a row
+            for j, now in enumerate(row):
+                was = ring[base + j]
                 if was != now:
                     if was >= 0:
                         counts[j * width + was] -= 1
                     counts[j * width + now] += 1
-            self._pos = (at + 1) % self.window
+                    ring[base + j] = now
+            self._pos = (self._pos + 1) % self.window
 
     def _add_many(self, columns: Mapping[str, np.ndarray], prediction: Prediction) -> None:
         profile = self.profile
