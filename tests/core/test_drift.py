@@ -153,3 +153,18 @@ def test_assigning_a_few_rows_in_python_gives_the_numpy_bins() -> None:
     columns["x"][:9] = x.edges  # values on the cut points themselves
     columns["colour"][:3] = ["never", None, "red"]
     assert profile.assign_few(columns) == profile.assign(columns).tolist()
+
+
+def test_a_batch_like_the_training_data_has_no_ks_gap_even_on_tied_values() -> None:
+    from mlcontainer.core.drift import Tally, compare
+
+    schema = Schema(features=(Feature("s", "numeric"),), target="y", classes=("a", "b"))
+    # Two values with more digits than the manifest keeps, as scaled data has.
+    values = np.where(np.arange(1_000) % 2 == 0, 0.0506801187398187, -0.044641636506989)
+    profile = compile_profile(build_reference(schema, {"s": values}, ["a"]), schema)
+    tally = Tally.empty(profile)
+    tally.add(profile, {"s": values}, positions=np.zeros(1_000, dtype=int), values=[])
+    (drift, _prediction) = compare(profile, tally)
+    assert drift.psi == pytest.approx(0, abs=1e-9)
+    assert drift.statistic == pytest.approx(0, abs=1e-6)
+    assert drift.p_value == pytest.approx(1)

@@ -249,7 +249,9 @@ def feature_reference(feature: Feature, values: np.ndarray) -> FeatureReference:
         edges: list[float] = [0.5]
         quantiles: list[float] = []
     elif present.size:
-        quantiles = [float(q) for q in np.quantile(present, QUANTILES)]
+        # Rounded as stored, before anything is counted against them: a batch is compared
+        # with the stored values (0.0506801 cut 0.05068011873 otherwise).
+        quantiles = [_round(float(q)) for q in np.quantile(present, QUANTILES)]
         edges = sorted({_round(q) for q in quantiles[2:-2:2]})  # the deciles 10 % .. 90 %
     else:
         edges, quantiles = [], []
@@ -261,7 +263,7 @@ def feature_reference(feature: Feature, values: np.ndarray) -> FeatureReference:
     return FeatureReference(
         kind="bins",
         edges=edges,
-        quantiles=[_round(q) for q in quantiles],
+        quantiles=quantiles,
         cdf=[_round(c) for c in cdf],
         shares=_shares(counts),
     )
