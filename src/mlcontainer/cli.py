@@ -14,7 +14,7 @@ import click
 from mlcontainer import __version__
 from mlcontainer.core.config import RUNTIMES, Settings
 from mlcontainer.core.errors import InputValidationError, MlcontainerError
-from mlcontainer.core.formats import CSV, check_file
+from mlcontainer.core.formats import CSV, check_file, file_format
 
 #: Where each setting a core message may name comes from on this edge (see MlcontainerError).
 SETTING_SOURCES = {
@@ -211,9 +211,10 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json"]),
+    type=click.Choice(["csv", "json", "parquet"]),
     default=None,
-    help="Output format. [default: from the --output suffix, else csv]",
+    help="Output format; parquet needs --output. [default: from the --output suffix "
+    "(.csv, .json, .parquet, .pq), else csv]",
 )
 @click.option(
     "--chunk-size",
@@ -268,11 +269,7 @@ def predict(
     # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
     # each on one thread (better than all threads on one chunk: not every node is parallel).
     predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
-    fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
-    if fmt not in ("csv", "json"):
-        raise click.BadParameter(
-            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
-        )
+    fmt = fmt or _output_format(output_path)
     size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
     # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -294,6 +291,18 @@ def predict(
         click.echo(f"Warning: {warning}", err=True)
     if output_path is not None:
         click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
+
+
+def _output_format(output_path: Path | None) -> str:
+    """The format an --output name asks for (csv, json or parquet); csv for stdout."""
+    if output_path is None:
+        return "csv"
+    found = file_format(output_path)
+    if found is None or found.compression or found.kind not in ("csv", "json", "parquet"):
+        raise click.BadParameter(
+            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
+        )
+    return found.kind
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

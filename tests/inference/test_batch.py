@@ -232,3 +232,64 @@ def test_a_short_row_of_a_headerless_input_is_refused_against_the_schema(
     with pytest.raises(InputValidationError, match=r"line 4: it has 3 fields for 5 columns"):
         predict_file(predictor, source, output=tmp_path / "out.csv", fmt="csv", header=False)
     assert not (tmp_path / "out.csv").exists()
+
+
+def _three_outputs(predictor: Predictor, source: Path, tmp_path: Path) -> dict[str, Path]:
+    outputs = {fmt: tmp_path / f"out.{fmt}" for fmt in ("csv", "json", "parquet")}
+    for fmt, out in outputs.items():
+        assert predict_file(predictor, source, output=out, fmt=fmt, chunk_rows=7).rows == 30
+    return outputs
+
+
+def test_csv_json_and_parquet_outputs_agree_row_for_row(
+    penguins_predictor: Predictor, tmp_path: Path
+) -> None:
+    from mlcontainer.training.data.dataset import load_dataset
+
+    source = tmp_path / "in.csv"
+    load_dataset("penguins").X.head(30).to_csv(source, index=False)
+    outputs = _three_outputs(penguins_predictor, source, tmp_path)
+    from_csv = pd.read_csv(outputs["csv"])
+    from_json = json.loads(outputs["json"].read_text())
+    from_parquet = pd.read_parquet(outputs["parquet"])
+    assert list(from_parquet.columns) == list(from_csv.columns)
+    labels = from_parquet["prediction"].tolist()
+    assert labels == from_csv["prediction"].tolist() == [r["prediction"] for r in from_json]
+    for i, record in enumerate(from_json):
+        for name, p in record["probabilities"].items():
+            # Parquet keeps every digit, like JSON; CSV rounds to 6 significant digits.
+            assert from_parquet.loc[i, f"proba_{name}"] == p
+            assert from_csv.loc[i, f"proba_{name}"] == pytest.approx(p, rel=1e-5, abs=1e-9)
+
+
+def test_parquet_output_of_a_regressor_matches_its_json(
+    diabetes_model_dir: Path, tmp_path: Path
+) -> None:
+    predictor = load_predictor(diabetes_model_dir)
+    rng = np.random.default_rng(3)
+    source = tmp_path / "in.csv"
+    names = predictor.schema.names
+    pd.DataFrame(rng.normal(0, 0.05, size=(30, len(names))), columns=names).to_csv(
+        source, index=False
+    )
+    outputs = _three_outputs(predictor, source, tmp_path)
+    expected = json.loads(outputs["json"].read_text())["predictions"]
+    assert pd.read_parquet(outputs["parquet"])["prediction"].tolist() == expected
+
+
+def test_a_failed_parquet_output_leaves_no_file(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 30)
+    frame = pd.read_csv(source).astype(object)
+    frame.loc[25, iris_predictor.schema.names[0]] = "tall"
+    frame.to_csv(source, index=False)
+    with pytest.raises(InputValidationError, match="line 27"):
+        predict_file(
+            iris_predictor, source, output=tmp_path / "out.parquet", fmt="parquet", chunk_rows=5
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_parquet_output_to_a_stream_is_refused(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 3)
+    with pytest.raises(InputValidationError, match=r"add --output OUT\.parquet"):
+        predict_file(iris_predictor, source, output=io.BytesIO(), fmt="parquet")

@@ -24,7 +24,13 @@ from mlcontainer.inference import arrowreader, decoding, parquetreader, recordre
 from mlcontainer.inference.arrowreader import ArrowChunk
 from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_input
 from mlcontainer.inference.layout import Resolver
-from mlcontainer.inference.output import OUTPUT_FORMATS, write_predictions
+from mlcontainer.inference.output import (
+    OUTPUT_FORMATS,
+    ParquetSink,
+    prediction_table,
+    require_pyarrow,
+    write_predictions,
+)
 from mlcontainer.inference.predictor import Predictor
 from mlcontainer.inference.types import Decoded
 
@@ -72,7 +78,15 @@ def predict_file(
     pyarrow is installed).
     """
     if fmt not in OUTPUT_FORMATS:
-        raise InputValidationError(f"unknown output format {fmt!r}; valid: csv, json")
+        raise InputValidationError(
+            f"unknown output format {fmt!r}; valid: {', '.join(OUTPUT_FORMATS)}"
+        )
+    if fmt == "parquet":
+        require_pyarrow("Parquet output")
+        if not isinstance(output, Path):
+            raise InputValidationError(
+                "Parquet output is written to a file, not a stream: add --output OUT.parquet"
+            )
     if chunk_rows < 1:
         raise InputValidationError(f"--chunk-size must be at least 1 row, got {chunk_rows}")
     if csv_reader not in CSV_READERS:
@@ -131,8 +145,9 @@ def _stream(
 ) -> BatchResult:
     """Predict and render up to ``workers`` chunks at once; write them in input order."""
     result = BatchResult()
-    pending: deque[tuple[Future[bytes], Decoded, int]] = deque()
+    pending: deque[tuple[Future[Any], Decoded, int]] = deque()
     closing = b""
+    parquet = ParquetSink(sink) if fmt == "parquet" else None
 
     def write_oldest() -> None:
         nonlocal closing
@@ -141,36 +156,43 @@ def _stream(
         n_rows = decoded.rows
         if result.rows == 0:
             result.warnings = decoded.warnings
-        piece, closing = _piece(payload, fmt, first=result.rows == 0)
-        _write_all(sink, piece)
+        if parquet is not None:
+            parquet.write(payload)
+        else:
+            piece, closing = _piece(payload, fmt, first=result.rows == 0)
+            _write_all(sink, piece)
         result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
-        try:
-            start = 0
-            for decoded, bytes_read in chunks:
-                job = pool.submit(_predict_chunk, predictor, decoded, fmt, start)
-                pending.append((job, decoded, bytes_read))
-                start += decoded.rows
-                if len(pending) >= workers:
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
+            try:
+                start = 0
+                for decoded, bytes_read in chunks:
+                    job = pool.submit(_predict_chunk, predictor, decoded, fmt, start)
+                    pending.append((job, decoded, bytes_read))
+                    start += decoded.rows
+                    if len(pending) >= workers:
+                        write_oldest()
+                while pending:
                     write_oldest()
-            while pending:
-                write_oldest()
-        finally:
-            for future, *_ in pending:
-                future.cancel()
-    if result.rows == 0:
-        raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
+            finally:
+                for future, *_ in pending:
+                    future.cancel()
+        if result.rows == 0:
+            raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
+    finally:
+        if parquet is not None:  # after a failure too: its file is removed, never published
+            parquet.close()
     _write_all(sink, closing)
     sink.flush()
     return result
 
 
-def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> bytes:
-    """Predict one chunk and render it; errors name file lines (or rows counted from the
-    file's start, for Parquet)."""
+def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> Any:
+    """Predict one chunk and render it (bytes; a pyarrow Table for Parquet); errors name file
+    lines (or rows counted from the file's start, for Parquet)."""
     try:
         with _native_threads(predictor):
             prediction = predictor.predict(decoded)
@@ -178,7 +200,7 @@ def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int)
         if decoded.lines is not None:
             raise
         raise exc.renumbered(partial(operator.add, start)) from None
-    return write_predictions(prediction, fmt)
+    return prediction_table(prediction) if fmt == "parquet" else write_predictions(prediction, fmt)
 
 
 @contextmanager
