@@ -293,3 +293,56 @@ def test_parquet_output_to_a_stream_is_refused(iris_predictor: Predictor, tmp_pa
     source = _iris_rows(iris_predictor, tmp_path / "in.csv", 3)
     with pytest.raises(InputValidationError, match=r"add --output OUT\.parquet"):
         predict_file(iris_predictor, source, output=io.BytesIO(), fmt="parquet")
+
+
+def _partitions(predictor: Predictor, tmp_path: Path, sizes: tuple[int, ...]) -> Path:
+    """A folder of Parquet partitions (written in reverse order) and Spark's marker files."""
+    whole = pd.read_csv(_iris_rows(predictor, tmp_path / "whole.csv", sum(sizes)))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    bounds = np.cumsum((0, *sizes))
+    for i in reversed(range(len(sizes))):
+        part = whole.iloc[bounds[i] : bounds[i + 1]]
+        part.to_parquet(folder / f"part-{i:05d}.parquet", index=False, row_group_size=4)
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".part-00000.parquet.crc").write_bytes(b"not parquet")
+    return folder
+
+
+def test_a_folder_of_parquet_partitions_is_read_in_name_order(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    folder = _partitions(iris_predictor, tmp_path, (5, 9, 3))
+    from_folder, from_csv = tmp_path / "folder.csv", tmp_path / "csv.csv"
+    result = predict_file(iris_predictor, folder, output=from_folder, fmt="csv", chunk_rows=3)
+    predict_file(iris_predictor, tmp_path / "whole.csv", output=from_csv, fmt="csv")
+    assert result.rows == 17
+    assert from_folder.read_bytes() == from_csv.read_bytes()
+
+
+def test_a_bad_partition_is_named_with_its_row_counted_from_1(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    folder = _partitions(iris_predictor, tmp_path, (5, 9, 3))
+    bad = folder / "part-00001.parquet"
+    frame = pd.read_parquet(bad)
+    column = iris_predictor.schema.names[2]
+    frame[column] = frame[column].astype(str)  # a text column, read by the cell rules
+    frame.loc[6, column] = "tall"  # the partition's 7th row, in its second row group
+    frame.to_parquet(bad, index=False, row_group_size=4)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(InputValidationError) as info:
+        predict_file(iris_predictor, folder, output=out, fmt="parquet", chunk_rows=3)
+    assert info.value.message.startswith(
+        f"in {bad} (rows counted from 1): column {column!r}, row 7: expected a number"
+    )
+    assert not out.exists()
+
+
+def test_a_folder_without_parquet_partitions_is_refused(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "_SUCCESS").write_bytes(b"")
+    with pytest.raises(InputValidationError, match="holds no Parquet partitions"):
+        predict_file(iris_predictor, tmp_path / "in", output=tmp_path / "out.csv", fmt="csv")

@@ -170,7 +170,7 @@ def _stream(
             try:
                 start = 0
                 for decoded, bytes_read in chunks:
-                    job = pool.submit(_predict_chunk, predictor, decoded, fmt, start)
+                    job = pool.submit(predict_chunk, predictor, decoded, fmt, start)
                     pending.append((job, decoded, bytes_read))
                     start += decoded.rows
                     if len(pending) >= workers:
@@ -190,15 +190,15 @@ def _stream(
     return result
 
 
-def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> Any:
+def predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> Any:
     """Predict one chunk and render it (bytes; a pyarrow Table for Parquet); errors name file
-    lines (or rows counted from the file's start, for Parquet)."""
+    lines (Parquet: the file and its rows counted from 1)."""
     try:
         with _native_threads(predictor):
             prediction = predictor.predict(decoded)
     except InputValidationError as exc:
-        if decoded.lines is not None:
-            raise
+        if decoded.lines is not None or decoded.origin is not None:
+            raise  # already named by file line, or by file and row
         raise exc.renumbered(partial(operator.add, start)) from None
     return prediction_table(prediction) if fmt == "parquet" else write_predictions(prediction, fmt)
 
@@ -235,10 +235,10 @@ def _chunks(
 ) -> Iterator[tuple[Decoded, int]]:
     """Yield (validated chunk, input bytes read so far), chunk by chunk.
 
-    Validation errors name file lines (Parquet: rows counted from the start of the file).
+    Validation errors name file lines (Parquet: the file, and rows counted from 1). A folder
+    is read as Parquet partitions, in the order of their sorted names.
     """
     schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
-    done = 0
     found = file_format(source) if isinstance(source, Path) else None
     if isinstance(source, Path) and found is not None and found.kind in recordreader.KINDS:
         yield from recordreader.iter_decoded(
@@ -251,16 +251,13 @@ def _chunks(
             chunk_rows=chunk_rows,
         )
         return
-    if isinstance(source, Path) and found is not None and found.kind == "parquet":
-        # Parquet has no lines: errors name rows counted from the file's first, from 0.
-        for part in parquetreader.iter_chunks(source, chunk_rows):
-            try:
-                warnings = decoding.check_columns(schema, part.names, part.rows, ignored)
-                columns = decoding.from_cells(schema, part.cells, typed=part.typed, rules=rules)
-            except InputValidationError as exc:
-                raise exc.renumbered(partial(operator.add, done)) from None
-            yield Decoded(columns, part.rows, warnings), part.bytes_read
-            done += part.rows
+    if isinstance(source, Path) and (source.is_dir() or (found and found.kind == "parquet")):
+        read = 0  # the bytes of the partitions before this one
+        for path in parquetreader.partition_files(source):
+            parts = parquetreader.iter_chunks(path, chunk_rows)
+            for decoded, bytes_read in parquet_decoded(predictor, parts, str(path)):
+                yield decoded, read + bytes_read
+            read += path.stat().st_size
         return
     # Any other name is read as CSV (stdin, a pipe, a .txt), compressed as its name says.
     handle = open_input(source)
@@ -274,12 +271,10 @@ def _chunks(
     try:
         for chunk in chunks:
             if isinstance(chunk, ArrowChunk):
-                n_rows = chunk.num_rows
                 decoded = arrowreader.decode(schema, chunk, rules, ignored)
             else:
                 notes += chunk.notes
-                n_rows = len(chunk.rows)
-                if not n_rows:
+                if not chunk.rows:
                     continue
                 decoded = decoding.from_text(
                     schema, chunk.names, chunk.rows, rules, ignored, lines=chunk.lines
@@ -287,11 +282,26 @@ def _chunks(
                 decoded = replace(decoded, warnings=[*notes, *decoded.warnings])
             notes = []
             yield decoded, _position(handle)
-            done += n_rows
     finally:
         chunks.close()  # now, while the file is open, not whenever it is garbage-collected
         if isinstance(source, Path):
             handle.close()
+
+
+def parquet_decoded(
+    predictor: Predictor, parts: Iterator[parquetreader.ParquetChunk], name: str
+) -> Iterator[tuple[Decoded, int]]:
+    """Validate the chunks of the Parquet file ``name``; errors name it and its rows, counted
+    from 1 (Parquet has no lines). Run here and on the workers of a cluster alike."""
+    schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
+    for part in parts:
+        origin = (name, part.first_row)
+        try:
+            warnings = decoding.check_columns(schema, part.names, part.rows, ignored)
+            columns = decoding.from_cells(schema, part.cells, typed=part.typed, rules=rules)
+        except InputValidationError as exc:
+            raise exc.in_file(name, first=part.first_row) from None
+        yield Decoded(columns, part.rows, warnings, origin=origin), part.bytes_read
 
 
 def _prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
