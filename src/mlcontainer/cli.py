@@ -198,7 +198,8 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     "input_path",
     required=True,
     help="File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
-    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin.",
+    ".jsonl, .parquet; a folder of Parquet partitions (read by sorted name); any other name "
+    "is read as CSV, and '-' reads CSV from stdin.",
 )
 @click.option(
     "--output",
@@ -243,6 +244,12 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     help="Comma-separated names of the input's columns, for rows without a header line. "
     "[default: the training file's columns, by position]",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Score a Parquet file or folder of partitions on the Dask cluster at tcp://HOST:PORT "
+    "(the dask extra) and write --output as Parquet: the same rows as a local run.",
+)
 @_runtime_option
 @click.pass_context
 def predict(
@@ -255,12 +262,20 @@ def predict(
     csv_reader: str,
     header: bool | None,
     columns: str | None,
+    scheduler: str | None,
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
     source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
-    if isinstance(source, Path):  # before the model loads: a missing file is told at once
+    if isinstance(source, Path) and not source.is_dir():  # a folder: Parquet partitions
+        # Before the model loads: a missing file is told at once.
         check_file(source, InputValidationError, what="input file", default=CSV)
+    fmt = fmt or _output_format(output_path)
+    if scheduler is not None:
+        _predict_on_cluster(
+            ctx, model_dir, runtime, source, output_path, fmt, scheduler, chunk_size
+        )
+        return
     from mlcontainer import console
     from mlcontainer.inference.batch import predict_file
     from mlcontainer.inference.predictor import load_predictor
@@ -269,8 +284,7 @@ def predict(
     # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
     # each on one thread (better than all threads on one chunk: not every node is parallel).
     predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
-    fmt = fmt or _output_format(output_path)
-    size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
+    size = _input_size(source)
     # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with console.batch_progress(size) as on_progress:
@@ -291,6 +305,63 @@ def predict(
         click.echo(f"Warning: {warning}", err=True)
     if output_path is not None:
         click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
+
+
+def _predict_on_cluster(
+    ctx: click.Context,
+    model_dir: Path | None,
+    runtime: str | None,
+    source: Any,
+    output_path: Path | None,
+    fmt: str,
+    scheduler: str,
+    chunk_size: int,
+) -> None:
+    """`predict --scheduler`: Parquet in, Parquet out, one line per piece scored."""
+    from mlcontainer.core.config import check_scheduler
+
+    address = check_scheduler(scheduler)
+    found = file_format(source) if isinstance(source, Path) else None
+    parquet = isinstance(source, Path) and (source.is_dir() or (found and found.kind == "parquet"))
+    if address is None or not parquet:
+        raise InputValidationError(
+            "--scheduler scores a Parquet file or a folder of Parquet partitions (--input)"
+        )
+    if output_path is None or fmt != "parquet":
+        raise InputValidationError("--scheduler writes Parquet: add --output OUT.parquet")
+    from mlcontainer.inference.distributed import predict_on_cluster
+    from mlcontainer.inference.predictor import load_predictor
+
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    result = predict_on_cluster(
+        predictor,
+        settings.model_dir,
+        source,
+        output=output_path,
+        scheduler=address,
+        chunk_rows=chunk_size,
+        on_piece=lambda done: click.echo(
+            f"scored {done.index}/{done.pieces}: {done.piece.path.name} "
+            f"({done.piece.rows:,} rows); {done.rows_written:,} rows written",
+            err=True,
+        ),
+    )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {result.rows} predictions to {output_path} (on {address})", err=True)
+
+
+def _input_size(source: Any) -> int | None:
+    """The bytes to read: a file's size, a folder's partitions' sizes; None for stdin."""
+    if not isinstance(source, Path):
+        return None
+    if source.is_dir():
+        from mlcontainer.inference.parquetreader import partition_files
+
+        return sum(p.stat().st_size for p in partition_files(source))
+    return source.stat().st_size if source.is_file() else None
 
 
 def _output_format(output_path: Path | None) -> str:
