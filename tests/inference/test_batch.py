@@ -346,3 +346,29 @@ def test_a_folder_without_parquet_partitions_is_refused(
     (tmp_path / "in" / "_SUCCESS").write_bytes(b"")
     with pytest.raises(InputValidationError, match="holds no Parquet partitions"):
         predict_file(iris_predictor, tmp_path / "in", output=tmp_path / "out.csv", fmt="csv")
+
+
+def test_an_arrow_batch_is_predicted_as_its_parquet_file_is(
+    penguins_predictor: Predictor, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlcontainer.inference.batch import predict_table
+    from mlcontainer.training.data.dataset import load_dataset
+
+    frame = load_dataset("penguins").X.head(40)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    out = tmp_path / "out.parquet"
+    predict_file(penguins_predictor, tmp_path / "in.parquet", output=out, fmt="parquet")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    assert predict_table(penguins_predictor, table).equals(pq.read_table(out))
+    frame = frame.dropna().astype({"bill_length_mm": str})  # a text column: read by cell rules
+    frame.iloc[30, frame.columns.get_loc("bill_length_mm")] = "long"
+    match = r"^in spark batch \(rows counted from 1\): column 'bill_length_mm', row 31: "
+    with pytest.raises(InputValidationError, match=match):
+        predict_table(
+            penguins_predictor,
+            pa.Table.from_pandas(frame, preserve_index=False),
+            name="spark batch",
+        )

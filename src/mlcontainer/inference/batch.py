@@ -304,6 +304,28 @@ def parquet_decoded(
         yield Decoded(columns, part.rows, warnings, origin=origin), part.bytes_read
 
 
+def predict_table(predictor: Predictor, table: Any, *, name: str = "the batch") -> Any:
+    """Validate and predict an Arrow table (a Spark or Dask batch) by the Parquet rules, one
+    record batch at a time; return the predictions as :func:`.output.prediction_table` does.
+    Errors name ``name`` and its rows counted from 1."""
+    import pyarrow as pa
+
+    def parts() -> Iterator[parquetreader.ParquetChunk]:
+        first = 0
+        for batch in table.to_batches():
+            yield parquetreader.chunk_of(batch, first_row=first)
+            first += batch.num_rows
+
+    tables = [
+        predict_chunk(predictor, decoded, "parquet", 0)
+        for decoded, _ in parquet_decoded(predictor, parts(), name)
+        if decoded.rows
+    ]
+    if not tables:
+        raise InputValidationError(f"no rows to predict: {name} is empty")
+    return pa.concat_tables(tables)
+
+
 def _prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Run ``items`` on a background thread, at most ``depth`` items ahead of the consumer.
 

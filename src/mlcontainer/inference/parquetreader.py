@@ -77,8 +77,6 @@ def iter_chunks(
     up to ``chunk_rows``, row group by row group (all, or the ``groups`` given)."""
     name = name or str(source)
     pq = _parquet_module(name)
-    import pyarrow.types as pat
-
     with _errors(name):
         parquet = pq.ParquetFile(source if isinstance(source, Path) else io.BytesIO(source))
         metadata = parquet.metadata
@@ -90,23 +88,25 @@ def iter_chunks(
         for group in range(metadata.num_row_groups) if groups is None else groups:
             done = starts[group]
             for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group]):
-                names = [str(n).strip() for n in batch.schema.names]
-                cells: dict[str, list[Any]] = {}
-                typed: list[str] = []
-                for column_name, column in zip(names, batch.columns, strict=True):
-                    if column_name in cells:
-                        continue  # a duplicated name: the first column counts
-                    values = (
-                        column.cast(column.type.value_type)
-                        if pat.is_dictionary(column.type)
-                        else column
-                    )
-                    if not (pat.is_string(values.type) or pat.is_large_string(values.type)):
-                        typed.append(column_name)
-                    cells[column_name] = values.to_pylist()
                 first, done = done, done + batch.num_rows
-                read = size * done // total_rows
-                yield ParquetChunk(cells, typed, names, batch.num_rows, read, first_row=first)
+                yield chunk_of(batch, first_row=first, bytes_read=size * done // total_rows)
+
+
+def chunk_of(batch: Any, *, first_row: int = 0, bytes_read: int = 0) -> ParquetChunk:
+    """Turn an Arrow record batch into cells: text columns as text, typed ones as values."""
+    import pyarrow.types as pat
+
+    names = [str(n).strip() for n in batch.schema.names]
+    cells: dict[str, list[Any]] = {}
+    typed: list[str] = []
+    for name, column in zip(names, batch.columns, strict=True):
+        if name in cells:
+            continue  # a duplicated name: the first column counts
+        values = column.cast(column.type.value_type) if pat.is_dictionary(column.type) else column
+        if not (pat.is_string(values.type) or pat.is_large_string(values.type)):
+            typed.append(name)
+        cells[name] = values.to_pylist()
+    return ParquetChunk(cells, typed, names, batch.num_rows, bytes_read, first_row=first_row)
 
 
 def _parquet_module(name: str = "Parquet") -> Any:
