@@ -16,7 +16,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ class ModelFiles:
     files: dict[str, bytes]
     runtime: str
     #: The SHA-256 of the runtime's file: the worker keeps one loaded predictor per model.
-    sha256: str = field(default="")
+    sha256: str
 
     def __hash__(self) -> int:
         return hash((self.sha256, self.runtime))
@@ -146,6 +146,10 @@ def predict_on_cluster(
                 finally:
                     sink.close()
         except OSError as exc:
+            from distributed.comm.core import CommClosedError
+
+            if isinstance(exc, CommClosedError):  # an OSError too: the cluster's, not the disk's
+                raise
             raise InputValidationError(f"cannot write to {output}: {exc.strerror or exc}") from None
     return result
 
