@@ -48,7 +48,11 @@ def column_warnings(X: pd.DataFrame, y: pd.Series, schema: Schema) -> list[str]:
                 f"column {feature.name!r} is constant ({shown} in every row): it carries no "
                 f"information; drop it with --drop {feature.name}"
             )
-        elif n >= MIN_ROWS and _id_like(col, categorical=feature.kind == "categorical"):
+        elif (
+            n >= MIN_ROWS
+            and feature.date_format is None  # a date per row is a time, not a name
+            and _id_like(col, categorical=feature.kind == "categorical")
+        ):
             warnings.append(
                 f"column {feature.name!r} looks like an ID ({distinct} distinct values in {n} "
                 f"rows): it names rows rather than describing them; drop it with "

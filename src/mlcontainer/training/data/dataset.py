@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlcontainer.core.cells import DEFAULT_NA_VALUES
+from mlcontainer.core.dates import detect_format
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
@@ -238,6 +239,7 @@ def prepare(
     X = X.reset_index(drop=True)
     y = y.reset_index(drop=True).rename(target)
     schema = Schema(features=tuple(schema_features), target=target, classes=classes, task=chosen)
+    notes.extend(_dates_note(schema))
     return Dataset(
         warnings=tuple(column_warnings(X, y, schema)),
         dropped_columns=tuple(dict.fromkeys(drop)),
@@ -249,7 +251,13 @@ def prepare(
         fingerprint=fingerprint(X, y),
         dropped_rows=dropped,
         notes=tuple(notes),
-        recipe=recipe.model_copy(update={"target": target, "dropped": list(dict.fromkeys(drop))}),
+        recipe=recipe.model_copy(
+            update={
+                "target": target,
+                "dropped": list(dict.fromkeys(drop)),
+                "dates": schema.dates,
+            }
+        ),
         excluded_classes={str(c): n for c, n in excluded.items()},
     )
 
@@ -302,6 +310,17 @@ def choose_task(column: pd.Series, requested: str, *, target: str, source: str) 
         f"Task: classification (target {target!r} holds {distinct} distinct whole numbers, "
         "taken as classes); use --task regression to predict them as a number"
     )
+
+
+def _dates_note(schema: Schema) -> list[str]:
+    """One line naming the date columns and what the model reads of them (none: no line)."""
+    if not schema.dates:
+        return []
+    formats = ", ".join(sorted(set(schema.dates.values())))
+    return [
+        f"column(s) {_list(list(schema.dates))} hold dates ({formats}): the model reads their "
+        "year, month, day, day of week, days since 1970 and hour (where there is one)"
+    ]
 
 
 def _is_number(value: Any) -> bool:
@@ -380,6 +399,10 @@ def _to_labels(column: pd.Series, *, target: str, source: str) -> pd.Series:
     return column.map(lambda v: str(v).strip()).astype(object)
 
 
+#: How a typed timestamp (Parquet, Excel) is written as text before its calendar is read.
+TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S"
+
+
 def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, list[Feature]]:
     columns: dict[str, pd.Series] = {}
     schema: list[Feature] = []
@@ -395,6 +418,12 @@ def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame
                 raise DatasetError(f"column {name!r} of {source} holds infinite values")
             columns[name] = values
             schema.append(Feature(name, "numeric", nullable=nullable))
+        elif pd.api.types.is_datetime64_any_dtype(col):  # Parquet, Excel: typed dates
+            stamps = col.dt.tz_localize(None) if col.dt.tz is not None else col
+            columns[name] = stamps.dt.strftime(TIMESTAMP_TEXT).astype(object)
+            schema.append(
+                Feature(name, "categorical", nullable=nullable, date_format=TIMESTAMP_TEXT)
+            )
         elif (
             pd.api.types.is_object_dtype(col)
             or pd.api.types.is_string_dtype(col)
@@ -403,9 +432,14 @@ def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame
             text = col.astype(object).where(col.notna(), np.nan)
             text = text.map(lambda v: v if isinstance(v, float) else str(v).strip())
             columns[name] = text
+            date_format = detect_format(text.dropna().tolist())
             seen = sorted(set(text.dropna()))
-            cats = tuple(seen) if len(seen) <= MAX_LISTED_CATEGORIES else None
-            schema.append(Feature(name, "categorical", categories=cats, nullable=nullable))
+            cats = tuple(seen) if len(seen) <= MAX_LISTED_CATEGORIES and not date_format else None
+            schema.append(
+                Feature(
+                    name, "categorical", categories=cats, nullable=nullable, date_format=date_format
+                )
+            )
         else:
             raise DatasetError(
                 f"column {name!r} of {source} has type {col.dtype}, which mlcontainer cannot use; "
