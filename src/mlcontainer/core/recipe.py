@@ -39,6 +39,8 @@ class IntakeRecipe(BaseModel):
     #: Text columns of dates and the format fixed for each: the saved pipeline turns them
     #: into calendar features (``core.dates``); the schema's features say the same.
     dates: dict[str, str] = Field(default_factory=dict)
+    #: Columns training left out on its own (``leak`` or ``id``; ``--keep`` keeps one).
+    left_out: dict[str, str] = Field(default_factory=dict)
 
     def cell_rules(self) -> CellRules:
         """The rules every input cell is read with."""
@@ -47,6 +49,9 @@ class IntakeRecipe(BaseModel):
     def ignored(self) -> dict[str, str]:
         """Columns an input may carry that the model does not use, with why (for a note)."""
         out = dict.fromkeys(self.dropped, "left out of training (--drop)")
+        for name, kind in self.left_out.items():
+            what = "a likely leak" if kind == "leak" else "it looks like an ID"
+            out[name] = f"left out of training ({what}; --keep keeps it)"
         if self.target is not None:
             out[self.target] = "the target: the model predicts it"
         return out

@@ -82,6 +82,7 @@ def run_training(
         progressbar=progressbar,
         na_values=options.na_values,
         drop=options.drop,
+        keep=options.keep,
         header=options.header,
         columns=options.columns,
         class_rule=ClassRule(options.cv, options.test_size, options.min_class_rows),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
 from mlcontainer.core.suggest import did_you_mean
-from mlcontainer.training.data.audit import column_warnings
+from mlcontainer.training.data.audit import Finding, audit_columns
 from mlcontainer.training.data.intake import read_table
 from mlcontainer.training.data.sources import (
     BUILTIN_DATASETS,
@@ -115,6 +115,7 @@ def load_dataset(
     progressbar: Any = False,
     na_values: Sequence[str] = DEFAULT_NA_VALUES,
     drop: Sequence[str] = (),
+    keep: Sequence[str] = (),
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     class_rule: ClassRule | None = None,
@@ -143,6 +144,7 @@ def load_dataset(
             name=spec,
             source=f"builtin:{spec}",
             drop=drop,
+            keep=keep,
             recipe=recipe,
             class_rule=class_rule,
             task=task,
@@ -169,6 +171,7 @@ def load_dataset(
         name=path.stem,
         source=source,
         drop=drop,
+        keep=keep,
         recipe=table.recipe,
         notes=table.notes,
         class_rule=class_rule,
@@ -183,6 +186,7 @@ def prepare(
     name: str,
     source: str,
     drop: Sequence[str] = (),
+    keep: Sequence[str] = (),
     recipe: IntakeRecipe | None = None,
     notes: Sequence[str] = (),
     class_rule: ClassRule | None = None,
@@ -190,7 +194,8 @@ def prepare(
 ) -> Dataset:
     """Split a table into typed features and a target, and derive its schema.
 
-    ``task`` is classification, regression, or auto (see :func:`choose_task`).
+    ``task`` is classification, regression, or auto (see :func:`choose_task`). Columns that
+    look like leaks or IDs are left out unless ``keep`` names them.
     """
     frame = frame.rename(columns=str)
     recipe = recipe or IntakeRecipe(source_format="frame", columns=list(frame.columns))
@@ -203,6 +208,7 @@ def prepare(
             f"{did_you_mean(target, frame.columns)}; columns: {_list(frame.columns)}"
         )
     frame = _drop_columns(frame, drop, target=target, source=source)
+    _check_kept(frame, keep, target=target, source=source)
     missing_target = frame[target].isna()
     dropped = int(missing_target.sum())
     notes = list(notes)
@@ -240,8 +246,13 @@ def prepare(
     y = y.reset_index(drop=True).rename(target)
     schema = Schema(features=tuple(schema_features), target=target, classes=classes, task=chosen)
     notes.extend(_dates_note(schema))
+    findings = audit_columns(X, y, schema)
+    left_out: dict[str, str] = {
+        f.column: f.kind for f in findings if f.leaves_out and f.column not in keep
+    }
+    X, schema = _leave_out(X, schema, left_out, findings, source=source)
     return Dataset(
-        warnings=tuple(column_warnings(X, y, schema)),
+        warnings=tuple(f.line(kept=f.column in keep) for f in findings),
         dropped_columns=tuple(dict.fromkeys(drop)),
         name=name,
         source=source,
@@ -256,6 +267,7 @@ def prepare(
                 "target": target,
                 "dropped": list(dict.fromkeys(drop)),
                 "dates": schema.dates,
+                "left_out": left_out,
             }
         ),
         excluded_classes={str(c): n for c, n in excluded.items()},
@@ -310,6 +322,37 @@ def choose_task(column: pd.Series, requested: str, *, target: str, source: str) 
         f"Task: classification (target {target!r} holds {distinct} distinct whole numbers, "
         "taken as classes); use --task regression to predict them as a number"
     )
+
+
+def _leave_out(
+    X: pd.DataFrame,
+    schema: Schema,
+    left_out: dict[str, str],
+    findings: Sequence[Finding],
+    *,
+    source: str,
+) -> tuple[pd.DataFrame, Schema]:
+    """The features without those left out (likely leaks and IDs); none left is an error."""
+    if not left_out:
+        return X, schema
+    features = tuple(f for f in schema.features if f.name not in left_out)
+    if not features:
+        lines = "; ".join(f.line(kept=False) for f in findings if f.column in left_out)
+        raise DatasetError(
+            f"every feature column of {source} looks like a leak or an ID ({lines}): "
+            "keep the ones that describe the rows with --keep"
+        )
+    return X.drop(columns=list(left_out)), replace(schema, features=features)
+
+
+def _check_kept(frame: pd.DataFrame, keep: Sequence[str], *, target: str, source: str) -> None:
+    unknown = [c for c in keep if c not in frame.columns or c == target]
+    if unknown:
+        shown = ", ".join(repr(c) + did_you_mean(c, frame.columns) for c in unknown)
+        raise DatasetError(
+            f"--keep names column(s) {shown} that {source} does not have as a feature; "
+            f"columns: {_list([c for c in frame.columns if c != target])}"
+        )
 
 
 def _dates_note(schema: Schema) -> list[str]:

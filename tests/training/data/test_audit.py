@@ -1,0 +1,94 @@
+"""Leaks and IDs are left out of training by default, each in one line naming `--keep`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcontainer.core.errors import DatasetError
+from mlcontainer.training.data.dataset import load_dataset, prepare
+
+
+def _titanic_like(n: int = 300, *, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    survived = rng.integers(0, 2, n)
+    return pd.DataFrame(
+        {
+            "age": rng.uniform(1, 80, n).round(),
+            "sex": rng.choice(["male", "female"], n),
+            "alive": np.where(survived == 1, "yes", "no"),
+            "survived": survived,
+        }
+    )
+
+
+def _crashes_like(n: int = 300, *, seed: int = 1) -> pd.DataFrame:
+    """car_crashes: columns written as the target (crashes per billion miles) times a share."""
+    rng = np.random.default_rng(seed)
+    total = rng.uniform(5, 24, n)
+    return pd.DataFrame(
+        {
+            "speeding": total * rng.uniform(0.1, 0.4, n),
+            "alcohol": total * rng.uniform(0.1, 0.4, n),
+            # Smaller than the target in every row, but not a share of it: it grows slower.
+            "premium_hundreds": 2.0 + np.sqrt(total) * rng.uniform(0.9, 1.1, n),
+            "ins_losses": rng.uniform(80, 200, n) + total,
+            "total": total,
+        }
+    )
+
+
+def test_a_column_restating_the_target_is_left_out_in_one_line_naming_keep() -> None:
+    ds = prepare(_titanic_like(), target="survived", name="t", source="t")
+    assert ds.schema.names == ["age", "sex"]
+    assert list(ds.X.columns) == ["age", "sex"]
+    (line,) = ds.warnings
+    assert line.startswith("left out column 'alive': it alone predicts the target 'survived'")
+    assert line.endswith("--keep alive keeps it")
+    assert ds.recipe.left_out == {"alive": "leak"}
+    assert ds.recipe.ignored()["alive"] == "left out of training (a likely leak; --keep keeps it)"
+
+
+def test_keep_trains_on_a_flagged_column_and_says_so() -> None:
+    ds = prepare(_titanic_like(), target="survived", name="t", source="t", keep=("alive",))
+    assert "alive" in ds.schema.names
+    assert ds.warnings[0].endswith("kept, as --keep alive asks")
+    assert ds.recipe.left_out == {}
+
+
+def test_regression_columns_that_are_the_target_times_a_share_are_left_out() -> None:
+    ds = prepare(_crashes_like(), target="total", name="t", source="t")
+    assert ds.schema.names == ["premium_hundreds", "ins_losses"]
+    assert [w.split("'")[1] for w in ds.warnings] == ["speeding", "alcohol"]
+    assert "is a share (0.1" in ds.warnings[0]
+
+
+def test_a_regression_column_that_follows_the_target_in_rank_is_left_out() -> None:
+    # 60 rows make 2 bins for the group means (25 rows each at least): the ranks catch it.
+    frame = _crashes_like(60)[["ins_losses", "total"]]
+    frame["log_total"] = np.log(frame["total"])
+    ds = prepare(frame, target="total", name="t", source="t")
+    assert ds.schema.names == ["ins_losses"]
+    assert "follows the ranks of (Spearman's rho" in ds.warnings[0]
+
+
+def test_keep_naming_no_feature_is_refused_with_the_closest_name() -> None:
+    with pytest.raises(DatasetError, match=r"--keep names column\(s\) 'alvie' \(did you mean"):
+        prepare(_titanic_like(), target="survived", name="t", source="t", keep=("alvie",))
+
+
+def test_a_file_whose_every_feature_is_left_out_is_refused_naming_keep() -> None:
+    frame = _titanic_like()[["alive", "survived"]]
+    with pytest.raises(DatasetError, match=r"every feature column of t looks like a leak.*--keep"):
+        prepare(frame, target="survived", name="t", source="t")
+
+
+def test_real_files_lose_only_their_leaks(shared_datasets: Path) -> None:
+    titanic = load_dataset(str(shared_datasets / "titanic.csv"), target="survived")
+    assert "alive" not in titanic.schema.names
+    assert len(titanic.schema.names) == 13
+    auto = load_dataset(str(shared_datasets / "auto_imports.csv"), target="column_26")
+    assert auto.warnings == ()  # curb weight is below the price in dollars, not a share of it
