@@ -186,6 +186,7 @@ def train(ctx: click.Context, /, **given: Any) -> None:
             progressbar=progress.download_bar(),
             on_fold=progress.on_fold,
             on_stage=progress.on_stage,
+            on_note=progress.on_note,
         )
     console.show_training(outcome)
 

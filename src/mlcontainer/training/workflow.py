@@ -59,8 +59,12 @@ def run_training(
     progressbar: Any = False,
     on_fold: FoldCallback | None = None,
     on_stage: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
-    """Load, compare, select, evaluate and save; nothing is written unless every step succeeds."""
+    """Load, compare, select, evaluate and save; nothing is written unless every step succeeds.
+
+    ``on_note`` gets the dataset's headline (a doubt about the guessed task) once it is read.
+    """
     stage = on_stage or (lambda _name: None)
     started = selection.clock()  # the budget counts from here: loading the data is part of it
     clock = time.perf_counter()
@@ -89,6 +93,8 @@ def run_training(
         task=options.task,
     )
     lap("load")
+    if dataset.headline is not None and on_note is not None:
+        on_note(dataset.headline)
     stage("comparing models")
     result = train(dataset, options, on_fold=on_fold, started=started)
     lap("compare_and_fit")

@@ -92,3 +92,48 @@ def test_real_files_lose_only_their_leaks(shared_datasets: Path) -> None:
     assert len(titanic.schema.names) == 13
     auto = load_dataset(str(shared_datasets / "auto_imports.csv"), target="column_26")
     assert auto.warnings == ()  # curb weight is below the price in dollars, not a share of it
+
+
+def test_near_unique_whole_numbers_telling_nothing_of_the_target_are_an_id() -> None:
+    """horse-colic's hospital_number: 284 distinct in 300 rows, spread over millions."""
+    frame = _titanic_like().drop(columns="alive")
+    rng = np.random.default_rng(3)
+    numbers = rng.choice(np.arange(518_000, 5_306_000), 284, replace=False)
+    frame["hospital_number"] = rng.permutation(np.concatenate([numbers, numbers[:16]]))
+    ds = prepare(frame, target="survived", name="t", source="t")
+    assert "hospital_number" not in ds.schema.names
+    assert ds.warnings[0].startswith(
+        "left out column 'hospital_number': it looks like an ID (284 distinct values in 300 rows)"
+    )
+
+
+def test_a_near_unique_whole_quantity_that_tells_the_target_is_kept() -> None:
+    rng = np.random.default_rng(4)
+    salary = rng.choice(np.arange(20_000, 200_000), 300, replace=False)
+    salary[:20] = salary[20:40]  # 280 distinct: nearly unique, like an ID's
+    frame = pd.DataFrame(
+        {"salary": salary, "rich": np.where(salary + rng.normal(0, 20_000, 300) > 110_000, 1, 0)}
+    )
+    ds = prepare(frame, target="rich", name="t", source="t")
+    assert ds.schema.names == ["salary"]
+    assert ds.warnings == ()
+
+
+def test_a_date_column_is_never_an_id() -> None:
+    frame = _titanic_like().drop(columns="alive")
+    frame["booked"] = pd.date_range("2020-01-01", periods=300, freq="h").strftime("%Y-%m-%d %H:%M")
+    ds = prepare(frame, target="survived", name="t", source="t")
+    assert ds.schema.dates == {"booked": "%Y-%m-%d %H:%M"}
+    assert ds.warnings == ()
+
+
+def test_many_whole_number_classes_put_the_regression_suggestion_first() -> None:
+    rng = np.random.default_rng(5)
+    rings = np.clip(np.round(rng.normal(10, 3, 4_000)), 1, 29).astype(int)  # abalone's rings
+    frame = pd.DataFrame({"shell": rings * 0.03 + rng.normal(0, 0.05, 4_000), "rings": rings})
+    ds = prepare(frame, target="rings", name="t", source="t")
+    assert ds.schema.task == "classification"
+    assert ds.headline is not None
+    assert "use --task regression to predict them as a number" in ds.headline
+    wine = prepare(frame.assign(rings=rings % 6), target="rings", name="t", source="t")
+    assert wine.headline is None  # six grades: classes, nothing to suggest

@@ -40,6 +40,11 @@ ID_LIKE_SHARE = 0.95
 #: as wide as the rows are many (at most ``ID_SPAN_PER_ROW`` values per row), are ID-like.
 NUMBERED_ID_SHARE = 0.9
 ID_SPAN_PER_ROW = 1.5
+#: Whole numbers distinct in ``NUMBERED_ID_SHARE`` of rows however they are numbered (a
+#: hospital number: 284 distinct in 300 rows, over millions) are ID-like when their groups
+#: (quantile bins) explain at most this share of the target, adjusted for chance: a
+#: measured quantity (a price in dollars) that is nearly unique too tells about the target.
+ID_SIGNAL = 0.05
 #: Columns checked for ID-likeness or leaks need this many rows: on 5 rows everything is
 #: unique, and a column can match the target by chance.
 MIN_ROWS = 20
@@ -101,7 +106,12 @@ def audit_columns(X: pd.DataFrame, y: pd.Series, schema: Schema) -> list[Finding
         elif (
             n >= MIN_ROWS
             and feature.date_format is None  # a date per row is a time, not a name
-            and _id_like(col, categorical=not numeric)
+            and (
+                _id_like(col, categorical=not numeric)
+                or (
+                    numeric and _near_unique_whole(col) and _signal(col, y, regression) <= ID_SIGNAL
+                )
+            )
         ):
             findings.append(
                 Finding(
@@ -206,6 +216,35 @@ def _id_like(col: pd.Series, *, categorical: bool) -> bool:
     return distinct >= NUMBERED_ID_SHARE * len(col) and (
         numbered or span <= ID_SPAN_PER_ROW * len(col)
     )
+
+
+def _near_unique_whole(col: pd.Series) -> bool:
+    """Whole numbers (missing allowed) distinct in ``NUMBERED_ID_SHARE`` of the rows."""
+    values = col.dropna().to_numpy(dtype=float)
+    whole = len(values) > 0 and bool(np.all(values == np.round(values)))
+    return whole and len(np.unique(values)) >= NUMBERED_ID_SHARE * len(col)
+
+
+def _signal(col: pd.Series, y: pd.Series, regression: bool) -> float:
+    """The share of the target (a number, or each class's indicator) that the column's
+    groups' means explain, adjusted for the groups' count (about 0 for noise)."""
+    keys = _groups(col, numeric=True)
+    if regression:
+        targets = y.to_numpy(dtype=float)[:, None]
+    else:
+        codes = pd.factorize(y)[0]
+        targets = np.eye(int(codes.max()) + 1)[codes]
+    n, groups = len(keys), int(keys.max()) + 1
+    if n <= groups:
+        return 0.0
+    sizes = np.bincount(keys, minlength=groups)[:, None]
+    sums = np.zeros((groups, targets.shape[1]))
+    np.add.at(sums, keys, targets)
+    residual = float(np.sum((targets - (sums / np.maximum(sizes, 1))[keys]) ** 2))
+    total = float(np.sum((targets - targets.mean(axis=0)) ** 2))
+    if total == 0:
+        return 0.0
+    return 1 - (residual / (n - groups)) / (total / (n - 1))
 
 
 def _groups(col: pd.Series, *, numeric: bool) -> np.ndarray:

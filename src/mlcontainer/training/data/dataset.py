@@ -72,6 +72,9 @@ class Dataset:
     recipe: IntakeRecipe = field(default_factory=IntakeRecipe)
     #: Classes left out for having too few rows, with their row counts.
     excluded_classes: dict[str, int] = field(default_factory=dict)
+    #: A line to show before training starts (also among the notes): the guessed task
+    #: may be the wrong one, and the option that changes it.
+    headline: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return a short JSON description for the manifest and report."""
@@ -223,6 +226,8 @@ def prepare(
     chosen, why = choose_task(frame[target], task, target=target, source=source)
     if task == "auto":
         notes.append(why)
+    doubtful = task == "auto" and chosen == "classification" and _many_whole_numbers(frame[target])
+    headline = why if doubtful else None
     excluded: dict[Any, int] = {}
     if chosen == "regression":
         y = frame[target].astype(float)
@@ -271,6 +276,7 @@ def prepare(
             }
         ),
         excluded_classes={str(c): n for c, n in excluded.items()},
+        headline=headline,
     )
 
 
@@ -364,6 +370,16 @@ def _dates_note(schema: Schema) -> list[str]:
         f"column(s) {_list(list(schema.dates))} hold dates ({formats}): the model reads their "
         "year, month, day, day of week, days since 1970 and hour (where there is one)"
     ]
+
+
+#: A whole-number target taken as classes that has more distinct values than this (abalone's
+#: 28 ring counts) may well be a quantity: the regression suggestion comes first.
+MANY_CLASSES = 10
+
+
+def _many_whole_numbers(column: pd.Series) -> bool:
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    return numeric and int(column.nunique()) > MANY_CLASSES
 
 
 def _is_number(value: Any) -> bool:
