@@ -72,11 +72,11 @@ class Data:
 
 DATASETS: dict[str, Data] = {
     "titanic": Data("titanic.csv", "survived", "classification", drop=("alive",)),
-    "adult": Data("adult.csv", "income", "classification"),
     "pima": Data("pima-indians-diabetes.csv", "column_9", "classification", header=False),
+    "sonar": Data("sonar.csv", "column_61", "classification", header=False),
     "auto_imports": Data("auto_imports.csv", "column_26", "regression", header=False),
     "winequality-red": Data("winequality-red.csv", "column_12", "classification", header=False),
-    "sonar": Data("sonar.csv", "column_61", "classification", header=False),
+    "adult": Data("adult.csv", "income", "classification"),  # the largest: last
 }
 
 
