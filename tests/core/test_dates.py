@@ -91,3 +91,26 @@ def test_date_features_step_clones_names_its_outputs_and_survives_skops() -> Non
 def test_date_features_refuses_a_column_count_other_than_its_formats() -> None:
     with pytest.raises(ValueError, match="1 formats for 2 columns"):
         DateFeatures(formats=("%Y-%m-%d",)).fit(np.array([["2020-01-01", "2020-01-01"]]))
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"])
+def test_fixed_width_values_read_fast_give_what_parse_gives(fmt: str) -> None:
+    rng = np.random.default_rng(0)
+    texts = [
+        f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+        for y, m, d, h, mi, s in zip(
+            rng.integers(0, 2100, 3000), rng.integers(0, 14, 3000), rng.integers(0, 33, 3000),
+            rng.integers(0, 26, 3000), rng.integers(0, 61, 3000), rng.integers(0, 61, 3000),
+            strict=True,
+        )
+    ]  # fmt: skip
+    width = len(datetime(2000, 1, 1).strftime(fmt))
+    values: list[object] = [t[:width].replace("T", fmt[8:9] if "T" in fmt else " ") for t in texts]
+    values += ["2019-1-5", " 2019-01-05", "2000-02-29", "1900-02-29", None, math.nan, "x" * width]
+    fast = calendar(values, fmt)
+    slow = np.full_like(fast, np.nan)
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            slow[i] = calendar([value + " "], fmt)[0]  # one stray space: the slow path
+    np.testing.assert_array_equal(fast, slow)
+    assert np.isfinite(fast[:, 0]).sum() > 1000  # most are real dates

@@ -148,10 +148,11 @@ def calendar(values: Sequence[Any], fmt: str) -> np.ndarray:
     fraction) and the hour where the format has one."""
     names = parts(fmt)
     out = np.full((len(values), len(names)), np.nan)
+    done = _fixed_width(values, fmt, out)
     seen: dict[str, datetime | None] = {}
     for i, value in enumerate(values):
-        if not isinstance(value, str):
-            continue  # None or NaN: missing
+        if done[i] or not isinstance(value, str):
+            continue  # read by the fast path; or None, NaN: missing
         if value not in seen:
             seen[value] = parse(value, fmt)
         when = seen[value]
@@ -168,6 +169,61 @@ def calendar(values: Sequence[Any], fmt: str) -> np.ndarray:
             row.append(when.hour)
         out[i] = row
     return out
+
+
+#: Formats of two-digit fields (and a four-digit year) at fixed places: a value exactly as
+#: wide as the format is read with array arithmetic, a few hundred times faster than
+#: :func:`parse` and with its answers (the tests compare them); any other value goes to it.
+_FIXED = {
+    "%Y-%m-%d": "YYYY-mm-dd",
+    "%Y-%m-%d %H:%M:%S": "YYYY-mm-dd HH:MM:SS",
+    "%Y-%m-%dT%H:%M:%S": "YYYY-mm-ddTHH:MM:SS",
+    "%Y-%m-%d %H:%M": "YYYY-mm-dd HH:MM",
+    "%Y-%m-%dT%H:%M": "YYYY-mm-ddTHH:MM",
+}
+
+
+def _fixed_width(values: Sequence[Any], fmt: str, out: np.ndarray) -> np.ndarray:
+    """Fill ``out``'s rows of values laid out as ``_FIXED[fmt]`` (NaN where the date does not
+    exist, as :func:`parse` says ``None``); return which rows were read here."""
+    layout = _FIXED.get(fmt)
+    done = np.zeros(len(values), dtype=bool)
+    if layout is None or not len(values):
+        return done
+    width = len(layout)
+    text = np.array([v if isinstance(v, str) and len(v) == width else "" for v in values])
+    if text.dtype.itemsize // 4 != width:  # no value of that width at all
+        return done
+    codes = text.view(np.uint32).reshape(len(values), width).astype(np.int64)
+    digits = np.array([c in "YmdHMS" for c in layout])
+    shaped = np.all((codes[:, digits] >= 48) & (codes[:, digits] <= 57), axis=1)
+    shaped &= np.all(codes[:, ~digits] == [ord(c) for c in layout if c not in "YmdHMS"], axis=1)
+
+    def field(letter: str) -> np.ndarray:
+        at = layout.find(letter)
+        if at < 0:
+            return np.zeros(len(values), dtype=np.int64)
+        n = layout.count(letter)
+        number = np.zeros(len(values), dtype=np.int64)
+        for j in range(at, at + n):
+            number = number * 10 + (codes[:, j] - 48)
+        return number
+
+    year, month, day = field("Y"), field("m"), field("d")
+    hour, minute, second = field("H"), field("M"), field("S")
+    ok = shaped & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    length = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(int)
+    ok &= day <= length
+    dates = months.astype("datetime64[D]").astype(np.int64) + day - 1  # days since 1970
+    seconds = hour * 3600 + minute * 60 + second
+    columns = [year, month, day, (dates + 3) % 7, dates + seconds / 86400]  # 1970-01-01: Thu
+    if len(out[0]) > len(PARTS):
+        columns.append(hour)
+    out[ok] = np.column_stack(columns)[ok]
+    done[shaped] = True  # shaped but no such date: NaN, as parse() says
+    return done
 
 
 class DateFeatures:

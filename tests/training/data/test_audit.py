@@ -137,3 +137,16 @@ def test_many_whole_number_classes_put_the_regression_suggestion_first() -> None
     assert "use --task regression to predict them as a number" in ds.headline
     wine = prepare(frame.assign(rings=rings % 6), target="rings", name="t", source="t")
     assert wine.headline is None  # six grades: classes, nothing to suggest
+
+
+def test_a_feature_the_target_is_a_rate_of_plus_a_fixed_charge_is_no_share() -> None:
+    """A taxi fare of 2.50 plus 2.50 a mile: the distance is below the fare in every row,
+    yet its share of the fare grows with it (log-log slope 1.2, far from 1 in errors)."""
+    rng = np.random.default_rng(6)
+    distance = rng.uniform(0.5, 10, 300).round(2)
+    rush = rng.integers(0, 2, 300)
+    fare = 2.5 + 2.5 * distance + 8.0 * rush + rng.normal(0, 0.5, 300)
+    frame = pd.DataFrame({"distance": distance, "rush": rush, "fare": fare})
+    ds = prepare(frame, target="fare", name="t", source="t")
+    assert ds.schema.names == ["distance", "rush"]
+    assert ds.warnings == ()

@@ -5,13 +5,15 @@ named. A regression target's leak is a column that alone explains it (its groups
 :data:`LEAK_ACCURACY` of the variance), follows it in rank almost perfectly (a restatement in
 other units, a logarithm: Spearman's rho >= :data:`LEAK_RANK`), or is a share of it: between
 :data:`SHARE_FLOOR` and 1 times the target in nearly every row, with a share that does not
-grow or shrink with the target (log-log slope within :data:`SHARE_SLOPE` of 1), as
+grow or shrink with the target (log-log slope within :data:`SHARE_SLOPE` of 1, and within
+two standard errors of it), as
 car_crashes' ``alcohol`` is its ``total`` times the share of drunk drivers. That last test
 does not need the column to predict the target well alone (a share from 0.1 to 0.4 correlates
 weakly with its total): it is there because such a column is written from the target, and a
 model that uses it learns the bookkeeping, not the world. The slope keeps out a quantity that
 merely happens to be smaller than the target (a car's curb weight against its price in dollars
-shrinks as a share of the price the dearer the car).
+shrinks as a share of the price the dearer the car; a taxi's distance, against a fare of a
+fixed charge plus a rate, is a share that shrinks too: its slope is 1.22 +- 0.04).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ MIN_ROWS = 20
 LEAK_RANK = 0.99
 #: A column between this share of the target and the target itself (both positive) in
 #: ``LEAK_ACCURACY`` of the rows, whose log rises with the target's log at a slope within
-#: ``SHARE_SLOPE`` of 1, is the target times a share.
+#: ``SHARE_SLOPE`` of 1 and within two standard errors of it, is the target times a share.
 SHARE_FLOOR = 0.05
 SHARE_SLOPE = 0.25
 
@@ -176,8 +178,11 @@ def _share_of(x: np.ndarray, t: np.ndarray) -> str | None:
     inside = positive & (share >= SHARE_FLOOR) & (share <= 1)
     if inside.mean() < LEAK_ACCURACY or np.ptp(np.log(t[inside])) == 0:
         return None
-    slope = float(np.polyfit(np.log(t[inside]), np.log(x[inside]), 1)[0])
-    if abs(slope - 1) <= SHARE_SLOPE:
+    lt, lx = np.log(t[inside]), np.log(x[inside])
+    slope, intercept = (float(v) for v in np.polyfit(lt, lx, 1))
+    residual = lx - (intercept + slope * lt)
+    error = float(np.sqrt(residual.var(ddof=2) / np.sum((lt - lt.mean()) ** 2)))
+    if abs(slope - 1) <= min(SHARE_SLOPE, 2 * error):
         low, high = np.quantile(share[inside], [0.01, 0.99])
         return f"is a share ({low:.2f} to {high:.2f}) of"
     return None
