@@ -12,7 +12,7 @@ included):
 - code-only rebuild: one comment appended to src/mlcontainer/cli.py, then a cached build;
   for the multi-stage image also up to the `project` stage only (the package alone);
 - training-code rebuild (multi-stage only): one comment appended to
-  src/mlcontainer/training/search/selection.py, which the baked model depends on, so it is
+  src/mlcontainer/training/search/compare.py, which the baked model depends on, so it is
   retrained (the single-stage image reinstalls everything on any change, as for the code-only
   one);
 - start -> healthy: from `docker run -d` to the first 200 on /health, polled every 50 ms;
@@ -165,7 +165,7 @@ def main() -> None:
             rebuild["multi"].append(timed_build(context, multi))
             rebuild["single"].append(timed_build(context, single, *single_args))
             print(f"training-code rebuild {n + 1}/{args.repeat} ...", flush=True)
-            touch_code(context, n, "training/search/selection.py")
+            touch_code(context, n, "training/search/compare.py")
             rebuild["multi_training_change"].append(timed_build(context, multi))
         results["code_rebuild_s"] = {k: median(v) for k, v in rebuild.items()}
         results["code_rebuild_runs_s"] = {k: [round(x, 1) for x in v] for k, v in rebuild.items()}

@@ -615,3 +615,22 @@ def test_every_option_of_every_command_has_help(command: str) -> None:
         if isinstance(param, click.Option):
             assert param.help, f"{command} {param.opts} has no help"
             assert param.opts[0] in text
+
+
+def test_train_puts_the_regression_suggestion_on_the_first_line(tmp_path: Path) -> None:
+    """abalone's rings: 28 whole numbers taken as classes; the first line says how to predict
+    them as a number, before any progress line."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rings = np.repeat(np.arange(3, 17), 30)  # 14 whole numbers, 30 rows each
+    path = tmp_path / "abalone.csv"
+    pd.DataFrame({"shell": rings * 0.03 + rng.normal(0, 0.05, len(rings)), "rings": rings}).to_csv(
+        path, index=False
+    )
+    args = ["train", "-d", str(path), "-t", "rings", "-m", "naive_bayes", "--cv", "2"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Note: Task: classification (target 'rings' holds 14 distinct")
+    assert first.endswith("use --task regression to predict them as a number")

@@ -199,6 +199,7 @@ def train(ctx: click.Context, /, **given: Any) -> None:
             progressbar=progress.download_bar(),
             on_fold=progress.on_fold,
             on_stage=progress.on_stage,
+            on_note=progress.on_note,
             started=started,
         )
     console.show_training(outcome)

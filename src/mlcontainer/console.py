@@ -128,6 +128,14 @@ class TrainingProgress:
             self._line(name)
         self._progress.update(self._task, description=name)
 
+    def on_note(self, text: str) -> None:
+        """A line to read before anything else (on a terminal too, above the live line)."""
+        if self._live:
+            self._progress.console.print(f"[yellow]Note:[/] {text}")
+        else:
+            self._stream.write(f"Note: {text}\n")
+            self._stream.flush()
+
     def on_fold(self, model: str, fold: int) -> None:
         """A fit ended: a fit of another candidate means the one before it is done."""
         if model != self._current:

@@ -113,7 +113,7 @@ def test_training_code_change_retrains_without_rebuilding_dependency_layers(
     base = len(_layers("python:3.11-slim"))
     # A one-model bake keeps this rebuild short; the build arg reaches only the model stage.
     new = _rebuilt_after_change(
-        image, _copy_context(tmp_path), "training/search/selection.py",
+        image, _copy_context(tmp_path), "training/search/compare.py",
         "--build-arg", "TRAIN_ARGS=--models naive_bayes --cv 2",
     )  # fmt: skip
     old = _layers(image)

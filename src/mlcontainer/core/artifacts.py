@@ -51,6 +51,10 @@ FORMAT = "mlcontainer.model"
 #: version-1 reader ignoring it would read a quoted category differently.
 #: 3 added ``decision`` (a binary classifier's calibration and threshold): a version-2 reader
 #: ignoring it would give other labels.
+#: Date columns (a feature's ``date_format``, the intake's ``dates``) needed no bump: the
+#: calendar step lives in ``model.skops`` as ``mlcontainer.core.dates.DateFeatures``, a type
+#: older readers do not trust, so they refuse such a folder rather than misread it; no
+#: ``model.onnx`` is written for it.
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
@@ -71,6 +75,7 @@ MODEL_FILES = (MODEL_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, REPORT_FILE, CAR
 #: A file that needs anything else is refused. Never take this list from the file itself.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        "mlcontainer.core.dates.DateFeatures",
         "numpy.dtype",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",

@@ -2,9 +2,9 @@
 
 ``train`` records the delimiter, whether the file had a header line, the column names, the
 missing-value markers, the columns whose values were wrapped in single quotes, the columns
-read as numbers from text, the target and the dropped columns. ``predict`` and every route
-of ``serve`` read their rows with the same recipe, so the rows of the training file itself
-predict untouched: ``?`` is missing there as it was in training.
+read as numbers from text, the target, the dropped columns and the date columns' formats.
+``predict`` and every route of ``serve`` read their rows with the same recipe, so the rows of
+the training file itself predict untouched: ``?`` is missing there as it was in training.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ class IntakeRecipe(BaseModel):
     numeric_text: list[str] = Field(default_factory=list)
     target: str | None = None
     dropped: list[str] = Field(default_factory=list)
+    #: Text columns of dates and the format fixed for each: the saved pipeline turns them
+    #: into calendar features (``core.dates``); the schema's features say the same.
+    dates: dict[str, str] = Field(default_factory=dict)
+    #: Columns training left out on its own (``leak`` or ``id``; ``--keep`` keeps one).
+    left_out: dict[str, str] = Field(default_factory=dict)
 
     def cell_rules(self) -> CellRules:
         """The rules every input cell is read with."""
@@ -44,6 +49,9 @@ class IntakeRecipe(BaseModel):
     def ignored(self) -> dict[str, str]:
         """Columns an input may carry that the model does not use, with why (for a note)."""
         out = dict.fromkeys(self.dropped, "left out of training (--drop)")
+        for name, kind in self.left_out.items():
+            what = "a likely leak" if kind == "leak" else "it looks like an ID"
+            out[name] = f"left out of training ({what}; --keep keeps it)"
         if self.target is not None:
             out[self.target] = "the target: the model predicts it"
         return out

@@ -24,12 +24,16 @@ class Feature:
     kind: FeatureKind
     categories: tuple[str, ...] | None = None
     nullable: bool = False
+    #: A text column of dates in this format (``core.dates``), made calendar features.
+    date_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in the manifest."""
         out: dict[str, Any] = {"name": self.name, "type": self.kind, "nullable": self.nullable}
         if self.kind == "categorical":
             out["categories"] = list(self.categories) if self.categories is not None else None
+        if self.date_format is not None:
+            out["date_format"] = self.date_format
         return out
 
     @classmethod
@@ -44,11 +48,15 @@ class Feature:
             isinstance(cats, list) and all(isinstance(c, str) for c in cats)
         ):
             raise ValueError(f"feature {name!r}: categories must be a list of text or null")
+        date_format = data.get("date_format")
+        if date_format is not None and (kind != "categorical" or not isinstance(date_format, str)):
+            raise ValueError(f"feature {name!r}: a date format is text, on a categorical column")
         return cls(
             name=name,
             kind=kind,
             categories=tuple(cats) if cats is not None else None,
             nullable=bool(data.get("nullable", False)),
+            date_format=date_format,
         )
 
 
@@ -75,6 +83,11 @@ class Schema:
     def columns_of(self, *kinds: FeatureKind) -> list[str]:
         """Names of the features of the given kinds, in order."""
         return [f.name for f in self.features if f.kind in kinds]
+
+    @property
+    def dates(self) -> dict[str, str]:
+        """Date columns (text made calendar features) and their formats, in order."""
+        return {f.name: f.date_format for f in self.features if f.date_format is not None}
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in the manifest."""

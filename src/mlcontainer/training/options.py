@@ -198,6 +198,13 @@ class TrainOptions:
         shown_default="none",
         help="Comma-separated columns to leave out (IDs, leaks), e.g. --drop alive,who.",
     )
+    keep: tuple[str, ...] = option(
+        (),
+        kind="list",
+        shown_default="none",
+        help="Comma-separated columns to train on although they look like a leak or an ID "
+        "(those are left out by default, each named in one line), e.g. --keep ticket.",
+    )
     header: bool | None = option(
         None,
         kind="flag",

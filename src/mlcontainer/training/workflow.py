@@ -55,10 +55,12 @@ def run_training(
     progressbar: Any = False,
     on_fold: FoldCallback | None = None,
     on_stage: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
     started: float | None = None,
 ) -> TrainOutcome:
     """Load, compare, select, evaluate and save; nothing is written unless every step succeeds.
 
+    ``on_note`` gets the dataset's headline (a doubt about the guessed task) once it is read.
     The time budget counts from ``started`` (a ``scheduler.clock.now`` reading: a command
     gives its own start), else from now: loading the data is part of it.
     """
@@ -83,12 +85,15 @@ def run_training(
         progressbar=progressbar,
         na_values=options.na_values,
         drop=options.drop,
+        keep=options.keep,
         header=options.header,
         columns=options.columns,
         class_rule=ClassRule(options.cv, options.test_size, options.min_class_rows),
         task=options.task,
     )
     lap("load")
+    if dataset.headline is not None and on_note is not None:
+        on_note(dataset.headline)
     stage("comparing models")
     result = train(dataset, options, on_fold=on_fold, started=started)
     lap("compare_and_fit")

@@ -199,7 +199,7 @@ def test_one_class_target_is_refused(tmp_path: Path) -> None:
 
 def _numbers(tmp_path: Path, values: list[object], name: str = "y") -> str:
     path = tmp_path / "t.csv"
-    rows = "\n".join(f"{i},{v}" for i, v in enumerate(values))
+    rows = "\n".join(f"{i % 7},{v}" for i, v in enumerate(values))  # x: not an ID
     path.write_text(f"x,{name}\n{rows}\n")
     return str(path)
 

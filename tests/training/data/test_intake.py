@@ -87,7 +87,8 @@ def test_a_column_restating_the_target_is_warned_as_a_leak() -> None:
     leaks = [w for w in ds.warnings if "likely leak" in w]
     assert len(leaks) == 1
     assert "'verdict'" in leaks[0]
-    assert "--drop verdict" in leaks[0]
+    assert "--keep verdict keeps it" in leaks[0]
+    assert "verdict" not in ds.schema.names
 
 
 def test_a_numeric_column_that_thresholds_the_target_is_warned_as_a_leak() -> None:
@@ -97,15 +98,16 @@ def test_a_numeric_column_that_thresholds_the_target_is_warned_as_a_leak() -> No
     assert any("'score'" in w and "likely leak" in w for w in ds.warnings)
 
 
-def test_id_like_and_constant_columns_are_warned() -> None:
+def test_id_like_columns_are_left_out_and_constant_ones_warned() -> None:
     frame = _frame()
     frame["row_id"] = np.arange(len(frame))
     frame["name"] = [f"person {i}" for i in range(len(frame))]
     frame["source"] = "survey"
     ds = prepare(frame, target="label", name="t", source="t")
     text = "\n".join(ds.warnings)
-    assert "'row_id' looks like an ID" in text
-    assert "'name' looks like an ID" in text
+    assert "left out column 'row_id': it looks like an ID" in text
+    assert "left out column 'name': it looks like an ID" in text
+    assert ds.schema.names == ["noise", "colour", "source"]
     assert "'source' is constant ('survey' in every row)" in text
     assert "'noise'" not in text
     assert "'colour'" not in text
@@ -193,7 +195,7 @@ def test_train_cli_shows_and_stores_the_leak_warning(shared_datasets: Path, tmp_
     args += ["-m", "naive_bayes", "--cv", "3", "-o", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "Warning: column 'alive' alone predicts the target 'survived'" in " ".join(
+    assert "Warning: left out column 'alive': it alone predicts the target 'survived'" in " ".join(
         result.output.split()
     )
     manifest = json.loads((out / "model.json").read_text())
@@ -313,7 +315,8 @@ def test_a_semicolon_file_is_read_with_its_delimiter(tmp_path: Path) -> None:
 
 def test_single_quoted_values_are_unwrapped_with_a_note(tmp_path: Path) -> None:
     text = "a,colour,label\n" + "".join(
-        f"{i},'{c}','{lab}'\n" for i, (c, lab) in enumerate([("red", -1), ("blue", 1)] * 10)
+        f"{i},'{c}','{lab}'\n"
+        for i, (c, lab) in enumerate([("red", -1), ("blue", 1), ("red", 1), ("blue", -1)] * 5)
     )
     path = _write(tmp_path, text)
     ds = load_dataset(str(path), target="label")
@@ -336,7 +339,7 @@ def test_a_whole_number_id_with_a_few_repeats_is_flagged_like_unique_ones() -> N
     ids[5:8] = ids[4]  # 3 repeats: not unique, still an ID
     frame["patient"] = np.random.default_rng(0).permutation(ids)
     ds = prepare(frame, target="label", name="t", source="t")
-    assert any("'patient' looks like an ID" in w for w in ds.warnings)
+    assert any("'patient': it looks like an ID" in w for w in ds.warnings)
 
 
 def test_the_recipe_is_kept_in_the_manifest(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from mlcontainer.core.cells import DEFAULT_NA_VALUES
+from mlcontainer.core.dates import detect_format
 from mlcontainer.core.errors import DatasetError
 from mlcontainer.core.recipe import IntakeRecipe
 from mlcontainer.core.schema import MAX_LISTED_CATEGORIES, Feature, Schema, Task
 from mlcontainer.core.suggest import did_you_mean
-from mlcontainer.training.data.audit import column_warnings
+from mlcontainer.training.data.audit import Finding, audit_columns
 from mlcontainer.training.data.intake import read_table
 from mlcontainer.training.data.sources import (
     BUILTIN_DATASETS,
@@ -71,6 +72,9 @@ class Dataset:
     recipe: IntakeRecipe = field(default_factory=IntakeRecipe)
     #: Classes left out for having too few rows, with their row counts.
     excluded_classes: dict[str, int] = field(default_factory=dict)
+    #: A line to show before training starts (also among the notes): the guessed task
+    #: may be the wrong one, and the option that changes it.
+    headline: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return a short JSON description for the manifest and report."""
@@ -114,6 +118,7 @@ def load_dataset(
     progressbar: Any = False,
     na_values: Sequence[str] = DEFAULT_NA_VALUES,
     drop: Sequence[str] = (),
+    keep: Sequence[str] = (),
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     class_rule: ClassRule | None = None,
@@ -142,6 +147,7 @@ def load_dataset(
             name=spec,
             source=f"builtin:{spec}",
             drop=drop,
+            keep=keep,
             recipe=recipe,
             class_rule=class_rule,
             task=task,
@@ -168,6 +174,7 @@ def load_dataset(
         name=path.stem,
         source=source,
         drop=drop,
+        keep=keep,
         recipe=table.recipe,
         notes=table.notes,
         class_rule=class_rule,
@@ -182,6 +189,7 @@ def prepare(
     name: str,
     source: str,
     drop: Sequence[str] = (),
+    keep: Sequence[str] = (),
     recipe: IntakeRecipe | None = None,
     notes: Sequence[str] = (),
     class_rule: ClassRule | None = None,
@@ -189,7 +197,8 @@ def prepare(
 ) -> Dataset:
     """Split a table into typed features and a target, and derive its schema.
 
-    ``task`` is classification, regression, or auto (see :func:`choose_task`).
+    ``task`` is classification, regression, or auto (see :func:`choose_task`). Columns that
+    look like leaks or IDs are left out unless ``keep`` names them.
     """
     frame = frame.rename(columns=str)
     recipe = recipe or IntakeRecipe(source_format="frame", columns=list(frame.columns))
@@ -202,6 +211,7 @@ def prepare(
             f"{did_you_mean(target, frame.columns)}; columns: {_list(frame.columns)}"
         )
     frame = _drop_columns(frame, drop, target=target, source=source)
+    _check_kept(frame, keep, target=target, source=source)
     missing_target = frame[target].isna()
     dropped = int(missing_target.sum())
     notes = list(notes)
@@ -216,6 +226,8 @@ def prepare(
     chosen, why = choose_task(frame[target], task, target=target, source=source)
     if task == "auto":
         notes.append(why)
+    doubtful = task == "auto" and chosen == "classification" and _many_whole_numbers(frame[target])
+    headline = why if doubtful else None
     excluded: dict[Any, int] = {}
     if chosen == "regression":
         y = frame[target].astype(float)
@@ -238,8 +250,14 @@ def prepare(
     X = X.reset_index(drop=True)
     y = y.reset_index(drop=True).rename(target)
     schema = Schema(features=tuple(schema_features), target=target, classes=classes, task=chosen)
+    notes.extend(_dates_note(schema))
+    findings = audit_columns(X, y, schema)
+    left_out: dict[str, str] = {
+        f.column: f.kind for f in findings if f.leaves_out and f.column not in keep
+    }
+    X, schema = _leave_out(X, schema, left_out, findings, source=source)
     return Dataset(
-        warnings=tuple(column_warnings(X, y, schema)),
+        warnings=tuple(f.line(kept=f.column in keep) for f in findings),
         dropped_columns=tuple(dict.fromkeys(drop)),
         name=name,
         source=source,
@@ -249,8 +267,16 @@ def prepare(
         fingerprint=fingerprint(X, y),
         dropped_rows=dropped,
         notes=tuple(notes),
-        recipe=recipe.model_copy(update={"target": target, "dropped": list(dict.fromkeys(drop))}),
+        recipe=recipe.model_copy(
+            update={
+                "target": target,
+                "dropped": list(dict.fromkeys(drop)),
+                "dates": schema.dates,
+                "left_out": left_out,
+            }
+        ),
         excluded_classes={str(c): n for c, n in excluded.items()},
+        headline=headline,
     )
 
 
@@ -302,6 +328,58 @@ def choose_task(column: pd.Series, requested: str, *, target: str, source: str) 
         f"Task: classification (target {target!r} holds {distinct} distinct whole numbers, "
         "taken as classes); use --task regression to predict them as a number"
     )
+
+
+def _leave_out(
+    X: pd.DataFrame,
+    schema: Schema,
+    left_out: dict[str, str],
+    findings: Sequence[Finding],
+    *,
+    source: str,
+) -> tuple[pd.DataFrame, Schema]:
+    """The features without those left out (likely leaks and IDs); none left is an error."""
+    if not left_out:
+        return X, schema
+    features = tuple(f for f in schema.features if f.name not in left_out)
+    if not features:
+        lines = "; ".join(f.line(kept=False) for f in findings if f.column in left_out)
+        raise DatasetError(
+            f"every feature column of {source} looks like a leak or an ID ({lines}): "
+            "keep the ones that describe the rows with --keep"
+        )
+    return X.drop(columns=list(left_out)), replace(schema, features=features)
+
+
+def _check_kept(frame: pd.DataFrame, keep: Sequence[str], *, target: str, source: str) -> None:
+    unknown = [c for c in keep if c not in frame.columns or c == target]
+    if unknown:
+        shown = ", ".join(repr(c) + did_you_mean(c, frame.columns) for c in unknown)
+        raise DatasetError(
+            f"--keep names column(s) {shown} that {source} does not have as a feature; "
+            f"columns: {_list([c for c in frame.columns if c != target])}"
+        )
+
+
+def _dates_note(schema: Schema) -> list[str]:
+    """One line naming the date columns and what the model reads of them (none: no line)."""
+    if not schema.dates:
+        return []
+    formats = ", ".join(sorted(set(schema.dates.values())))
+    return [
+        f"column(s) {_list(list(schema.dates))} hold dates ({formats}): the model reads their "
+        "year, month, day, day of week, days since 1970 and hour (where there is one)"
+    ]
+
+
+#: A whole-number target taken as classes that has more distinct values than this (abalone's
+#: 28 ring counts) may well be a quantity: the regression suggestion comes first.
+MANY_CLASSES = 10
+
+
+def _many_whole_numbers(column: pd.Series) -> bool:
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    return numeric and int(column.nunique()) > MANY_CLASSES
 
 
 def _is_number(value: Any) -> bool:
@@ -380,6 +458,10 @@ def _to_labels(column: pd.Series, *, target: str, source: str) -> pd.Series:
     return column.map(lambda v: str(v).strip()).astype(object)
 
 
+#: How a typed timestamp (Parquet, Excel) is written as text before its calendar is read.
+TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S"
+
+
 def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, list[Feature]]:
     columns: dict[str, pd.Series] = {}
     schema: list[Feature] = []
@@ -395,6 +477,12 @@ def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame
                 raise DatasetError(f"column {name!r} of {source} holds infinite values")
             columns[name] = values
             schema.append(Feature(name, "numeric", nullable=nullable))
+        elif pd.api.types.is_datetime64_any_dtype(col):  # Parquet, Excel: typed dates
+            stamps = col.dt.tz_localize(None) if col.dt.tz is not None else col
+            columns[name] = stamps.dt.strftime(TIMESTAMP_TEXT).astype(object)
+            schema.append(
+                Feature(name, "categorical", nullable=nullable, date_format=TIMESTAMP_TEXT)
+            )
         elif (
             pd.api.types.is_object_dtype(col)
             or pd.api.types.is_string_dtype(col)
@@ -403,9 +491,14 @@ def _type_features(features: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame
             text = col.astype(object).where(col.notna(), np.nan)
             text = text.map(lambda v: v if isinstance(v, float) else str(v).strip())
             columns[name] = text
+            date_format = detect_format(text.dropna().tolist())
             seen = sorted(set(text.dropna()))
-            cats = tuple(seen) if len(seen) <= MAX_LISTED_CATEGORIES else None
-            schema.append(Feature(name, "categorical", categories=cats, nullable=nullable))
+            cats = tuple(seen) if len(seen) <= MAX_LISTED_CATEGORIES and not date_format else None
+            schema.append(
+                Feature(
+                    name, "categorical", categories=cats, nullable=nullable, date_format=date_format
+                )
+            )
         else:
             raise DatasetError(
                 f"column {name!r} of {source} has type {col.dtype}, which mlcontainer cannot use; "

@@ -60,6 +60,8 @@ def _summary(feature: Feature, present: pd.Series) -> str:
         return f"median {np.median(values):.4g}; from {values.min():.4g} to {values.max():.4g}"
     if feature.kind == "boolean":
         return f"true in {float(present.astype(bool).mean()):.0%} of rows"
+    if feature.date_format is not None:
+        return f"dates from {min(present)} to {max(present)}"
     value, count = _most_frequent(present)
     return f"most frequent {value!r} ({count / len(present):.0%})"
 

@@ -79,6 +79,11 @@ def export_onnx(
     # skl2onnx and onnxruntime raise many unrelated types (RuntimeError, ValueError, TypeError,
     # NotImplementedError, onnxruntime's Fail/InvalidGraph, which derive from Exception only).
     # Whatever goes wrong here, the scikit-learn model is still good: fall back, saying why.
+    if schema.dates:
+        return _fallback(
+            f"date column(s) {', '.join(map(repr, schema.dates))} are read into calendar "
+            "features by mlcontainer's own step, and ONNX has no operator that parses dates"
+        )
     try:
         model_bytes, inputs = _convert(pipeline, schema)
     except ImportError as exc:

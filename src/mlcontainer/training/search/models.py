@@ -347,22 +347,31 @@ def fit_ready(pipeline: Any, y: Any) -> Any:
 
 
 def build_preprocessor(schema: Schema, *, scale: bool) -> Any:
-    """Impute (and scale) numeric columns; impute and one-hot encode categorical ones, bounded."""
+    """Impute (and scale) numeric columns; impute and one-hot encode categorical ones, bounded;
+    turn date columns into calendar features (imputed and scaled as numbers are)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from mlcontainer.core.dates import DateFeatures
+
     numeric = schema.columns_of("numeric", "boolean")
-    categorical = schema.columns_of("categorical")
+    dates = schema.dates
+    categorical = [c for c in schema.columns_of("categorical") if c not in dates]
     transformers: list[tuple[str, Any, list[str]]] = []
-    if numeric:
-        steps: list[tuple[str, Any]] = [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
-        ]
+
+    def numbers(*first: tuple[str, Any]) -> Any:
+        steps = [*first, ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
         if scale:
             steps.append(("scale", StandardScaler()))
-        transformers.append(("numeric", Pipeline(steps), numeric))
+        return Pipeline(steps)
+
+    if numeric:
+        transformers.append(("numeric", numbers(), numeric))
+    if dates:
+        calendar = ("calendar", DateFeatures(formats=tuple(dates.values())))
+        transformers.append(("dates", numbers(calendar), list(dates)))
     if categorical:
         transformers.append(
             (
