@@ -74,6 +74,13 @@ class Blend:
         """The weighted average of the members' out-of-fold outputs on ``rows``."""
         return blend([m.oof[rows] for m in self.members], np.asarray(self.weights))
 
+    def describe(self) -> str:
+        """The ensemble in words, with its members and weights."""
+        parts = ", ".join(
+            f"{m.label} {w:.2f}" for m, w in zip(self.members, self.weights, strict=True)
+        )
+        return f"Weighted ensemble (greedy selection, soft voting) of {parts}"
+
     def to_list(self) -> list[dict[str, object]]:
         """The members and weights as the manifest and the report show them."""
         return [

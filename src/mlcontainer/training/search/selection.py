@@ -46,6 +46,8 @@ from mlcontainer.training.search.decision import (
     fit_calibration,
     tune_threshold,
 )
+from mlcontainer.training.search.ensemble import ENSEMBLE, Blend, Member, select
+from mlcontainer.training.search.ensemble_model import ensemble_pipeline, refit_seconds
 from mlcontainer.training.search.metrics import (
     METRICS,
     TASK_METRICS,
@@ -79,7 +81,8 @@ class FoldResult:
     #: Rows the fit used, and what the budget estimated it would take (core-seconds).
     fit_rows: int = 0
     estimated: float = 0.0
-    #: The validation rows' probabilities (a classifier's), for the decision layer.
+    #: The validation rows' probabilities (a classifier's), for the decision layer, or
+    #: predictions (a regressor's, one column), for the ensemble.
     proba: np.ndarray | None = None
 
 
@@ -106,10 +109,15 @@ class CandidateResult:
     weights: Weights | None = None
     #: The selection metric on each fold (the strip plot of the report).
     fold_scores: tuple[float, ...] = ()
-    #: Out-of-fold probabilities of the training rows (a classifier's), in row order.
+    #: Out-of-fold probabilities of the training rows (a classifier's; a regressor's
+    #: predictions, one column), in row order.
     oof: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: The fold each training row was validated in.
     fold_of: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The ensemble's members and weights (only the ensemble has them).
+    blend: Blend | None = field(default=None, compare=False)
+    #: The other presets the search fitted on whole folds, for the ensemble to choose from.
+    alternatives: tuple[Member, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ranked(self) -> bool:
@@ -137,6 +145,7 @@ class CandidateResult:
             "threshold": round(self.threshold.threshold, 6) if self.threshold else None,
             "class_weights": [round(w, 4) for w in self.weights.weights] if self.weights else None,
             "fold_scores": [clean(x) for x in self.fold_scores],
+            **({"members": self.blend.to_list()} if self.blend is not None else {}),
         }
 
 
@@ -175,6 +184,8 @@ class TrainingResult:
     #: The preset the selected model's search kept, and its parameters.
     preset: str = "default"
     params: dict[str, Any] = field(default_factory=dict)
+    #: The ensemble's members and weights, when the ensemble was selected.
+    blend: Blend | None = None
 
 
 def split_dataset(dataset: Dataset, *, test_size: float, cv: int, random_state: int) -> Split:
@@ -265,6 +276,7 @@ def _fit_and_score(
         )
     if schema.is_regression:
         scores = score_regression(y[val_idx], values)
+        proba = values[:, None]  # kept for the ensemble
     else:
         assert proba is not None
         plain = decide(proba, schema.classes, None).labels  # the decision is tuned later
@@ -466,7 +478,10 @@ def compare(
         candidates = [c if c.name == BASELINE else _at_threshold(c, run) for c in candidates]
     elif _tunes_weights(run):
         candidates = [c if c.name == BASELINE else _at_weights(c, run) for c in candidates]
-    order_of = {name: i for i, name in enumerate(MODELS)}
+    ensemble = _ensemble(candidates, run)
+    if ensemble is not None:
+        candidates.append(ensemble)
+    order_of = {name: i for i, name in enumerate((*MODELS, ENSEMBLE))}
     spec = METRICS[metric]
 
     def rank(c: CandidateResult) -> tuple[int, float, float, int]:
@@ -475,10 +490,11 @@ def compare(
         mean = c.means[metric]
         key = -mean if spec.greater_is_better else mean
         # Ties (to 12 digits) go to the steadier model, then to registry order: deterministic.
+        # The ensemble must beat the best single model, not tie with it.
         return (
             0,
             round(key, 12) if not math.isnan(key) else math.inf,
-            round(c.stds[metric], 12),
+            math.inf if c.blend is not None else round(c.stds[metric], 12),
             order_of[c.name],
         )
 
@@ -602,9 +618,64 @@ def _search(run: _Run, name: str, presets: tuple[Preset, ...], planned: Plan) ->
         )
         if planned.search < len(presets):
             line += f" ({planned.search} of its {len(presets)} presets: the budget)"
-    return _summarise(
+    summary = _summarise(
         name, by_preset[best], planned, run, searched[best], line, TASK_METRICS[run.schema.task]
     )
+    return replace(summary, alternatives=_alternatives(run, name, searched, by_preset, best))
+
+
+def _alternatives(
+    run: _Run,
+    name: str,
+    searched: tuple[Preset, ...],
+    by_preset: Mapping[int, list[FoldResult]],
+    best: int,
+) -> tuple[Member, ...]:
+    """The presets besides the survivor that the last round fitted on every fold, as
+    ensemble members."""
+    out = []
+    for i, folds in by_preset.items():
+        if i == best or len(folds) != len(run.folds) or any(f.proba is None for f in folds):
+            continue
+        parts = [(run.folds[f.fold][1], f.proba) for f in folds if f.proba is not None]
+        oof = np.zeros((len(run.y), parts[0][1].shape[1]))
+        for val, proba in parts:
+            oof[val] = proba
+        seconds = float(np.mean([f.fit_seconds for f in folds]))
+        out.append(Member(name, searched[i], oof, seconds, folds[0].fit_rows))
+    return tuple(out)
+
+
+def _ensemble(candidates: list[CandidateResult], run: _Run) -> CandidateResult | None:
+    """The greedy ensemble of the ranked models and their presets, as a candidate scored
+    cross-fitted (see :mod:`ensemble`); None when it would hold one model."""
+    ranked = [c for c in candidates if c.ranked and c.name != BASELINE and c.oof is not None]
+    members = [
+        Member(c.name, c.preset, c.oof, c.fit_seconds, c.budget.rows if c.budget else run.fold_rows)
+        for c in ranked
+        if c.oof is not None  # for mypy: ranked holds only such
+    ] + [m for c in ranked for m in c.alternatives]
+    chosen = select(
+        members, run.y, [val for _, val in run.folds], metric=run.metric,
+        classes=run.schema.classes, threshold=_tunes_threshold(run),
+        class_weights=_tunes_weights(run), random_state=run.random_state,
+    )  # fmt: skip
+    if chosen is None:
+        return None
+    metrics = TASK_METRICS[run.schema.task]
+    used = chosen.blend.members
+    return CandidateResult(
+        ENSEMBLE,
+        means={m: _mean([f[m] for f in chosen.fold_scores]) for m in metrics},
+        stds={m: _std([f[m] for f in chosen.fold_scores]) for m in metrics},
+        fit_seconds=sum(m.fit_seconds for m in used),
+        predict_ms_per_row=sum(
+            c.predict_ms_per_row for c in ranked if c.name in {m.model for m in used}
+        ),
+        threshold=chosen.threshold, weights=chosen.weights,
+        fold_scores=tuple(f[run.metric] for f in chosen.fold_scores),
+        oof=chosen.oof, fold_of=ranked[0].fold_of, blend=chosen.blend,
+    )  # fmt: skip
 
 
 def _preset_key(
@@ -771,12 +842,23 @@ def train(
         )
         raise TrainingError(f"every candidate model failed to train: {reasons}")
     y_train = target_array(split.y_train, schema)
+    lines = [f"{c.name}: {line}" for c in leaderboard for line in _budget_lines(c)]
+    if best.blend is not None and options.time_budget is not None:
+        left = started + options.time_budget * (1 - RESERVE_SHARE) - clock()
+        members, need = len(best.blend.members), refit_seconds(best.blend, len(y_train))
+        if need > left:  # the ensemble is refitted whole or not at all: the best single model
+            best, warnings = _select([c for c in leaderboard if c.blend is None], metric)
+            lines.append(
+                f"{ENSEMBLE}: not refitted: its {members} members would take "
+                f"about {need:.0f} s on all {len(y_train):,} training rows, more than the "
+                f"{max(left, 0):.0f} s the {options.time_budget:g} s budget leaves; "
+                f"{best.name} was selected"
+            )
     decision = _decision(best, y_train, schema, metric)
     rows = np.arange(len(y_train))
     fold_rows = math.ceil(len(y_train) * (cv - 1) / cv)
-    lines = [f"{c.name}: {line}" for c in leaderboard for line in _budget_lines(c)]
     share = best.budget.rows / fold_rows if best.budget is not None else 1.0
-    if options.time_budget is not None:
+    if options.time_budget is not None and best.blend is None:
         # The refit must end by the budget's refit share; its cost is the fold fits' measured
         # time, grown with the rows as the candidate's cost grows.
         left = started + options.time_budget * (1 - RESERVE_SHARE) - clock()
@@ -799,9 +881,15 @@ def train(
     if share < 1.0:  # fit on as large a share of the rows as each CV fold had (or fewer)
         rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
     scale = target_scale(y_train[rows], schema)
-    pipeline = build_pipeline(best.name, schema, random_state=random_state, target_scale=scale)
-    if best.preset.params:
-        pipeline.set_params(**{f"model__{k}": v for k, v in best.preset.resolved(scale).items()})
+    if best.blend is not None:
+        pipeline = ensemble_pipeline(
+            best.blend, schema, y_train[rows], random_state=random_state, target_scale=scale
+        )
+    else:
+        pipeline = build_pipeline(best.name, schema, random_state=random_state, target_scale=scale)
+        if best.preset.params:
+            params = best.preset.resolved(scale)
+            pipeline.set_params(**{f"model__{k}": v for k, v in params.items()})
     with one_native_thread():
         fit_ready(pipeline, y_train[rows]).fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
@@ -821,6 +909,7 @@ def train(
         decision=decision,
         preset=best.preset.name,
         params=best.params,
+        blend=best.blend,
     )
 
 
