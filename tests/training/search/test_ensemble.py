@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlcontainer.training.search import ensemble
 from mlcontainer.training.search.ensemble import (
     ROUNDS,
     Member,
@@ -157,3 +158,23 @@ def test_binary_threshold_is_tuned_for_the_ensemble() -> None:
     assert chosen is not None
     assert chosen.threshold is not None
     assert chosen.threshold.score >= chosen.threshold.score_at_half
+
+
+def test_weights_are_selected_on_a_seeded_sample_of_many_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    y, members = _complementary(n=900)
+    monkeypatch.setattr(ensemble, "GREEDY_ROWS", 200)
+
+    def run() -> ensemble.Selected | None:
+        return select(members, y, _folds(len(y)), metric="roc_auc_ovr", classes=CLASSES,
+                      threshold=False, class_weights=False, random_state=3)  # fmt: skip
+
+    first, second = run(), run()
+    assert first is not None
+    assert second is not None
+    assert first.blend.weights == second.blend.weights
+    assert first.fold_scores == second.fold_scores
+    kept = dict(zip((m.model for m in first.blend.members), first.blend.weights, strict=True))
+    assert kept["random_forest"] + kept["logistic_regression"] > 0.8  # 200 rows are noisier
+    assert first.oof.shape == (900, 2)  # every row blended, not only the sample
