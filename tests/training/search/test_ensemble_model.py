@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlcontainer.cli import main
+from mlcontainer.console import show_training
 from mlcontainer.core.config import Settings
 from mlcontainer.serving.app import create_app
 from mlcontainer.training.options import TrainOptions
@@ -61,7 +62,7 @@ def _two_groups(path: Path, rows: int = 480) -> Path:
 
 @pytest.mark.slow
 def test_an_ensemble_that_wins_trains_saves_loads_and_predicts_the_same_everywhere(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _two_groups(tmp_path / "two_groups.csv")
     outcome = run_training(
@@ -80,6 +81,9 @@ def test_an_ensemble_that_wins_trains_saves_loads_and_predicts_the_same_everywhe
     assert {m.model for m in manifest.model.members} == {"ridge", "random_forest"}
     assert sum(m.weight for m in manifest.model.members) == pytest.approx(1.0, abs=1e-5)
     assert manifest.runtime.default == "onnx", manifest.runtime.reason
+    show_training(outcome)
+    shown = capsys.readouterr().out
+    assert "Weighted ensemble (greedy selection, soft voting) of " in shown
     card = (outcome.output / "README.md").read_text()
     report = (outcome.output / "report.html").read_text()
     for member in manifest.model.members:
