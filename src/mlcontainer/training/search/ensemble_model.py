@@ -33,6 +33,20 @@ def refit_seconds(blend: Blend, rows: int) -> float:
     )
 
 
+def rows_within(blend: Blend, seconds: float, rows: int) -> int | None:
+    """The most rows (up to ``rows``) the members can be refitted on within ``seconds``; None
+    when that is fewer than the most rows a member was compared on (the ensemble's score would
+    not describe a model fitted on fewer)."""
+    floor = min(max(m.fit_rows for m in blend.members), rows)
+    if refit_seconds(blend, floor) > seconds:
+        return None
+    low, high = floor, rows
+    while low < high:  # the cost grows with the rows: bisect
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if refit_seconds(blend, mid) <= seconds else (low, mid - 1)
+    return low
+
+
 def member_names(blend: Blend) -> list[str]:
     """The members' step names in the voting model: the model, numbered when repeated."""
     names: list[str] = []

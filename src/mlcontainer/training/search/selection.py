@@ -47,7 +47,11 @@ from mlcontainer.training.search.decision import (
     tune_threshold,
 )
 from mlcontainer.training.search.ensemble import ENSEMBLE, Blend, Member, select
-from mlcontainer.training.search.ensemble_model import ensemble_pipeline, refit_seconds
+from mlcontainer.training.search.ensemble_model import (
+    ensemble_pipeline,
+    refit_seconds,
+    rows_within,
+)
 from mlcontainer.training.search.metrics import (
     METRICS,
     TASK_METRICS,
@@ -843,21 +847,20 @@ def train(
         raise TrainingError(f"every candidate model failed to train: {reasons}")
     y_train = target_array(split.y_train, schema)
     lines = [f"{c.name}: {line}" for c in leaderboard for line in _budget_lines(c)]
+    ensemble_share = 1.0
     if best.blend is not None and options.time_budget is not None:
         left = started + options.time_budget * (1 - RESERVE_SHARE) - clock()
-        members, need = len(best.blend.members), refit_seconds(best.blend, len(y_train))
-        if need > left:  # the ensemble is refitted whole or not at all: the best single model
+        fewer, why = _ensemble_rows(best.blend, left, len(y_train), options.time_budget)
+        if fewer is None:  # not even on the rows it was compared on: the best single model
             best, warnings = _select([c for c in leaderboard if c.blend is None], metric)
-            lines.append(
-                f"{ENSEMBLE}: not refitted: its {members} members would take "
-                f"about {need:.0f} s on all {len(y_train):,} training rows, more than the "
-                f"{max(left, 0):.0f} s the {options.time_budget:g} s budget leaves; "
-                f"{best.name} was selected"
-            )
+            lines.append(f"{ENSEMBLE}: not refitted: {why}; {best.name} was selected")
+        elif fewer < len(y_train):
+            ensemble_share = fewer / len(y_train)
+            lines.append(f"{ENSEMBLE}: refitted on {fewer:,} of {len(y_train):,} rows: {why}")
     decision = _decision(best, y_train, schema, metric)
     rows = np.arange(len(y_train))
     fold_rows = math.ceil(len(y_train) * (cv - 1) / cv)
-    share = best.budget.rows / fold_rows if best.budget is not None else 1.0
+    share = best.budget.rows / fold_rows if best.budget is not None else ensemble_share
     if options.time_budget is not None and best.blend is None:
         # The refit must end by the budget's refit share; its cost is the fold fits' measured
         # time, grown with the rows as the candidate's cost grows.
@@ -881,15 +884,7 @@ def train(
     if share < 1.0:  # fit on as large a share of the rows as each CV fold had (or fewer)
         rows = subsample(rows, y_train, rows=round(share * len(y_train)), random_state=random_state)
     scale = target_scale(y_train[rows], schema)
-    if best.blend is not None:
-        pipeline = ensemble_pipeline(
-            best.blend, schema, y_train[rows], random_state=random_state, target_scale=scale
-        )
-    else:
-        pipeline = build_pipeline(best.name, schema, random_state=random_state, target_scale=scale)
-        if best.preset.params:
-            params = best.preset.resolved(scale)
-            pipeline.set_params(**{f"model__{k}": v for k, v in params.items()})
+    pipeline = _unfitted(best, schema, y_train[rows], random_state=random_state, scale=scale)
     with one_native_thread():
         fit_ready(pipeline, y_train[rows]).fit(split.X_train.iloc[rows], y_train[rows])
     return TrainingResult(
@@ -911,6 +906,31 @@ def train(
         params=best.params,
         blend=best.blend,
     )
+
+
+def _unfitted(
+    best: CandidateResult, schema: Schema, y: np.ndarray, *, random_state: int, scale: float
+) -> Any:
+    """The selected model's pipeline with its preset (an ensemble's: its soft vote), unfitted."""
+    if best.blend is not None:
+        return ensemble_pipeline(best.blend, schema, y, random_state=random_state,
+                                 target_scale=scale)  # fmt: skip
+    pipeline = build_pipeline(best.name, schema, random_state=random_state, target_scale=scale)
+    if best.preset.params:
+        params = best.preset.resolved(scale)
+        pipeline.set_params(**{f"model__{k}": v for k, v in params.items()})
+    return pipeline
+
+
+def _ensemble_rows(blend: Blend, left: float, rows: int, budget: float) -> tuple[int | None, str]:
+    """The rows the ensemble's members can be refitted on in the ``left`` seconds (None: too
+    few), and why not all ``rows``."""
+    need = refit_seconds(blend, rows)
+    why = (
+        f"its {len(blend.members)} members would take about {need:.0f} s on all {rows:,} "
+        f"training rows, more than the {max(left, 0):.0f} s the {budget:g} s budget leaves"
+    )
+    return (rows_within(blend, left, rows) if need > left else rows), why
 
 
 def _budget_lines(candidate: CandidateResult) -> list[str]:
