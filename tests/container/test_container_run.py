@@ -101,7 +101,7 @@ def test_serve_answers_health_and_predict_then_stops_cleanly_on_sigterm(
     image: str, containers: list[str]
 ) -> None:
     name, port = start(containers, image)
-    wait_http_ok(f"http://127.0.0.1:{port}/health", name)
+    wait_http_ok(f"http://127.0.0.1:{port}/ready", name)
     assert http(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"healthy"}\n')
 
     rows = wine_rows(3)
