@@ -90,7 +90,7 @@ def probe(path: Path, target: str, task: str, *, group: str) -> list[dict[str, A
         fit_ready,
         models_for,
     )
-    from mlcontainer.training.search.selection import split_dataset
+    from mlcontainer.training.search.split import split_dataset
 
     ds = load_dataset(str(path), target=target, task=task)
     split = split_dataset(ds, test_size=0.2, cv=5, random_state=42)

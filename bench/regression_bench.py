@@ -135,7 +135,7 @@ def flaml_python() -> Path:
 
 def _split(dataset: str, target: str | None, seed: int = SEED) -> Any:
     from mlcontainer.training.data.dataset import load_dataset
-    from mlcontainer.training.search.selection import split_dataset
+    from mlcontainer.training.search.split import split_dataset
 
     ds = load_dataset(dataset, target=target)
     return ds, split_dataset(ds, test_size=TEST_SIZE, cv=5, random_state=seed)

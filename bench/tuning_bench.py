@@ -140,7 +140,7 @@ def flaml(dataset: str, target: str | None, seed: int = SEED) -> dict[str, Any]:
     from pandas.api.types import is_numeric_dtype as is_numeric
 
     from mlcontainer.training.data.dataset import load_dataset
-    from mlcontainer.training.search.selection import split_dataset
+    from mlcontainer.training.search.split import split_dataset
 
     ds = load_dataset(dataset, target=target)
     split = split_dataset(ds, test_size=TEST_SIZE, cv=5, random_state=seed)

@@ -29,7 +29,7 @@ from mlcontainer.serving.app import create_app
 from mlcontainer.training.data.dataset import Dataset, load_dataset
 from mlcontainer.training.export.onnx_export import RELATIVE_TOLERANCE, export_onnx
 from mlcontainer.training.search.models import MODELS, build_pipeline
-from mlcontainer.training.search.selection import Split, split_dataset, target_array, target_scale
+from mlcontainer.training.search.split import Split, split_dataset, target_array, target_scale
 
 pytestmark = pytest.mark.slow
 

@@ -178,14 +178,18 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     options = TrainOptions.from_given(given, _settings(ctx))
     _require_training_extra("train")
     from mlcontainer import console
+    from mlcontainer.training.search.scheduler import clock
     from mlcontainer.training.workflow import run_training
 
+    # The budget counts from the command's start, as its user does: imports included.
+    started = clock.now() - clock.process_age()
     with console.training_progress(budget=options.time_budget, cv=options.cv) as progress:
         outcome = run_training(
             options,
             progressbar=progress.download_bar(),
             on_fold=progress.on_fold,
             on_stage=progress.on_stage,
+            started=started,
         )
     console.show_training(outcome)
 

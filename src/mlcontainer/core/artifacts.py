@@ -152,6 +152,10 @@ class Selection(_Section):
     candidates: list[str] = Field(default_factory=list)
     #: Said when the baseline was selected, or beat the model selected.
     warnings: list[str] = Field(default_factory=list)
+    #: The refit of the selected model on every training row: seconds forecast from its
+    #: folds before it started, and seconds it took (older folders have neither).
+    refit_forecast_seconds: float | None = None
+    refit_seconds: float | None = None
 
 
 class Score(_Section):
@@ -193,6 +197,9 @@ class Candidate(_Section):
     fold_scores: list[float | None] = Field(default_factory=list)
     #: The ensemble's members and weights (only the ensemble's row has them).
     members: list[EnsembleMember] | None = None
+    #: Mean seconds of one fold's fit + predict: the cost table's estimate, the scheduler's
+    #: forecast at the speed it had measured, and the actual time (older folders: none).
+    timing: dict[str, float] | None = None
 
 
 class Calibration(_Section):

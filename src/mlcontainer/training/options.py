@@ -221,8 +221,9 @@ class TrainOptions:
     time_budget: float | None = option(
         DEFAULT_TIME_BUDGET,
         kind="float",
-        help="Seconds the run should take at most: slow candidates are subsampled or skipped, "
-        "each with a line saying why (0 = no budget).",
+        help="Seconds the command should take at most: the strongest candidates are compared "
+        "first, slow ones subsampled or skipped, each with a line saying why; the selected "
+        "model is always refitted on every training row (0 = no budget).",
     )
     scheduler: str | None = option(
         None,

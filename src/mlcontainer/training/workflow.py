@@ -30,15 +30,11 @@ from mlcontainer.training.options import TrainOptions
 from mlcontainer.training.report.card import model_card
 from mlcontainer.training.report.importance import permutation_importances
 from mlcontainer.training.report.report import model_parameters, render_report, report_pictures
-from mlcontainer.training.search import selection
+from mlcontainer.training.search.folds import FoldCallback
 from mlcontainer.training.search.metrics import Evaluation, evaluate
-from mlcontainer.training.search.selection import (
-    FoldCallback,
-    TrainingResult,
-    target_array,
-    target_scale,
-    train,
-)
+from mlcontainer.training.search.refit import TrainingResult, train
+from mlcontainer.training.search.scheduler import clock as budget_clock
+from mlcontainer.training.search.split import target_array, target_scale
 
 
 @dataclass
@@ -59,10 +55,15 @@ def run_training(
     progressbar: Any = False,
     on_fold: FoldCallback | None = None,
     on_stage: Callable[[str], None] | None = None,
+    started: float | None = None,
 ) -> TrainOutcome:
-    """Load, compare, select, evaluate and save; nothing is written unless every step succeeds."""
+    """Load, compare, select, evaluate and save; nothing is written unless every step succeeds.
+
+    The time budget counts from ``started`` (a ``scheduler.clock.now`` reading: a command
+    gives its process's start), else from now: loading the data is part of it.
+    """
     stage = on_stage or (lambda _name: None)
-    started = selection.clock()  # the budget counts from here: loading the data is part of it
+    started = budget_clock.now() if started is None else started
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 

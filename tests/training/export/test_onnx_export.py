@@ -38,7 +38,7 @@ from mlcontainer.training.search.models import (
     build_pipeline,
     build_preprocessor,
 )
-from mlcontainer.training.search.selection import Split, split_dataset
+from mlcontainer.training.search.split import Split, split_dataset
 
 #: Gaussian naive Bayes on digits: near-zero pixel variances make the joint log-likelihoods
 #: huge, and float32 arithmetic in the graph moves probabilities by ~1e-2: a fallback case.

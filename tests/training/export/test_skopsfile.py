@@ -11,7 +11,7 @@ import skops.io
 from mlcontainer.training.data.dataset import load_dataset
 from mlcontainer.training.export.skopsfile import EPOCH, canonical, dumps
 from mlcontainer.training.search.models import build_pipeline
-from mlcontainer.training.search.selection import target_array
+from mlcontainer.training.search.split import target_array
 
 
 def _fit(model: str) -> tuple[object, object]:

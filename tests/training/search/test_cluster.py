@@ -17,7 +17,8 @@ from support import options
 from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError, TrainingError
 from mlcontainer.training.data.dataset import Dataset, load_dataset
-from mlcontainer.training.search.selection import FoldCallback, TrainingResult, train
+from mlcontainer.training.search.folds import FoldCallback
+from mlcontainer.training.search.refit import TrainingResult, train
 
 pytest.importorskip("distributed", reason="Dask is the optional extra mlcontainer[dask]")
 

@@ -10,7 +10,9 @@ from support import options
 from mlcontainer.core.errors import ConfigError, TrainingError
 from mlcontainer.training.data.dataset import Dataset, load_dataset, prepare
 from mlcontainer.training.search import models as registry
-from mlcontainer.training.search.selection import compare, split_dataset, train
+from mlcontainer.training.search.compare import compare
+from mlcontainer.training.search.refit import train
+from mlcontainer.training.search.split import split_dataset
 
 
 def _dataset(frame: pd.DataFrame, target: str = "y") -> Dataset:

@@ -21,7 +21,7 @@ from mlcontainer.training.export.versions import library_versions
 from mlcontainer.training.report.importance import Importances
 from mlcontainer.training.search.metrics import Evaluation, json_floats
 from mlcontainer.training.search.models import MODELS
-from mlcontainer.training.search.selection import TrainingResult
+from mlcontainer.training.search.refit import TrainingResult
 
 
 def build_manifest(
@@ -64,6 +64,8 @@ def build_manifest(
             where=result.where,
             candidates=[c.name for c in result.leaderboard],
             warnings=list(result.warnings),
+            refit_forecast_seconds=round(result.refit_seconds[0], 3),
+            refit_seconds=round(result.refit_seconds[1], 3),
         ),
         leaderboard=[Candidate.model_validate(c.to_dict()) for c in result.leaderboard],
         metrics=json_floats(evaluation.metrics),

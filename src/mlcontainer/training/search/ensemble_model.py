@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcontainer.core.schema import Schema
-from mlcontainer.training.search.budget import COSTS
 from mlcontainer.training.search.ensemble import Blend
 from mlcontainer.training.search.models import MODELS, build_pipeline, build_preprocessor, fit_ready
+from mlcontainer.training.search.scheduler.reserve import measured_refit
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -28,23 +28,9 @@ def refit_seconds(blend: Blend, rows: int) -> float:
     """About how long refitting every member on ``rows`` rows takes on one core: each
     member's measured fold fit, grown with the rows as its family's cost grows."""
     return math.fsum(
-        m.fit_seconds * (rows / max(m.fit_rows, 1)) ** COSTS[m.model].exponent
+        measured_refit(m.model, fold_seconds=m.fit_seconds, fold_rows=m.fit_rows, rows=rows)
         for m in blend.members
     )
-
-
-def rows_within(blend: Blend, seconds: float, rows: int) -> int | None:
-    """The most rows (up to ``rows``) the members can be refitted on within ``seconds``; None
-    when that is fewer than the most rows a member was compared on (the ensemble's score would
-    not describe a model fitted on fewer)."""
-    floor = min(max(m.fit_rows for m in blend.members), rows)
-    if refit_seconds(blend, floor) > seconds:
-        return None
-    low, high = floor, rows
-    while low < high:  # the cost grows with the rows: bisect
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if refit_seconds(blend, mid) <= seconds else (low, mid - 1)
-    return low
 
 
 def member_names(blend: Blend) -> list[str]:

@@ -1,33 +1,19 @@
-"""The time budget: every candidate is compared, on fewer rows or with a smaller search when
-time is short; the plan is deterministic; a slow fit measured on the way is planned for."""
+"""The plan: linear-cost candidates keep every row, the superlinear ones share what is left
+on fewer rows or are skipped, searches get what is spare; deterministic, no clock."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
-from support import options
 
 from mlcontainer.core.errors import ConfigError
-from mlcontainer.training.data.dataset import load_dataset, prepare
+from mlcontainer.training.data.dataset import load_dataset
 from mlcontainer.training.options import TrainOptions
-from mlcontainer.training.search import selection
-from mlcontainer.training.search.budget import (
-    COSTS,
-    CV_SHARE,
-    MIN_SUBSAMPLE_ROWS,
-    Plan,
-    cost,
-    feature_width,
-    plan,
-)
 from mlcontainer.training.search.models import BASELINE, MODELS, models_for
-from mlcontainer.training.search.selection import TrainingResult, train
+from mlcontainer.training.search.scheduler.costs import COSTS, feature_width
+from mlcontainer.training.search.scheduler.plan import MIN_SUBSAMPLE_ROWS, Plan, cost, plan
 from mlcontainer.training.search.tuning import presets_for
 
 ADULT_FOLD_ROWS = 20_838
@@ -37,6 +23,10 @@ BUDGET = 60.0
 
 def _presets(task: str = "classification") -> dict[str, Any]:
     return {m: presets_for(m, task) for m in models_for(task, None)}  # type: ignore[arg-type]
+
+
+#: The comparison's share of a budget once the output and the refit are kept (about).
+CV_SHARE = 0.6
 
 
 def _room(budget: float = BUDGET, workers: int = 2) -> float:
@@ -95,13 +85,27 @@ def test_adult_sized_data_cuts_superlinear_candidates_rows_keeps_every_candidate
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_the_plan_fits_the_estimated_comparison_into_its_room(task: str) -> None:
+def test_the_plan_fits_the_estimated_comparison_into_its_room_linear_ones_on_every_row(
+    task: str,
+) -> None:
     presets = _presets(task)
+    linear = sum(
+        cost(m, p[:1], rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5)
+        for m, p in presets.items()
+        if not COSTS[m].superlinear
+    )
     for room in (_room(20), _room(60), _room(300)):
         plans = plan(presets, fit_rows=ADULT_FOLD_ROWS, width=ADULT_WIDTH, cv=5, room=room)
-        spent = _planned_cost(plans, presets, width=ADULT_WIDTH, cv=5)
-        # Within 5%: a cut to more than 90% of the rows is not made (not worth a line).
-        assert spent <= room * 1.05
+        spent = _planned_cost(
+            {m: p for m, p in plans.items() if not p.skipped}, presets, width=ADULT_WIDTH, cv=5
+        )
+        # Within 5%: a cut to more than 90% of the rows is not made (not worth a line). The
+        # linear candidates keep every row even when they alone overrun the room: the
+        # comparison runs the strongest first and does not start what would end late.
+        assert spent <= max(room, linear) * 1.05
+        for m, p in plans.items():
+            if not COSTS[m].superlinear:
+                assert p.rows == ADULT_FOLD_ROWS
 
 
 def test_the_plan_is_deterministic_and_uses_no_clock() -> None:
@@ -124,13 +128,23 @@ def test_a_slower_machine_gets_fewer_rows_and_smaller_searches_never_fewer_candi
 
 
 @pytest.mark.parametrize("budget", [1.0, 0.01])
-def test_a_tiny_budget_keeps_every_candidate_on_the_smallest_fair_subsample(budget: float) -> None:
+def test_a_tiny_budget_keeps_the_linear_candidates_on_every_row_and_skips_the_others(
+    budget: float,
+) -> None:
     plans = _adult(_room(budget))
     assert set(plans) == set(_presets())
-    for p in plans.values():
+    for m, p in plans.items():
         assert p.search == 1
-        assert p.rows >= MIN_SUBSAMPLE_ROWS
-    assert plans["svm"].rows == MIN_SUBSAMPLE_ROWS
+        if COSTS[m].superlinear:
+            assert p.skipped
+            action = p.action(ADULT_FOLD_ROWS)
+            assert action is not None
+            assert action.kind == "skip"
+            assert action.reason.startswith("not compared: ")
+            assert COSTS[m].why in action.reason
+            assert " -" not in action.reason  # never negative seconds
+        else:
+            assert p.rows == ADULT_FOLD_ROWS
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
@@ -144,89 +158,6 @@ def test_zero_budget_means_none_and_plans_everything_in_full() -> None:
     plans = plan({"svm": presets_for("svm", "classification")}, fit_rows=10**6, width=100, cv=5,
                  room=None)  # fmt: skip
     assert plans == {"svm": Plan("svm", len(presets_for("svm", "classification")), 10**6)}
-
-
-def _generated(n: int, *, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4))
-    label = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=n) > 0, "up", "down")
-    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "d": x[:, 3], "label": label})
-
-
-def _train(rows: int, models: tuple[str, ...], budget: float | None) -> TrainingResult:
-    ds = prepare(_generated(rows), target="label", name="gen", source="generated")
-    chosen = options(
-        models=models, metric="accuracy", cv=3, test_size=0.25, random_state=0, time_budget=budget
-    )
-    return train(ds, chosen)
-
-
-class FakeClock:
-    """A clock that moves only when a fit says it took time."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
-
-
-@pytest.fixture
-def slow_knn(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Every fit takes 0.02 s + 0.05 s per 1 000 rows of fake time, except k-NN's: 1e-6 s x
-    rows² (9 s on 3 000 rows: its family's estimate says milliseconds)."""
-    fake = FakeClock()
-    real: Callable[..., Any] = selection.fit_ready
-
-    def fit_ready(pipeline: Any, y: Any) -> Any:
-        ready = real(pipeline, y)
-        slow = type(pipeline[-1]).__name__.startswith("KNeighbors")
-
-        class Timed:
-            def fit(self, X: Any, y: Any) -> Any:
-                out = ready.fit(X, y)
-                n = len(X)
-                fake.advance(1e-6 * n * n if slow else 0.02 + 0.05 * n / 1000)
-                return out
-
-        return Timed()
-
-    monkeypatch.setattr(selection, "clock", fake)
-    monkeypatch.setattr(selection, "fit_ready", fit_ready)
-    return fake
-
-
-def test_a_candidate_far_slower_than_its_estimate_is_subsampled_not_dropped(
-    slow_knn: FakeClock,
-) -> None:
-    start, budget = slow_knn(), 20.0
-    result = _train(6_000, ("naive_bayes", "logistic_regression", "k_nearest_neighbors"), budget)
-    assert all(c.ranked for c in result.leaderboard)  # every candidate compared
-    knn = next(c for c in result.leaderboard if c.name == "k_nearest_neighbors")
-    assert knn.budget is not None
-    assert knn.budget.kind == "subsample"
-    assert knn.budget.rows < 3_000
-    assert "slower than estimated" in knn.budget.reason
-    assert any(line.startswith("k_nearest_neighbors: ") for line in result.budget_lines)
-    assert slow_knn() - start <= budget * 1.05
-    assert len(result.split.X_test) == 1_500  # the test split is never cut
-
-
-def test_on_time_the_fake_clock_changes_nothing(slow_knn: FakeClock) -> None:
-    result = _train(6_000, ("naive_bayes", "logistic_regression"), 60.0)
-    assert all(c.budget is None for c in result.leaderboard)
-    assert result.budget_lines == ()
-
-
-def test_without_a_budget_nothing_is_marked() -> None:
-    result = _train(300, ("naive_bayes", "decision_tree"), None)
-    assert all(c.budget is None for c in result.leaderboard)
-    assert result.budget_lines == ()
 
 
 def test_train_cli_refuses_a_negative_time_budget(tmp_path: Path) -> None:
