@@ -93,16 +93,17 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             wait_ready(url + "/ready", process)
             manifest = json.loads((folder / "model.json").read_text())
-            targets[name] = (port, url + "/predict", manifest)
+            # (process, url, body key, port): the shape serve_bench's port picker reads.
+            targets[name] = (process, url + "/predict", manifest, port)
         runs: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.repeats):
-            for name, (_, url, _) in targets.items():
+            for name, (_, url, _, _) in targets.items():
                 runs[name].append(wrk(url, body, connections=1, seconds=args.duration)["p50 ms"])
     finally:
         for process in processes:
             stop(process)
     out: dict[str, Any] = {"loadavg": Path("/proc/loadavg").read_text().split()[:3]}
-    for name, (_, _, manifest) in targets.items():
+    for name, (_, _, manifest, _) in targets.items():
         out[name] = {
             "selected": manifest["model"]["name"],
             "description": manifest["model"]["description"],
