@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ import click
 from mlcontainer import __version__
 from mlcontainer.core.config import RUNTIMES, Settings
 from mlcontainer.core.errors import InputValidationError, MlcontainerError
-from mlcontainer.core.formats import CSV, check_file
+from mlcontainer.core.formats import CSV, check_file, file_format
 
 #: Where each setting a core message may name comes from on this edge (see MlcontainerError).
 SETTING_SOURCES = {
@@ -23,6 +23,7 @@ SETTING_SOURCES = {
     "dask_scheduler": "--scheduler or MLCONTAINER_DASK_SCHEDULER",
     "port": "--port, PORT or MLCONTAINER_PORT",
     "max_rows": "--max-rows or MLCONTAINER_MAX_ROWS",
+    "drift_window": "--drift-window or MLCONTAINER_DRIFT_WINDOW",
 }
 
 
@@ -55,9 +56,9 @@ class _Group(click.Group):
 _TRAINING_MODULES = ("sklearn", "pandas", "matplotlib", "skops", "skl2onnx")
 
 
-def _require_training_extra(command: str) -> None:
+def _require_training_extra(command: str, modules: Sequence[str] = _TRAINING_MODULES) -> None:
     """Refuse ``command`` in one line on a serving-only install (no mlcontainer[train])."""
-    missing = [m for m in _TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise MlcontainerError(
             f"`{command}` needs the training dependencies ({', '.join(missing)} missing): this "
@@ -82,6 +83,12 @@ _runtime_option = click.option(
     "with scikit-learn), or auto: ONNX when the model folder has a verified model.onnx. "
     "[default: auto, or MLCONTAINER_RUNTIME]",
 )
+
+
+def _input_option(text: str) -> Callable[[Any], Any]:
+    """The ``--input`` option of the commands that read rows, with its help text."""
+    return click.option("--input", "-i", "input_path", required=True, help=text)
+
 
 #: ``--model``, shared by the commands that use a trained model folder.
 _model_option = click.option(
@@ -196,13 +203,10 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 
 @main.command()
 @_model_option
-@click.option(
-    "--input",
-    "-i",
-    "input_path",
-    required=True,
-    help="File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
-    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin.",
+@_input_option(
+    "File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
+    ".jsonl, .parquet; a folder of Parquet partitions (read by sorted name); any other name "
+    "is read as CSV, and '-' reads CSV from stdin."
 )
 @click.option(
     "--output",
@@ -215,9 +219,10 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json"]),
+    type=click.Choice(["csv", "json", "parquet"]),
     default=None,
-    help="Output format. [default: from the --output suffix, else csv]",
+    help="Output format; parquet needs --output. [default: from the --output suffix "
+    "(.csv, .json, .parquet, .pq), else csv]",
 )
 @click.option(
     "--chunk-size",
@@ -246,6 +251,12 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     help="Comma-separated names of the input's columns, for rows without a header line. "
     "[default: the training file's columns, by position]",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Score a Parquet file or folder of partitions on the Dask cluster at tcp://HOST:PORT "
+    "(the dask extra) and write --output as Parquet: the same rows as a local run.",
+)
 @_runtime_option
 @click.pass_context
 def predict(
@@ -258,12 +269,20 @@ def predict(
     csv_reader: str,
     header: bool | None,
     columns: str | None,
+    scheduler: str | None,
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
     source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
-    if isinstance(source, Path):  # before the model loads: a missing file is told at once
+    if isinstance(source, Path) and not source.is_dir():  # a folder: Parquet partitions
+        # Before the model loads: a missing file is told at once.
         check_file(source, InputValidationError, what="input file", default=CSV)
+    fmt = fmt or _output_format(output_path)
+    if scheduler is not None:
+        _predict_on_cluster(
+            ctx, model_dir, runtime, source, output_path, fmt, scheduler, chunk_size
+        )
+        return
     from mlcontainer import console
     from mlcontainer.inference.batch import predict_file
     from mlcontainer.inference.predictor import load_predictor
@@ -272,12 +291,7 @@ def predict(
     # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
     # each on one thread (better than all threads on one chunk: not every node is parallel).
     predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
-    fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
-    if fmt not in ("csv", "json"):
-        raise click.BadParameter(
-            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
-        )
-    size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
+    size = _input_size(source)
     # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with console.batch_progress(size) as on_progress:
@@ -298,6 +312,75 @@ def predict(
         click.echo(f"Warning: {warning}", err=True)
     if output_path is not None:
         click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
+
+
+def _predict_on_cluster(
+    ctx: click.Context,
+    model_dir: Path | None,
+    runtime: str | None,
+    source: Any,
+    output_path: Path | None,
+    fmt: str,
+    scheduler: str,
+    chunk_size: int,
+) -> None:
+    """`predict --scheduler`: Parquet in, Parquet out, one line per piece scored."""
+    from mlcontainer.core.config import check_scheduler
+
+    address = check_scheduler(scheduler)
+    found = file_format(source) if isinstance(source, Path) else None
+    parquet = isinstance(source, Path) and (source.is_dir() or (found and found.kind == "parquet"))
+    if address is None or not parquet:
+        raise InputValidationError(
+            "--scheduler scores a Parquet file or a folder of Parquet partitions (--input)"
+        )
+    if output_path is None or fmt != "parquet":
+        raise InputValidationError("--scheduler writes Parquet: add --output OUT.parquet")
+    from mlcontainer.inference.distributed import predict_on_cluster
+    from mlcontainer.inference.predictor import load_predictor
+
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    result = predict_on_cluster(
+        predictor,
+        settings.model_dir,
+        source,
+        output=output_path,
+        scheduler=address,
+        chunk_rows=chunk_size,
+        on_piece=lambda done: click.echo(
+            f"scored {done.index}/{done.pieces}: {done.piece.path.name} "
+            f"({done.piece.rows:,} rows); {done.rows_written:,} rows written",
+            err=True,
+        ),
+    )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {result.rows} predictions to {output_path} (on {address})", err=True)
+
+
+def _input_size(source: Any) -> int | None:
+    """The bytes to read: a file's size, a folder's partitions' sizes; None for stdin."""
+    if not isinstance(source, Path):
+        return None
+    if source.is_dir():
+        from mlcontainer.inference.parquetreader import partition_files
+
+        return sum(p.stat().st_size for p in partition_files(source))
+    return source.stat().st_size if source.is_file() else None
+
+
+def _output_format(output_path: Path | None) -> str:
+    """The format an --output name asks for (csv, json or parquet); csv for stdout."""
+    if output_path is None:
+        return "csv"
+    found = file_format(output_path)
+    if found is None or found.compression or found.kind not in ("csv", "json", "parquet"):
+        raise click.BadParameter(
+            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
+        )
+    return found.kind
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -336,6 +419,12 @@ def _flush_stdout() -> None:
 )
 @click.option("--max-rows", default=None, type=int, help="Rows per request. [default: 10000]")
 @click.option(
+    "--drift-window",
+    default=None,
+    type=int,
+    help="Recent rows each worker keeps for the drift gauges of /metrics; 0: off. [default: 10000]",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
@@ -359,6 +448,7 @@ def serve(
     timeout: int | None,
     graceful_timeout: int | None,
     max_rows: int | None,
+    drift_window: int | None,
     log_format: str | None,
     log_level: str | None,
     runtime: str | None,
@@ -375,11 +465,67 @@ def serve(
         timeout=timeout,
         graceful_timeout=graceful_timeout,
         max_rows=max_rows,
+        drift_window=drift_window,
         log_format=log_format,
         log_level=log_level,
         runtime=runtime,
     )
     run_server(settings)
+
+
+@main.command()
+@_model_option
+@_input_option("File of rows to compare, read as `predict` reads it (.csv, .parquet, .xlsx ...).")
+@click.option(
+    "--report",
+    "report_path",
+    default="drift-report.html",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Write the HTML report (a picture per drifted feature) here.",
+)
+@click.option(
+    "--fail-above",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Exit 3 when the largest PSI (a feature's or the prediction's) is above this, e.g. "
+    "0.25, to gate a pipeline. [default: never]",
+)
+@click.option(
+    "--header/--no-header", default=None, help="Whether the first line names the columns."
+)
+@click.option("--columns", default=None, help="Column names for rows without a header line.")
+@_runtime_option
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    model_dir: Path | None,
+    input_path: str,
+    report_path: Path,
+    fail_above: float | None,
+    header: bool | None,
+    columns: str | None,
+    runtime: str | None,
+) -> None:
+    """Compare a batch with the training data: PSI per feature, a table, an HTML report."""
+    source = Path(input_path)
+    check_file(source, InputValidationError, what="input file", default=CSV)
+    _require_training_extra("drift", ("scipy", "matplotlib"))
+    from mlcontainer.console import show_drift
+    from mlcontainer.core.atomic import write_atomic
+    from mlcontainer.inference.driftcheck import batch_drift
+    from mlcontainer.inference.driftreport import render_report
+    from mlcontainer.inference.predictor import load_predictor
+
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
+    result = batch_drift(predictor, source, header=header, columns=_names(columns))
+    page = render_report(result, model=predictor.name, source=source.name, fail_above=fail_above)
+    write_atomic(report_path, page.encode())
+    show_drift(result, report_path)
+    if fail_above is not None and result.largest > fail_above:
+        click.echo(f"Drift above {fail_above}: largest PSI {result.largest:.3f}", err=True)
+        ctx.exit(3)
 
 
 @main.command()

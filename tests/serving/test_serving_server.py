@@ -265,7 +265,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(
 
 
 def test_metrics_add_up_over_several_workers(start_server: Any, iris_model_dir: Path) -> None:
-    server = start_server("--model", str(iris_model_dir), "--workers", "2", "--log-format", "json")
+    server = start_server(
+        "--model", str(iris_model_dir), "--workers", "2", "--log-format", "json",
+        "--drift-window", "1000000",  # larger than all the rows a worker can be sent
+    )  # fmt: skip
     # A worker still loading leaves new connections to a ready one: load both before the test.
     wait_workers_ready(server, 2)
 
@@ -296,6 +299,9 @@ def test_metrics_add_up_over_several_workers(start_server: Any, iris_model_dir: 
     line = 'mlcontainer_http_requests_total{endpoint="/predict",method="POST",status="200"}'
     assert f"{line} {float(sent)}" in text
     assert f'mlcontainer_predictions_total{{class="setosa"}} {200.0 * sent}' in text
+    # Every worker's drift window, summed: all the rows sent, whichever worker took them.
+    assert f"mlcontainer_drift_window_rows {200.0 * sent}" in text
+    assert text.count("mlcontainer_feature_drift_psi{") == 4
     assert 'mlcontainer_model_info{estimator="Logistic regression (L2, lbfgs)"' in text
 
 

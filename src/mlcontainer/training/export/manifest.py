@@ -13,6 +13,7 @@ from mlcontainer.core.artifacts import (
     Importance,
     Manifest,
     ModelInfo,
+    Reference,
     RuntimeSection,
     Selection,
 )
@@ -32,6 +33,7 @@ def build_manifest(
     *,
     examples: Examples | None = None,
     importances: Importances | None = None,
+    reference: Reference | None = None,
 ) -> Manifest:
     """Describe the model (the files' hashes are added when the set is published)."""
     blend = result.blend
@@ -77,6 +79,7 @@ def build_manifest(
         decision=result.decision,
         examples=examples,
         importance=_importance(importances),
+        reference=reference,
     )
 
 
