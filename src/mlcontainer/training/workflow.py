@@ -60,7 +60,7 @@ def run_training(
     """Load, compare, select, evaluate and save; nothing is written unless every step succeeds.
 
     The time budget counts from ``started`` (a ``scheduler.clock.now`` reading: a command
-    gives its process's start), else from now: loading the data is part of it.
+    gives its own start), else from now: loading the data is part of it.
     """
     stage = on_stage or (lambda _name: None)
     started = budget_clock.now() if started is None else started

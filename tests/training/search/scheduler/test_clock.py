@@ -1,14 +1,13 @@
-"""The deadline: seconds left never negative, unbounded without a budget; the process's age."""
+"""The deadline: seconds left never negative, unbounded without a budget."""
 
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
 from mlcontainer.training.search.scheduler import clock
-from mlcontainer.training.search.scheduler.clock import Deadline, process_age, seconds
+from mlcontainer.training.search.scheduler.clock import Deadline, seconds
 
 
 def test_the_time_left_is_never_negative(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,8 +27,3 @@ def test_without_a_budget_the_deadline_never_comes(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize(("value", "text"), [(-20.0, "0.0 s"), (3.14, "3.1 s"), (42.4, "42 s")])
 def test_seconds_are_said_without_a_sign(value: float, text: str) -> None:
     assert seconds(value) == text
-
-
-def test_the_process_age_counts_from_the_process_start() -> None:
-    age = process_age()
-    assert 0.0 < age < time.monotonic()  # this test process started before now, after boot
