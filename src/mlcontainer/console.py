@@ -302,6 +302,10 @@ def show_training(outcome: TrainOutcome) -> None:
     if chosen is not None and chosen.search:
         params = ", ".join(f"{k}={v}" for k, v in chosen.params.items()) or "its defaults"
         out.print(f"Tuned: {sel.model}, {chosen.search} ({params})", markup=False)
+    if manifest.model.members:
+        out.print(
+            f"{manifest.model.description}; members refitted on the training rows", markup=False
+        )
     if manifest.decision is not None:
         out.print(decision_line(manifest), markup=False)
 

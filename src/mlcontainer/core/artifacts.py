@@ -83,6 +83,8 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.metrics._dist_metrics.EuclideanDistance64",
         "sklearn.neighbors._kd_tree.KDTree",
         "sklearn.tree._tree.Tree",
+        # A soft-voting ensemble's members by name (``named_estimators_``).
+        "sklearn.utils._bunch.Bunch",
     }
 )
 
@@ -91,6 +93,14 @@ class _Section(BaseModel):
     """A manifest section: keys this version does not know are kept, not refused."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class EnsembleMember(_Section):
+    """One member of a weighted ensemble: a compared model, its preset, and its weight."""
+
+    model: str
+    preset: str = "default"
+    weight: float
 
 
 class ModelInfo(_Section):
@@ -103,6 +113,9 @@ class ModelInfo(_Section):
     #: parameters (``set_params`` names of the model step).
     preset: str = "default"
     params: dict[str, Any] = Field(default_factory=dict)
+    #: An ensemble's members and weights (None: a single model). Optional: the model file
+    #: holds them, so a reader that ignores this key predicts the same.
+    members: list[EnsembleMember] | None = None
 
 
 class DatasetInfo(_Section):
@@ -187,6 +200,8 @@ class Candidate(_Section):
     #: The selection metric on each fold, in fold order (empty when it was not run, and in
     #: folders written before the report plotted them).
     fold_scores: list[float | None] = Field(default_factory=list)
+    #: The ensemble's members and weights (only the ensemble's row has them).
+    members: list[EnsembleMember] | None = None
     #: Mean seconds of one fold's fit + predict: the cost table's estimate, the scheduler's
     #: forecast at the speed it had measured, and the actual time (older folders: none).
     timing: dict[str, float] | None = None

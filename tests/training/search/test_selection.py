@@ -161,11 +161,14 @@ def test_a_model_worse_than_the_baseline_is_still_selected_with_a_warning() -> N
         _dataset(frame), options(models=["decision_tree"], cv=3, test_size=0.2, random_state=0)
     )
     assert result.metric == "rmse"
-    assert [c.name for c in result.leaderboard] == ["baseline", "decision_tree"]
-    assert result.selected == "decision_tree"
+    # The ensemble of the tree's presets averages away some noise, not enough to help.
+    names = [c.name for c in result.leaderboard]
+    assert names[0] == "baseline"
+    assert sorted(names[1:]) == ["decision_tree", "ensemble"]
+    assert result.selected == names[1]
     (warning,) = result.warnings
     assert warning.startswith(
-        "the selected decision_tree scored worse than the baseline, which ignores the features, "
+        f"the selected {names[1]} scored worse than the baseline, which ignores the features, "
         "in cross-validation (RMSE "
     )
     assert warning.endswith("the features may not predict the target")
@@ -176,8 +179,9 @@ def test_regression_uses_shuffled_kfold_and_reports_its_metrics() -> None:
     split = split_dataset(ds, test_size=0.2, cv=3, random_state=0)
     assert len(split.X_test) == 89  # ceil(0.2 x 442)
     board = compare(split, ds.schema, options(models=["ridge"], cv=3, random_state=0))
-    assert [c.name for c in board] == ["ridge", "baseline"]
-    ridge, baseline = board
+    # Ridge's presets make an ensemble too; it does not beat ridge here.
+    assert [c.name for c in board] == ["ridge", "ensemble", "baseline"]
+    ridge, _, baseline = board
     assert set(ridge.means) == {"rmse", "mae", "r2", "median_ae", "mape"}
     assert ridge.means["rmse"] < baseline.means["rmse"]
     assert 0.3 < ridge.means["r2"] < 0.7

@@ -8,6 +8,7 @@ from mlcontainer.core.artifacts import (
     Candidate,
     ColumnImportance,
     DatasetInfo,
+    EnsembleMember,
     Examples,
     Importance,
     Manifest,
@@ -35,16 +36,19 @@ def build_manifest(
     reference: Reference | None = None,
 ) -> Manifest:
     """Describe the model (the files' hashes are added when the set is published)."""
-    spec = MODELS[result.selected]
+    blend = result.blend
     estimator = result.pipeline.named_steps["model"]
     return Manifest(
         name=f"{dataset.name}-{result.selected}",
         model=ModelInfo(
             name=result.selected,
-            description=spec.describe(dataset.schema.task),
+            description=(
+                blend.describe() if blend else MODELS[result.selected].describe(dataset.schema.task)
+            ),
             estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
             preset=result.preset,
             params=result.params,
+            members=[EnsembleMember.model_validate(m) for m in blend.to_list()] if blend else None,
         ),
         dataset=DatasetInfo(**dataset.summary()),
         schema=dataset.schema,

@@ -26,6 +26,10 @@ from mlcontainer.core.decision import decide
 from mlcontainer.core.memory import release_memory
 from mlcontainer.core.schema import Schema
 from mlcontainer.core.threads import one_native_thread
+from mlcontainer.training.export.onnx_ensemble import (
+    convert_soft_voting_classifier,
+    convert_voting_regressor,
+)
 from mlcontainer.training.export.versions import package_versions
 from mlcontainer.training.search.models import MISSING_CATEGORY
 
@@ -149,6 +153,8 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
         HistGradientBoostingRegressor,
         RandomForestClassifier,
         RandomForestRegressor,
+        VotingClassifier,
+        VotingRegressor,
     )
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder
@@ -159,7 +165,9 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
     forest = partial(_convert_forest, tables=tables)
     regression = schema.is_regression
     final = graph_pipeline.steps[-1][1]
-    number = "double" if isinstance(final, _compares_in_double()) else "float"
+    doubles = _compares_in_double()
+    members = getattr(final, "estimators_", [final])  # a soft-voting ensemble's, or the model
+    number = "double" if any(isinstance(m, doubles) for m in members) else "float"
     tensor = {"string": StringTensorType, "float": FloatTensorType, "double": DoubleTensorType}
     kinds = ["string" if f.kind == "categorical" else number for f in schema.features]
     initial_types = [
@@ -182,6 +190,8 @@ def _convert(pipeline: Any, schema: Schema) -> tuple[bytes, list[dict[str, str]]
                 ExtraTreesClassifier: forest,
                 RandomForestRegressor: forest,
                 ExtraTreesRegressor: forest,
+                VotingClassifier: partial(convert_soft_voting_classifier, double=doubles),
+                VotingRegressor: partial(convert_voting_regressor, double=doubles),
             },
             custom_shape_calculators={
                 HistGradientBoostingClassifier: _float_outputs(_hgb_shapes()),

@@ -304,6 +304,17 @@ def _get_started(manifest: Manifest) -> str:
 def _tuning(manifest: Manifest) -> str:
     """What the search kept and the decision layer, as sentences (empty when neither)."""
     out = ""
+    if manifest.model.members:
+        members = ", ".join(
+            f"{_code(m.model)}{'' if m.preset == 'default' else ' ' + _code(m.preset)} "
+            f"x{m.weight:.2f}"
+            for m in manifest.model.members
+        )
+        out += (
+            f" It is a weighted ensemble of the compared models ({members}), selected greedily "
+            "on their out-of-fold predictions; it averages its members' outputs with these "
+            "weights (soft voting), each member refitted on the training rows."
+        )
     if manifest.model.preset != "default":
         params = ", ".join(_code(f"{k}={v}") for k, v in manifest.model.params.items())
         preset = _code(manifest.model.preset)

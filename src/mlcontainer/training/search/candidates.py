@@ -19,6 +19,7 @@ from mlcontainer.training.search.decision import (
     cross_fitted_weights,
     tune_threshold,
 )
+from mlcontainer.training.search.ensemble import Blend, Member
 from mlcontainer.training.search.folds import FoldResult, FoldRunner
 from mlcontainer.training.search.metrics import TASK_METRICS, score_all
 from mlcontainer.training.search.scheduler.costs import COSTS
@@ -55,10 +56,15 @@ class CandidateResult:
     timing: tuple[float, float, float] = (0.0, 0.0, 0.0)
     #: Rows each fold's fit used (fewer than a fold's if subsampled).
     fit_rows: int = 0
-    #: Out-of-fold probabilities of the training rows (a classifier's), in row order.
+    #: Out-of-fold probabilities of the training rows (a classifier's; a regressor's
+    #: predictions, one column), in row order.
     oof: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: The fold each training row was validated in.
     fold_of: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The ensemble's members and weights (only the ensemble has them).
+    blend: Blend | None = field(default=None, compare=False)
+    #: The other presets the search fitted on whole folds, for the ensemble to choose from.
+    alternatives: tuple[Member, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ranked(self) -> bool:
@@ -91,6 +97,7 @@ class CandidateResult:
                 "forecast_fold_seconds": round(self.timing[1], 4),
                 "fold_seconds": round(self.timing[2], 4),
             },
+            **({"members": self.blend.to_list()} if self.blend is not None else {}),
         }
 
 
@@ -120,8 +127,8 @@ def summarise(
             params=params, search=search,
         )  # fmt: skip
     folds = sorted(folds, key=lambda f: f.fold)
-    means = {k: _mean([f.scores[k] for f in folds]) for k in metrics}
-    stds = {k: _std([f.scores[k] for f in folds]) for k in metrics}
+    means = {k: mean([f.scores[k] for f in folds]) for k in metrics}
+    stds = {k: std([f.scores[k] for f in folds]) for k in metrics}
     fit = float(np.mean([f.fit_seconds for f in folds]))
     per_row = sum(f.predict_seconds for f in folds) / max(1, sum(f.rows for f in folds))
     oof = fold_of = None
@@ -228,17 +235,17 @@ def _rescored(
     metrics = TASK_METRICS["classification"]
     return replace(
         candidate,
-        means={m: _mean([f[m] for f in per_fold]) for m in metrics},
-        stds={m: _std([f[m] for f in per_fold]) for m in metrics},
+        means={m: mean([f[m] for f in per_fold]) for m in metrics},
+        stds={m: std([f[m] for f in per_fold]) for m in metrics},
         fold_scores=tuple(f[run.metric] for f in per_fold),
         **changes,
     )
 
 
-def _mean(values: list[float]) -> float:
+def mean(values: list[float]) -> float:
     """The mean, NaN if any value is (MAPE on a fold with a zero target)."""
     return float(np.mean(values))
 
 
-def _std(values: list[float]) -> float:
+def std(values: list[float]) -> float:
     return float(np.std(values))

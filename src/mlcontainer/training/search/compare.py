@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from mlcontainer.training.search.candidates import (
     tunes_weights,
 )
 from mlcontainer.training.search.cluster import fanout
+from mlcontainer.training.search.ensemble import ENSEMBLE
+from mlcontainer.training.search.ensemble_candidate import alternatives, ensemble_candidate
 from mlcontainer.training.search.folds import FoldCallback, FoldResult, FoldRunner, FoldTask
 from mlcontainer.training.search.metrics import METRICS, TASK_METRICS, check_metric
 from mlcontainer.training.search.models import BASELINE, MODELS
@@ -149,13 +152,16 @@ def compare(
         candidates = [c if c.name == BASELINE else at_threshold(c, run) for c in candidates]
     elif tunes_weights(run):
         candidates = [c if c.name == BASELINE else at_weights(c, run) for c in candidates]
+    ensemble = ensemble_candidate(candidates, run)
+    if ensemble is not None:
+        candidates.append(ensemble)
     return sorted(candidates, key=_ranking(metric))
 
 
 def _ranking(metric: str) -> Callable[[CandidateResult], tuple[int, float, float, int]]:
     """The leaderboard's order: ranked candidates best first, ties to the steadier model, then
     to registry order (deterministic); the failed and skipped last."""
-    order_of = {name: i for i, name in enumerate(MODELS)}
+    order_of = {name: i for i, name in enumerate((*MODELS, ENSEMBLE))}
     spec = METRICS[metric]
 
     def rank(c: CandidateResult) -> tuple[int, float, float, int]:
@@ -166,7 +172,8 @@ def _ranking(metric: str) -> Callable[[CandidateResult], tuple[int, float, float
         return (
             0,
             round(key, 12) if not math.isnan(key) else math.inf,
-            round(c.stds[metric], 12),
+            # The ensemble must beat the best single model, not tie with it.
+            math.inf if c.blend is not None else round(c.stds[metric], 12),
             order_of[c.name],
         )
 
@@ -238,6 +245,7 @@ def search(
         )
         if planned.search < len(presets):
             line += f" ({planned.search} of its {len(presets)} presets: the budget)"
-    return summarise(
+    summary = summarise(
         name, by_preset[best], planned, run, searched[best], line, TASK_METRICS[run.schema.task]
     )
+    return replace(summary, alternatives=alternatives(run, name, searched, by_preset, best))

@@ -44,7 +44,8 @@ class FoldResult:
     #: that grows with the rows would take (seconds, before the measured speed).
     fit_rows: int = 0
     estimated: float = 0.0
-    #: The validation rows' probabilities (a classifier's), for the decision layer.
+    #: The validation rows' probabilities (a classifier's), for the decision layer, or
+    #: predictions (a regressor's, one column), for the ensemble.
     proba: np.ndarray | None = None
     #: Not started: it would have ended after the comparison's deadline.
     not_started: bool = False
@@ -104,6 +105,7 @@ def fit_and_score(
         )
     if schema.is_regression:
         scores = score_regression(y[val_idx], values)
+        proba = values[:, None]  # kept for the ensemble
     else:
         assert proba is not None
         plain = decide(proba, schema.classes, None).labels  # the decision is tuned later

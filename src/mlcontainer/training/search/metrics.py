@@ -116,7 +116,18 @@ def score_all(
     labels = list(classes)
     truth = _positions(y_true, labels)
     pred = _positions(y_pred, labels)
-    k = len(labels)
+    return score_positions(truth, pred, proba, len(labels))
+
+
+def score_positions(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray,
+    k: int,
+    only: str | None = None,
+) -> dict[str, float]:
+    """:func:`score_all` of class positions (0 to ``k - 1``); only the metric ``only`` when
+    given (the ensemble's greedy search scores thousands of blends by one metric)."""
     cm = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k).astype(float)
     tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
     # zero_division=0, as scikit-learn: a class never predicted (or absent) scores 0.
@@ -124,24 +135,29 @@ def score_all(
     recall = _ratio(tp, support)
     f1 = _ratio(2 * tp, support + predicted)
     weights = support / support.sum()
-    out = {
+    wanted = CLASSIFICATION_METRICS if only is None else (only,)
+    out: dict[str, Any] = {
         "accuracy": tp.sum() / cm.sum(),
         # Mean recall over the classes present in the truth (scikit-learn warns on absent ones).
         "balanced_accuracy": recall[support > 0].mean(),
-        "roc_auc_ovr": _roc_auc(truth, proba, k),
-        "pr_auc": _pr_auc(truth, proba, k),
-        "log_loss": -np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, 1.0))),
+    }
+    if "roc_auc_ovr" in wanted:
+        out["roc_auc_ovr"] = _roc_auc(truth, proba, k)
+    if "pr_auc" in wanted:
+        out["pr_auc"] = _pr_auc(truth, proba, k)
+    if "log_loss" in wanted:
+        out["log_loss"] = -np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, 1)))
+    if "brier" in wanted:
         # Half the squared distance to the one-hot truth, summed over classes: in [0, 1], and
         # for two classes the usual mean of (p - y)² of the positive class.
-        "brier": np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1)) / 2,
-    }
+        out["brier"] = np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1)) / 2
     # Macro averages over the classes the truth holds: a class with no rows here (absent from
     # a fold or the test split) is not averaged in as a zero.
     present = support > 0
     for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
         out[f"{name}_macro"] = per_class[present].mean()
         out[f"{name}_weighted"] = (per_class * weights).sum()
-    return {k: float(out[k]) for k in CLASSIFICATION_METRICS}
+    return {m: float(out[m]) for m in wanted}
 
 
 def _positions(values: Sequence[Label] | np.ndarray | pd.Series, labels: list[Any]) -> np.ndarray:

@@ -17,6 +17,8 @@ from mlcontainer.training.options import TrainOptions
 from mlcontainer.training.search.candidates import CandidateResult
 from mlcontainer.training.search.compare import compare
 from mlcontainer.training.search.decision import calibrated_threshold, fit_calibration
+from mlcontainer.training.search.ensemble import Blend
+from mlcontainer.training.search.ensemble_model import ensemble_pipeline, refit_seconds
 from mlcontainer.training.search.folds import FoldCallback
 from mlcontainer.training.search.metrics import METRICS
 from mlcontainer.training.search.models import BASELINE, build_pipeline, fit_ready
@@ -54,6 +56,8 @@ class TrainingResult:
     #: The refit's seconds: as forecast before it started (from the candidate's folds), and
     #: as it took.
     refit_seconds: tuple[float, float] = (0.0, 0.0)
+    #: The ensemble's members and weights, when the ensemble was selected.
+    blend: Blend | None = None
 
 
 def train(
@@ -89,9 +93,7 @@ def train(
         lines.append(line)
     decision = _decision(chosen, y_train, schema, metric)
     scale = target_scale(y_train, schema)
-    pipeline = build_pipeline(chosen.name, schema, random_state=random_state, target_scale=scale)
-    if chosen.preset.params:
-        pipeline.set_params(**{f"model__{k}": v for k, v in chosen.preset.resolved(scale).items()})
+    pipeline = _unfitted(chosen, schema, y_train, random_state=random_state, scale=scale)
     start = clock.now()
     with one_native_thread():
         fit_ready(pipeline, y_train).fit(split.X_train, y_train)
@@ -114,6 +116,7 @@ def train(
         preset=chosen.preset.name,
         params=chosen.params,
         refit_seconds=(forecast, took),
+        blend=chosen.blend,
     )
 
 
@@ -125,6 +128,8 @@ def _affordable(
     ``best``. When none would, the quickest to refit, with a line saying the run overruns."""
 
     def need(c: CandidateResult) -> float:
+        if c.blend is not None:
+            return refit_seconds(c.blend, rows)
         if c.fit_rows <= 0:
             return 0.0
         return measured_refit(c.name, fold_seconds=c.fit_seconds, fold_rows=c.fit_rows, rows=rows)
@@ -153,6 +158,19 @@ def _affordable(
     if chosen is best:
         return best, need(best), None
     return chosen, need(chosen), f"{first}: selected {chosen.name}, the next best whose refit fits"
+
+
+def _unfitted(
+    chosen: CandidateResult, schema: Schema, y: np.ndarray, *, random_state: int, scale: float
+) -> Any:
+    """The selected model's pipeline with its preset (an ensemble's: its soft vote), unfitted."""
+    if chosen.blend is not None:
+        return ensemble_pipeline(chosen.blend, schema, y, random_state=random_state,
+                                 target_scale=scale)  # fmt: skip
+    pipeline = build_pipeline(chosen.name, schema, random_state=random_state, target_scale=scale)
+    if chosen.preset.params:
+        pipeline.set_params(**{f"model__{k}": v for k, v in chosen.preset.resolved(scale).items()})
+    return pipeline
 
 
 def _budget_lines(candidate: CandidateResult) -> list[str]:
