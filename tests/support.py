@@ -245,3 +245,36 @@ def format_copy(source: Path, path: Path, *, header: bool = True) -> Path:
         text = frame.to_json(orient="records", lines=True)
         path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     return path
+
+
+#: The user a root test process writes as while it needs a folder it cannot write to.
+NOBODY = 65534
+
+
+@contextmanager
+def unwritable_folder() -> Iterator[Path]:
+    """Yield a folder (mode 0555) this process cannot write to, in a traversable temporary
+    parent. Root writes whatever the mode, so a root process acts as user nobody meanwhile
+    (its effective uid only: the real uid stays 0, which lets it switch back)."""
+    import os
+    import shutil
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp())
+    parent.chmod(0o755)
+    folder = parent / "read-only"
+    folder.mkdir(mode=0o555)
+    folder.chmod(0o555)  # whatever the umask
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.setegid(NOBODY)
+            os.seteuid(NOBODY)
+        try:
+            yield folder
+        finally:
+            if as_root:
+                os.seteuid(0)
+                os.setegid(0)
+    finally:
+        shutil.rmtree(parent)

@@ -46,7 +46,7 @@ def _modules() -> dict[str, Path]:
 
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("__main__", "cli", "console"):
+    if len(parts) == 1 or parts[1] in ("__main__", "bake", "cli", "console"):
         return "cli"  # the package's __init__ holds only __version__; it imports nothing
     return parts[1]
 
@@ -121,16 +121,24 @@ def test_package_inits_import_nothing_of_the_package() -> None:
             assert not _package_imports(_imports(path, set(_modules()))), name
 
 
-def test_the_model_stage_copies_the_core_and_training_as_folders() -> None:
+#: What the Dockerfile's model stage copies: the build-time entry, the console it prints
+#: with, the core and training; never the CLI, inference or serving.
+MODEL_STAGE = {"__init__.py", "bake.py", "console.py", "core", "training"}
+
+
+def _in_model_stage(module: str) -> bool:
+    parts = module.split(".")
+    return len(parts) == 1 or parts[1] in {name.removesuffix(".py") for name in MODEL_STAGE}
+
+
+def test_the_model_stage_copies_what_the_bake_imports_and_nothing_above_it() -> None:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     stage = re.search(r"^FROM \S+ AS model$(.*?)^FROM ", text, re.MULTILINE | re.DOTALL)
     assert stage is not None, "the Dockerfile has no `model` stage"
     copied = set(re.findall(r"src/mlcontainer/(\S+)", stage.group(1)))
-    assert copied == {"__init__.py", "core", "training"}, copied
-    # The baked model then depends on nothing above training: no CLI, inference or serving.
+    assert copied == MODEL_STAGE, copied
+    # The baked model then depends on nothing else: no CLI, inference or serving.
     for module, imports in _graph().items():
-        if _layer(module) in ("core", "training"):
-            assert {_layer(m) for m in _package_imports(imports) if m != "mlcontainer"} <= {
-                "core",
-                "training",
-            }
+        if _in_model_stage(module):
+            outside = {m for m in _package_imports(imports) if not _in_model_stage(m)}
+            assert not outside, f"{module} imports {sorted(outside)}, not in the model stage"

@@ -1,10 +1,11 @@
-"""Train the model baked into the container image, importing only the core and ``training``.
+"""A training run as people see it, for `mlcontainer train` and the image's build.
 
-``python -m mlcontainer.training.bake [--option value ...]`` runs the job ``mlcontainer train``
-runs, with the same options and defaults (both are generated from
-:class:`~mlcontainer.training.options.TrainOptions`), but without the command line: the
-image's model stage copies only the core and ``training/``, so a change to the CLI,
-inference or serving code reuses the baked model instead of retraining it.
+``python -m mlcontainer.bake [--option value ...]`` runs the job ``mlcontainer train`` runs,
+with the same options and defaults (both are generated from
+:class:`~mlcontainer.training.options.TrainOptions`) and the same output, but without the
+command line: the image's model stage copies only this module, ``console``, the core and
+``training/``, so a change to the CLI, inference or serving code reuses the baked model
+instead of retraining it, and ``docker build`` prints what ``docker run IMAGE train`` prints.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import Field
 from typing import Any
 
+from mlcontainer.core.artifacts import check_writable
 from mlcontainer.core.config import Settings
 from mlcontainer.core.errors import MlcontainerError
 from mlcontainer.training.options import (
@@ -26,7 +28,10 @@ from mlcontainer.training.options import (
     info_of,
     option_fields,
 )
-from mlcontainer.training.workflow import run_training
+
+# The training stack (scikit-learn, the workflow) and the console's rich tables are imported by
+# run_and_show, after the output folder is checked: a folder that cannot be written to is
+# told at once, not after the run (nor after seconds of imports).
 
 
 def _reader(f: Field[Any]) -> Any:
@@ -50,9 +55,7 @@ def _escaped(f: Field[Any]) -> str:
 def parse_options(argv: Sequence[str], *, settings: Settings | None = None) -> TrainOptions:
     """Return the options `mlcontainer train` builds from the same long options and settings."""
     settings = Settings.from_env() if settings is None else settings
-    parser = argparse.ArgumentParser(
-        prog="python -m mlcontainer.training.bake", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m mlcontainer.bake", description=__doc__)
     for f in option_fields():
         if info_of(f).kind == "flag":
             parser.add_argument(
@@ -66,21 +69,28 @@ def parse_options(argv: Sequence[str], *, settings: Settings | None = None) -> T
     return TrainOptions.from_given(given, settings)
 
 
+def run_and_show(options: TrainOptions) -> None:
+    """Check the output folder, then train with progress on stderr and show the outcome."""
+    check_writable(options.output)
+    from mlcontainer import console
+    from mlcontainer.training.workflow import run_training
+
+    with console.training_progress(budget=options.time_budget, cv=options.cv) as progress:
+        outcome = run_training(
+            options,
+            progressbar=progress.download_bar(),
+            on_fold=progress.on_fold,
+            on_stage=progress.on_stage,
+        )
+    console.show_training(outcome)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Train and save the model, printing one line about the selected model."""
+    """Train and save the model, printing what `mlcontainer train` prints."""
     try:
-        options = parse_options(sys.argv[1:] if argv is None else argv)
-        outcome = run_training(options)
+        run_and_show(parse_options(sys.argv[1:] if argv is None else argv))
     except MlcontainerError as exc:
         raise SystemExit(f"Error: {exc.message}") from None
-    scores = outcome.evaluation.metrics
-    first = "r2" if outcome.dataset.schema.is_regression else "accuracy"
-    metric = outcome.result.metric
-    metrics = ", ".join(f"{k} {scores[k]:.4f}" for k in dict.fromkeys((first, metric)))
-    print(
-        f"Selected: {outcome.result.selected}, on {len(outcome.result.split.X_test)} held-out "
-        f"test rows ({metrics}); saved to {outcome.output}"
-    )
 
 
 if __name__ == "__main__":
