@@ -165,11 +165,21 @@ def candidate_pairs(*, baseline: bool = True) -> list[tuple[str, str]]:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-#: Marks a test that drives headless Chromium (skipped, saying why, where it is absent).
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"{CHROMIUM} is absent: `apt-get install -y chromium` (.ci/run does it)",
-)
+
+
+def browser_missing() -> str | None:
+    """Say what a browser test lacks here (Chromium, or Playwright to drive it), or None."""
+    import importlib.util
+
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent: `apt-get install -y chromium` (.ci/run does it)"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed: `uv sync --group browser` (.ci/run does it)"
+    return None
+
+
+#: Marks a test that drives headless Chromium (skipped, saying why, where it cannot).
+needs_chromium = pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
 
 
 @contextmanager
