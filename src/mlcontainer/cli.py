@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ SETTING_SOURCES = {
     "dask_scheduler": "--scheduler or MLCONTAINER_DASK_SCHEDULER",
     "port": "--port, PORT or MLCONTAINER_PORT",
     "max_rows": "--max-rows or MLCONTAINER_MAX_ROWS",
+    "drift_window": "--drift-window or MLCONTAINER_DRIFT_WINDOW",
 }
 
 
@@ -55,9 +56,9 @@ class _Group(click.Group):
 _TRAINING_MODULES = ("sklearn", "pandas", "matplotlib", "skops", "skl2onnx")
 
 
-def _require_training_extra(command: str) -> None:
+def _require_training_extra(command: str, modules: Sequence[str] = _TRAINING_MODULES) -> None:
     """Refuse ``command`` in one line on a serving-only install (no mlcontainer[train])."""
-    missing = [m for m in _TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise MlcontainerError(
             f"`{command}` needs the training dependencies ({', '.join(missing)} missing): this "
@@ -82,6 +83,12 @@ _runtime_option = click.option(
     "with scikit-learn), or auto: ONNX when the model folder has a verified model.onnx. "
     "[default: auto, or MLCONTAINER_RUNTIME]",
 )
+
+
+def _input_option(text: str) -> Callable[[Any], Any]:
+    """The ``--input`` option of the commands that read rows, with its help text."""
+    return click.option("--input", "-i", "input_path", required=True, help=text)
+
 
 #: ``--model``, shared by the commands that use a trained model folder.
 _model_option = click.option(
@@ -184,13 +191,9 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 
 @main.command()
 @_model_option
-@click.option(
-    "--input",
-    "-i",
-    "input_path",
-    required=True,
-    help="File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
-    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin.",
+@_input_option(
+    "File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
+    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin."
 )
 @click.option(
     "--output",
@@ -324,6 +327,12 @@ def _flush_stdout() -> None:
 )
 @click.option("--max-rows", default=None, type=int, help="Rows per request. [default: 10000]")
 @click.option(
+    "--drift-window",
+    default=None,
+    type=int,
+    help="Recent rows each worker keeps for the drift gauges of /metrics; 0: off. [default: 10000]",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
@@ -347,6 +356,7 @@ def serve(
     timeout: int | None,
     graceful_timeout: int | None,
     max_rows: int | None,
+    drift_window: int | None,
     log_format: str | None,
     log_level: str | None,
     runtime: str | None,
@@ -363,11 +373,67 @@ def serve(
         timeout=timeout,
         graceful_timeout=graceful_timeout,
         max_rows=max_rows,
+        drift_window=drift_window,
         log_format=log_format,
         log_level=log_level,
         runtime=runtime,
     )
     run_server(settings)
+
+
+@main.command()
+@_model_option
+@_input_option("File of rows to compare, read as `predict` reads it (.csv, .parquet, .xlsx ...).")
+@click.option(
+    "--report",
+    "report_path",
+    default="drift-report.html",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Write the HTML report (a picture per drifted feature) here.",
+)
+@click.option(
+    "--fail-above",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Exit 3 when the largest PSI (a feature's or the prediction's) is above this, e.g. "
+    "0.25, to gate a pipeline. [default: never]",
+)
+@click.option(
+    "--header/--no-header", default=None, help="Whether the first line names the columns."
+)
+@click.option("--columns", default=None, help="Column names for rows without a header line.")
+@_runtime_option
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    model_dir: Path | None,
+    input_path: str,
+    report_path: Path,
+    fail_above: float | None,
+    header: bool | None,
+    columns: str | None,
+    runtime: str | None,
+) -> None:
+    """Compare a batch with the training data: PSI per feature, a table, an HTML report."""
+    source = Path(input_path)
+    check_file(source, InputValidationError, what="input file", default=CSV)
+    _require_training_extra("drift", ("scipy", "matplotlib"))
+    from mlcontainer.console import show_drift
+    from mlcontainer.core.atomic import write_atomic
+    from mlcontainer.inference.driftcheck import batch_drift
+    from mlcontainer.inference.driftreport import render_report
+    from mlcontainer.inference.predictor import load_predictor
+
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
+    result = batch_drift(predictor, source, header=header, columns=_names(columns))
+    page = render_report(result, model=predictor.name, source=source.name, fail_above=fail_above)
+    write_atomic(report_path, page.encode())
+    show_drift(result, report_path)
+    if fail_above is not None and result.largest > fail_above:
+        click.echo(f"Drift above {fail_above}: largest PSI {result.largest:.3f}", err=True)
+        ctx.exit(3)
 
 
 @main.command()

@@ -42,6 +42,7 @@ from mlcontainer.core.artifacts import (
 from mlcontainer.training.search.metrics import METRICS
 
 if TYPE_CHECKING:
+    from mlcontainer.inference.driftcheck import BatchDrift
     from mlcontainer.training.workflow import TrainOutcome
 
 
@@ -419,3 +420,22 @@ def show_list(
     for row in rows:
         table.add_row(*row)
     _console().print(table)
+
+
+def show_drift(result: BatchDrift, report: Path) -> None:
+    """Print the batch's drift, largest PSI first, and where the report is."""
+    rows = [
+        (
+            d.name,
+            f"{d.psi:.4f}",
+            f"{d.missing:.1%}",
+            "" if d.unseen is None else f"{d.unseen:.1%}",
+            d.test,
+            f"{d.statistic:.4g}",
+            f"{d.p_value:.3g}",
+        )
+        for d in result.drifts
+    ]
+    columns = ("feature", "PSI", "missing", "unseen", "test", "statistic", "p-value")
+    show_list(f"Drift of {result.rows} rows against training", rows, columns)
+    _console().print(f"Report: {report} (largest PSI {result.largest:.3f})")

@@ -127,7 +127,7 @@ def test_plain_run_with_the_labs_port_mapping_serves_health_and_predict_then_sto
 ) -> None:
     # The lab's `docker run -p 4000:8080 IMAGE`: no command, so the image's default (serve).
     name, port = start(containers, image, command=())
-    wait_http_ok(f"http://127.0.0.1:{port}/health", name)
+    wait_http_ok(f"http://127.0.0.1:{port}/ready", name)
     status, body = http(f"http://127.0.0.1:{port}/health")
     assert (status, json.loads(body)) == (200, {"status": "healthy"})
 

@@ -58,8 +58,8 @@ def test_serve_image_answers_health_and_predict_as_the_full_image_does(
     # PORT as Cloud Run sets it; the full image serves the same baked model.
     served, port = start(containers, serve_image, "-e", "PORT=9090", command=(), port=9090)
     full, full_port = start(containers, image)
-    wait_http_ok(f"http://127.0.0.1:{port}/health", served)
-    wait_http_ok(f"http://127.0.0.1:{full_port}/health", full)
+    wait_http_ok(f"http://127.0.0.1:{port}/ready", served)
+    wait_http_ok(f"http://127.0.0.1:{full_port}/ready", full)
 
     rows = wine_rows(5)
     answers = []
@@ -116,7 +116,7 @@ def test_serve_image_with_a_baked_regressor_answers_numbers(
     from sklearn.datasets import load_diabetes
 
     served, port = start(containers, regressor_serve_image, command=())
-    wait_http_ok(f"http://127.0.0.1:{port}/health", served)
+    wait_http_ok(f"http://127.0.0.1:{port}/ready", served)
     url = f"http://127.0.0.1:{port}"
     summary = json.loads(http(f"{url}/", accept="application/json")[1])
     assert summary["task"] == "regression"
@@ -154,7 +154,7 @@ def test_docker_stop_of_a_loaded_onnx_server_exits_0_well_within_its_timeout(
     import time
 
     served, port = start(containers, serve_image)
-    wait_http_ok(f"http://127.0.0.1:{port}/health", served)
+    wait_http_ok(f"http://127.0.0.1:{port}/ready", served)
     rows = wine_rows(50)
     stop = threading.Event()
     statuses: list[int] = []

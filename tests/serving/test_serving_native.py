@@ -302,7 +302,7 @@ def test_unexpected_failure_is_json_500_without_internals(
         raise RuntimeError("secret internal detail")
 
     state = iris_app.extensions[EXTENSION]
-    monkeypatch.setattr(state.predictor, "predict_records", explode)
+    monkeypatch.setattr(state.predictor, "predict", explode)
     monkeypatch.setattr(iris_app.logger, "disabled", True)
     err = error_of(client.post("/predict", json={"instances": [IRIS_ROW]}), 500)
     assert err == {"code": "internal_error", "message": "internal server error", "details": []}

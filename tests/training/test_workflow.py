@@ -241,3 +241,18 @@ def test_the_training_output_names_the_runtime(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Runtime: ONNX (verified on 30 test rows, max |Δp| " in result.output
     assert "model.onnx" in result.output
+
+
+def test_train_saves_the_drift_reference_in_the_hashed_manifest(
+    iris_outcome: workflow.TrainOutcome,
+) -> None:
+    from mlcontainer.core.artifacts import read_manifest
+
+    manifest = read_manifest(iris_outcome.output)
+    reference = manifest.reference
+    assert reference is not None
+    assert list(reference.features) == manifest.input_schema.names
+    assert reference.rows == len(iris_outcome.result.split.X_train)
+    assert reference.prediction is not None
+    assert reference.prediction.rows == len(iris_outcome.result.split.X_test)
+    assert manifest.format_version == 3  # an optional key older readers ignore: no bump

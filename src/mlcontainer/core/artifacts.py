@@ -267,6 +267,43 @@ class Importance(_Section):
     columns: list[ColumnImportance]
 
 
+class FeatureReference(_Section):
+    """One feature of the training split, binned (see :mod:`mlcontainer.core.drift`): a
+    numeric feature's cut points and quantiles, or a categorical feature's kept categories;
+    and every bin's share of the rows, missing values last."""
+
+    kind: Literal["bins", "categories"]
+    #: Numeric: the deciles that cut the value bins (fewer where values tie).
+    edges: list[float] = Field(default_factory=list)
+    #: Numeric: the 0 %, 5 %, ... 100 % quantiles and the share of values at or below each.
+    quantiles: list[float] = Field(default_factory=list)
+    cdf: list[float] = Field(default_factory=list)
+    #: Categorical: the most frequent categories, kept by name (bins ``0``.. in this order).
+    categories: list[str] = Field(default_factory=list)
+    #: Numeric: each value bin, then missing. Categorical: each kept category, other,
+    #: unseen (0 here), missing.
+    shares: list[float]
+
+
+class PredictionReference(_Section):
+    """What the model predicted on the held-out test rows: class shares (schema order), or a
+    regressor's decile cut points and the share of predictions in each bin."""
+
+    kind: Literal["classes", "bins"]
+    edges: list[float] = Field(default_factory=list)
+    shares: list[float]
+    rows: int
+
+
+class Reference(_Section):
+    """The drift reference: the training split's features and the held-out predictions, as
+    ``mlcontainer drift`` and the server's ``/metrics`` compare new rows with them."""
+
+    rows: int
+    features: dict[str, FeatureReference]
+    prediction: PredictionReference | None = None
+
+
 class OnnxInput(_Section):
     """One input of the ONNX graph: its name, the feature it carries and its tensor type
     (``double`` where the model compares numbers in float64, as gradient boosting does)."""
@@ -384,6 +421,9 @@ class Manifest(_Section):
     examples: Examples | None = None
     #: Which columns matter (the top 15); older folders have none.
     importance: Importance | None = None
+    #: The drift reference (optional: older folders have none, and a reader that ignores it
+    #: predicts the same; so it needs no new format version).
+    reference: Reference | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     files: dict[str, FileEntry] = Field(default_factory=dict)

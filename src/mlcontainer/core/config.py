@@ -16,6 +16,8 @@ LOG_FORMATS = ("text", "json")
 #: Which engine computes predictions: ONNX when the model folder has a verified model.onnx.
 RUNTIMES = ("auto", "onnx", "sklearn")
 SCHEDULER_SCHEMES = ("tcp", "tls")
+#: The most rows a worker's drift window may keep (2 bytes per feature and row).
+MAX_DRIFT_WINDOW = 1_000_000
 _SCHEDULER = re.compile(r"^(tcp|tls)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
@@ -59,6 +61,8 @@ class Settings:
     dask_scheduler: str = ""
     #: auto (ONNX when verified, else scikit-learn), onnx or sklearn, for `serve` and `predict`.
     runtime: str = "auto"
+    #: Recent rows each server worker keeps for the drift gauges of /metrics; 0 turns them off.
+    drift_window: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +106,12 @@ class Settings:
             raise ConfigError(
                 f"graceful_timeout must be >= 0, got {self.graceful_timeout}",
                 setting="graceful_timeout",
+            )
+        if not 0 <= self.drift_window <= MAX_DRIFT_WINDOW:
+            raise ConfigError(
+                f"drift_window must be between 0 (off) and {MAX_DRIFT_WINDOW} rows, got "
+                f"{self.drift_window}",
+                setting="drift_window",
             )
         check_scheduler(self.dask_scheduler)
         if self.runtime not in RUNTIMES:

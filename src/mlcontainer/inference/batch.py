@@ -26,7 +26,7 @@ from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_inp
 from mlcontainer.inference.layout import Resolver
 from mlcontainer.inference.output import OUTPUT_FORMATS, write_predictions
 from mlcontainer.inference.predictor import Predictor
-from mlcontainer.inference.types import Decoded
+from mlcontainer.inference.types import Decoded, Prediction
 
 #: Rows read, validated and predicted at a time: large enough for vectorised prediction,
 #: small enough that memory stays flat whatever the file's size.
@@ -73,20 +73,17 @@ def predict_file(
     """
     if fmt not in OUTPUT_FORMATS:
         raise InputValidationError(f"unknown output format {fmt!r}; valid: csv, json")
-    if chunk_rows < 1:
-        raise InputValidationError(f"--chunk-size must be at least 1 row, got {chunk_rows}")
-    if csv_reader not in CSV_READERS:
-        raise ConfigError(f"unknown CSV reader {csv_reader!r}; valid: {', '.join(CSV_READERS)}")
-    if csv_reader == "arrow" and not arrowreader.available():
-        raise ConfigError(
-            "the arrow CSV reader needs pyarrow (`uv pip install 'mlcontainer[parquet]'`)"
-        )
-    fast = csv_reader == "arrow" or (csv_reader == "auto" and arrowreader.available())
     # ONNX sessions run concurrently (onnxruntime releases the GIL): one chunk per core.
     # scikit-learn holds the GIL and its thread limits are process-wide: one chunk at a time.
     workers = max(1, workers or (os.cpu_count() or 1)) if predictor.runtime == "onnx" else 1
-    resolve = predictor.resolver(header=header, columns=columns)
-    chunks = _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast, resolve=resolve))
+    chunks = iter_decoded(
+        predictor,
+        source,
+        chunk_rows=chunk_rows,
+        csv_reader=csv_reader,
+        header=header,
+        columns=columns,
+    )
     try:
         if isinstance(output, Path):
             try:
@@ -109,6 +106,31 @@ def predict_file(
         ) from None
     finally:
         chunks.close()
+
+
+def iter_decoded(
+    predictor: Predictor,
+    source: Path | IO[bytes],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    csv_reader: str = "auto",
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
+) -> Generator[tuple[Decoded, int], None, None]:
+    """Validate ``source`` chunk by chunk by the rules of :func:`predict_file` (the same
+    readers, layouts and errors), yielding (chunk, input bytes read so far); read ahead on a
+    second thread. Closing the generator stops the reading."""
+    if chunk_rows < 1:
+        raise InputValidationError(f"--chunk-size must be at least 1 row, got {chunk_rows}")
+    if csv_reader not in CSV_READERS:
+        raise ConfigError(f"unknown CSV reader {csv_reader!r}; valid: {', '.join(CSV_READERS)}")
+    if csv_reader == "arrow" and not arrowreader.available():
+        raise ConfigError(
+            "the arrow CSV reader needs pyarrow (`uv pip install 'mlcontainer[parquet]'`)"
+        )
+    fast = csv_reader == "arrow" or (csv_reader == "auto" and arrowreader.available())
+    resolve = predictor.resolver(header=header, columns=columns)
+    return _prefetched(_chunks(predictor, source, chunk_rows, fast_csv=fast, resolve=resolve))
 
 
 def _write_all(sink: IO[bytes], data: bytes) -> None:
@@ -169,16 +191,20 @@ def _stream(
 
 
 def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> bytes:
-    """Predict one chunk and render it; errors name file lines (or rows counted from the
-    file's start, for Parquet)."""
+    """Predict one chunk and render it."""
+    return write_predictions(score_chunk(predictor, decoded, start), fmt)
+
+
+def score_chunk(predictor: Predictor, decoded: Decoded, start: int) -> Prediction:
+    """Predict one chunk of a file that starts at row ``start``; errors name file lines (or
+    rows counted from the file's start, for Parquet)."""
     try:
         with _native_threads(predictor):
-            prediction = predictor.predict(decoded)
+            return predictor.predict(decoded)
     except InputValidationError as exc:
         if decoded.lines is not None:
             raise
         raise exc.renumbered(partial(operator.add, start)) from None
-    return write_predictions(prediction, fmt)
 
 
 @contextmanager

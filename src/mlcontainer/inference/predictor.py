@@ -103,13 +103,31 @@ class Predictor:
             task="regression",
         )
 
+    def decode_records(self, records: Sequence[Mapping[str, Any]]) -> Decoded:
+        """Validate JSON records (``{feature: value}``) into typed columns."""
+        return decoding.from_records(self.schema, records, self.rules, self.ignored)
+
+    def decode_rows(self, rows: Sequence[Sequence[Any]]) -> Decoded:
+        """Validate positional rows (values in schema order) into typed columns."""
+        return decoding.from_rows(self.schema, rows, self.rules)
+
+    def decode_text(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        lines: Sequence[int] | None = None,
+    ) -> Decoded:
+        """Validate a CSV-style table (header + text rows) into typed columns."""
+        return decoding.from_text(self.schema, header, rows, self.rules, self.ignored, lines=lines)
+
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
         """Validate JSON records (``{feature: value}``) and predict them."""
-        return self.predict(decoding.from_records(self.schema, records, self.rules, self.ignored))
+        return self.predict(self.decode_records(records))
 
     def predict_rows(self, rows: Sequence[Sequence[Any]]) -> Prediction:
         """Validate positional rows (values in schema order) and predict them."""
-        return self.predict(decoding.from_rows(self.schema, rows, self.rules))
+        return self.predict(self.decode_rows(rows))
 
     def predict_text(
         self,
@@ -119,9 +137,7 @@ class Predictor:
         lines: Sequence[int] | None = None,
     ) -> Prediction:
         """Validate a CSV-style table (header + text rows) and predict it."""
-        return self.predict(
-            decoding.from_text(self.schema, header, rows, self.rules, self.ignored, lines=lines)
-        )
+        return self.predict(self.decode_text(header, rows, lines=lines))
 
     def warm_up(self) -> None:
         """Pay the first prediction's one-off costs now (sessions, lazy imports, caches)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -13,8 +14,10 @@ from werkzeug.routing import Map
 
 from mlcontainer import __version__
 from mlcontainer.core.config import Settings
+from mlcontainer.core.drift import compile_profile
 from mlcontainer.serving import mlflow, native, openapi, v2
 from mlcontainer.serving.api import blueprint, openapi_document
+from mlcontainer.serving.drift import DriftMonitor
 from mlcontainer.serving.errors import register_error_handlers
 from mlcontainer.serving.metrics import Metrics
 from mlcontainer.serving.page import model_summary
@@ -67,6 +70,7 @@ def create_app(
     app.json.compact = True  # type: ignore[attr-defined]
     model_dir = settings.model_dir
     metrics = Metrics(metrics_dir=metrics_dir)
+    metrics.drift = drift_monitor(predictor, settings, metrics, metrics_dir)
     state = ServingState(
         predictor=predictor,
         settings=settings,
@@ -108,6 +112,24 @@ def create_app(
     predictor.warm_up()
     state.ready = True
     return app
+
+
+def drift_monitor(
+    predictor: Predictor, settings: Settings, metrics: Metrics, folder: Path | None
+) -> DriftMonitor | None:
+    """The window behind the drift gauges; None when the setting turns it off or the model
+    folder has no reference (folders trained before it, or a reference that does not fit)."""
+    reference = predictor.manifest.reference
+    if not settings.drift_window or reference is None:
+        return None
+    try:
+        profile = compile_profile(reference, predictor.schema)
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("no drift gauges: %s", exc)
+        return None
+    return DriftMonitor(
+        profile, window=settings.drift_window, errors=metrics.drift_errors, folder=folder
+    )
 
 
 #: Intra-op threads of a worker's inference session. One: requests run in parallel across

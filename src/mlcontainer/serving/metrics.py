@@ -17,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 if TYPE_CHECKING:
     from mlcontainer.inference.types import Prediction
+    from mlcontainer.serving.drift import DriftMonitor
 
 #: Latency buckets in seconds: sub-millisecond to the default request timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -70,6 +71,14 @@ class Metrics:
             multiprocess_mode="max",
         )
 
+        self.drift_errors = Counter(
+            "mlcontainer_drift_errors",
+            "Batches whose drift tracking failed (their predictions were answered all the same).",
+            registry=self.registry,
+        )
+        #: The window of recent rows behind the drift gauges (None: not tracked).
+        self.drift: DriftMonitor | None = None
+
     def set_model(self, *, name: str, sha256: str, estimator: str, runtime: str) -> None:
         """Publish which model this process serves, and with which runtime (onnx, sklearn)."""
         self.model_info.labels(name=name, sha256=sha256, estimator=estimator, runtime=runtime).set(
@@ -96,8 +105,9 @@ class Metrics:
 
     def render(self) -> bytes:
         """Return the exposition text: all workers' values in multiprocess mode."""
+        drift = generate_latest(self.drift) if self.drift is not None else b""
         if self.metrics_dir is None:
-            return generate_latest(self.registry)
+            return generate_latest(self.registry) + drift
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=str(self.metrics_dir))  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
+        return generate_latest(merged) + drift

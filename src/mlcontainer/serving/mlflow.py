@@ -36,8 +36,7 @@ def invocations() -> Response:
             resolve=predictor.resolver(),
         )
         state.check_batch(len(chunk.rows))
-        prediction = predictor.predict_text(chunk.names, chunk.rows, lines=chunk.lines)
-        state.metrics.count_predictions(prediction)
+        prediction = state.score(predictor.decode_text(chunk.names, chunk.rows, lines=chunk.lines))
     elif request.mimetype == JSON:
         body = schemas.MlflowRequest.model_validate(parse_json(read_body()))
         prediction = state.predict(_instances(body), unknown="ignore")

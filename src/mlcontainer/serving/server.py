@@ -89,13 +89,17 @@ class JsonLogger(TextLogger):
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges from the merged metrics, and its ready mark."""
+    """Drop a dead worker's live gauges and drift window from the merged metrics, and its
+    ready mark."""
     from prometheus_client import multiprocess
 
+    from mlcontainer.serving.drift import FILE_PREFIX
     from mlcontainer.serving.worker import READY_MARK
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-    (Path(server.app.metrics_dir) / f"{READY_MARK}{worker.pid}").unlink(missing_ok=True)
+    folder = Path(server.app.metrics_dir)
+    (folder / f"{READY_MARK}{worker.pid}").unlink(missing_ok=True)
+    (folder / f"{FILE_PREFIX}{worker.pid}.npy").unlink(missing_ok=True)
 
 
 def _post_fork(server: Any, worker: Any) -> None:

@@ -14,7 +14,7 @@ from mlcontainer.serving.errors import BatchTooLargeError
 if TYPE_CHECKING:
     from mlcontainer.core.config import Settings
     from mlcontainer.inference.predictor import Predictor
-    from mlcontainer.inference.types import Prediction
+    from mlcontainer.inference.types import Decoded, Prediction
     from mlcontainer.serving.metrics import Metrics
 
 EXTENSION = "mlcontainer"
@@ -88,10 +88,17 @@ class ServingState:
             records = cast("Sequence[Mapping[str, Any]]", instances)
             if unknown == "error":
                 self._refuse_unknown(records)
-            prediction = predictor.predict_records(records)
+            decoded = predictor.decode_records(records)
         else:
-            prediction = predictor.predict_rows(cast("Sequence[Sequence[Any]]", instances))
+            decoded = predictor.decode_rows(cast("Sequence[Sequence[Any]]", instances))
+        return self.score(decoded)
+
+    def score(self, decoded: Decoded) -> Prediction:
+        """Predict validated columns; count the labels and add the rows to the drift window."""
+        prediction = self.predictor.predict(decoded)
         self.metrics.count_predictions(prediction)
+        if self.metrics.drift is not None:
+            self.metrics.drift.observe(decoded.columns, prediction)
         return prediction
 
     def _refuse_unknown(self, records: Sequence[Mapping[str, Any]]) -> None:

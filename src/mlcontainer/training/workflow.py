@@ -22,7 +22,7 @@ from mlcontainer.core.artifacts import (
 )
 from mlcontainer.core.memory import release_memory
 from mlcontainer.training.data.dataset import ClassRule, Dataset, load_dataset
-from mlcontainer.training.data.profile import column_profiles, examples
+from mlcontainer.training.data.profile import column_profiles, drift_reference, examples
 from mlcontainer.training.export import skopsfile
 from mlcontainer.training.export.manifest import build_manifest
 from mlcontainer.training.export.onnx_export import export_onnx
@@ -117,6 +117,7 @@ def run_training(
         dataset, result, evaluation, exported.runtime_section,
         examples=examples(split.X_train, split.X_test, split.y_test, schema),
         importances=importances,
+        reference=drift_reference(split.X_train, schema, evaluation.predicted),
     )  # fmt: skip
     pictures = report_pictures(manifest, evaluation, importances)
     params = model_parameters(result.pipeline)

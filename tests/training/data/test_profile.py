@@ -69,3 +69,17 @@ def test_a_regressors_held_out_rows_spread_over_the_targets_range() -> None:
     assert targets == sorted(targets)
     assert targets[0] < 100  # near the 10th percentile...
     assert targets[-1] > 400  # ...and the 90th
+
+
+def test_drift_reference_types_training_columns_as_the_runtimes_receive_them() -> None:
+    from mlcontainer.training.data.profile import drift_reference
+
+    ref = drift_reference(_frame(), _schema(), ["a", "b", "b"])
+    assert ref.rows == 5
+    colour = ref.features["colour"]
+    assert colour.categories == ["blue", "red"]
+    assert colour.shares == [0.4, 0.4, 0.0, 0.0, 0.2]  # blue, red, other, unseen, missing
+    assert ref.features["size"].shares[-1] == 0.2  # one of five missing
+    assert ref.features["flag"].shares == [0.4, 0.6, 0.0]  # false, true, missing
+    assert ref.prediction is not None
+    assert ref.prediction.shares == [0.333333, 0.666667]

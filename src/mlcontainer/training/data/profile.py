@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcontainer.core.artifacts import Cell, Examples, FeatureSpread, HeldOutRow
+from mlcontainer.core.artifacts import Cell, Examples, FeatureSpread, HeldOutRow, Reference
+from mlcontainer.core.drift import build_reference
 from mlcontainer.core.schema import Feature, Schema
 
 if TYPE_CHECKING:
@@ -108,6 +110,22 @@ def examples(
         for i in _pick(y_test, regression=schema.is_regression, rows=rows)
     ]
     return Examples(typical=typical, held_out=held_out, spreads=spreads)
+
+
+def drift_reference(X_train: pd.DataFrame, schema: Schema, predicted: Sequence[Any]) -> Reference:
+    """The drift reference: the training split's columns, typed as the runtimes receive
+    them (numbers with NaN, text with None), and the predictions made on the test split."""
+    columns: dict[str, np.ndarray] = {}
+    for feature in schema.features:
+        col = X_train[feature.name]
+        if feature.kind == "categorical":
+            columns[feature.name] = np.array(
+                [None if _cell(feature, v) is None else str(v) for v in col.tolist()],
+                dtype=object,
+            )
+        else:
+            columns[feature.name] = col.to_numpy(dtype=float, na_value=np.nan)
+    return build_reference(schema, columns, predicted)
 
 
 def _pick(y: pd.Series, *, regression: bool, rows: int) -> list[int]:

@@ -12,6 +12,7 @@ from mlcontainer.core.artifacts import (
     Importance,
     Manifest,
     ModelInfo,
+    Reference,
     RuntimeSection,
     Selection,
 )
@@ -31,6 +32,7 @@ def build_manifest(
     *,
     examples: Examples | None = None,
     importances: Importances | None = None,
+    reference: Reference | None = None,
 ) -> Manifest:
     """Describe the model (the files' hashes are added when the set is published)."""
     spec = MODELS[result.selected]
@@ -71,6 +73,7 @@ def build_manifest(
         decision=result.decision,
         examples=examples,
         importance=_importance(importances),
+        reference=reference,
     )
 
 
