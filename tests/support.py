@@ -7,10 +7,13 @@ tests/serving/), so ``from conftest import`` would pick whichever was imported f
 from __future__ import annotations
 
 import functools
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -288,3 +291,66 @@ def unwritable_folder() -> Iterator[Path]:
                 os.setegid(0)
     finally:
         shutil.rmtree(parent)
+
+
+#: This engineer's port range on the shared machine.
+PORTS = range(17000, 18000)
+
+
+def free_port(start: int) -> int:
+    for port in range(start, PORTS.stop):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
+
+
+@dataclass
+class Cluster:
+    """A scheduler and its workers, each a process of its own."""
+
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.workers, self.scheduler]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_cluster(first_port: int, n_workers: int = 2) -> Cluster:
+    """Start a Dask scheduler and ``n_workers`` one-thread workers on 127.0.0.1."""
+    import distributed
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port(first_port)
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    cluster = Cluster(
+        address,
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **quiet,
+        ),
+    )
+    # --no-nanny: each worker is one process, so killing it loses the worker for good.
+    worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+    for _ in range(n_workers):
+        cluster.workers.append(subprocess.Popen([*worker, "--host", "127.0.0.1"], **quiet))
+    try:
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(n_workers, timeout=120)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

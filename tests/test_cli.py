@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -452,6 +453,19 @@ def test_predict_output_format_follows_the_suffix(
     assert result.stdout == ""
     assert out.read_text().startswith(starts)
     assert [p.name for p in out.parent.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.pq"])
+def test_predict_writes_parquet_when_the_output_name_says_so(
+    iris_dir: Path, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+    source = _iris_csv(tmp_path / "in.csv")
+    run_ok("predict", "--model", iris_dir, "-i", source, "-o", out)
+    as_csv = run_ok("predict", "--model", iris_dir, "-i", source).stdout
+    table = pd.read_parquet(out)
+    assert table["prediction"].tolist() == pd.read_csv(io.StringIO(as_csv))["prediction"].tolist()
+    assert out.read_bytes()[:4] == b"PAR1"
 
 
 def test_predict_output_with_unknown_suffix_needs_format(iris_dir: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ DOCS = sorted((REPO / "docs").glob("*.md"))
 #: One file per topic, each linked from the README.
 TOPICS = (
     "data-intake.md", "training.md", "model-folder.md", "serving.md", "container.md",
-    "operations.md", "development.md",
+    "operations.md", "batch.md", "development.md",
 )  # fmt: skip
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)

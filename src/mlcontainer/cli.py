@@ -14,7 +14,7 @@ import click
 from mlcontainer import __version__
 from mlcontainer.core.config import RUNTIMES, Settings
 from mlcontainer.core.errors import InputValidationError, MlcontainerError
-from mlcontainer.core.formats import CSV, check_file
+from mlcontainer.core.formats import CSV, check_file, file_format
 
 #: Where each setting a core message may name comes from on this edge (see MlcontainerError).
 SETTING_SOURCES = {
@@ -193,7 +193,8 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 @_model_option
 @_input_option(
     "File of rows with the training columns: .csv (also .csv.gz, .csv.zst), .xlsx, .json, "
-    ".jsonl, .parquet; any other name is read as CSV, and '-' reads CSV from stdin."
+    ".jsonl, .parquet; a folder of Parquet partitions (read by sorted name); any other name "
+    "is read as CSV, and '-' reads CSV from stdin."
 )
 @click.option(
     "--output",
@@ -206,9 +207,10 @@ def train(ctx: click.Context, /, **given: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json"]),
+    type=click.Choice(["csv", "json", "parquet"]),
     default=None,
-    help="Output format. [default: from the --output suffix, else csv]",
+    help="Output format; parquet needs --output. [default: from the --output suffix "
+    "(.csv, .json, .parquet, .pq), else csv]",
 )
 @click.option(
     "--chunk-size",
@@ -237,6 +239,12 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     help="Comma-separated names of the input's columns, for rows without a header line. "
     "[default: the training file's columns, by position]",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Score a Parquet file or folder of partitions on the Dask cluster at tcp://HOST:PORT "
+    "(the dask extra) and write --output as Parquet: the same rows as a local run.",
+)
 @_runtime_option
 @click.pass_context
 def predict(
@@ -249,12 +257,20 @@ def predict(
     csv_reader: str,
     header: bool | None,
     columns: str | None,
+    scheduler: str | None,
     runtime: str | None,
 ) -> None:
     """Predict labels and class probabilities for new rows, streamed in chunks."""
     source: Any = sys.stdin.buffer if input_path == "-" else Path(input_path)
-    if isinstance(source, Path):  # before the model loads: a missing file is told at once
+    if isinstance(source, Path) and not source.is_dir():  # a folder: Parquet partitions
+        # Before the model loads: a missing file is told at once.
         check_file(source, InputValidationError, what="input file", default=CSV)
+    fmt = fmt or _output_format(output_path)
+    if scheduler is not None:
+        _predict_on_cluster(
+            ctx, model_dir, runtime, source, output_path, fmt, scheduler, chunk_size
+        )
+        return
     from mlcontainer import console
     from mlcontainer.inference.batch import predict_file
     from mlcontainer.inference.predictor import load_predictor
@@ -263,12 +279,7 @@ def predict(
     # A batch run has the machine to itself: with ONNX, predict_file runs one chunk per core,
     # each on one thread (better than all threads on one chunk: not every node is parallel).
     predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
-    fmt = fmt or (output_path.suffix.lstrip(".").lower() if output_path else "csv")
-    if fmt not in ("csv", "json"):
-        raise click.BadParameter(
-            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
-        )
-    size = source.stat().st_size if isinstance(source, Path) and source.is_file() else None
+    size = _input_size(source)
     # SIGTERM (docker stop) unwinds like Ctrl-C, so the hidden .partial output is removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with console.batch_progress(size) as on_progress:
@@ -289,6 +300,75 @@ def predict(
         click.echo(f"Warning: {warning}", err=True)
     if output_path is not None:
         click.echo(f"Wrote {result.rows} predictions to {output_path}", err=True)
+
+
+def _predict_on_cluster(
+    ctx: click.Context,
+    model_dir: Path | None,
+    runtime: str | None,
+    source: Any,
+    output_path: Path | None,
+    fmt: str,
+    scheduler: str,
+    chunk_size: int,
+) -> None:
+    """`predict --scheduler`: Parquet in, Parquet out, one line per piece scored."""
+    from mlcontainer.core.config import check_scheduler
+
+    address = check_scheduler(scheduler)
+    found = file_format(source) if isinstance(source, Path) else None
+    parquet = isinstance(source, Path) and (source.is_dir() or (found and found.kind == "parquet"))
+    if address is None or not parquet:
+        raise InputValidationError(
+            "--scheduler scores a Parquet file or a folder of Parquet partitions (--input)"
+        )
+    if output_path is None or fmt != "parquet":
+        raise InputValidationError("--scheduler writes Parquet: add --output OUT.parquet")
+    from mlcontainer.inference.distributed import predict_on_cluster
+    from mlcontainer.inference.predictor import load_predictor
+
+    settings = _settings(ctx).with_overrides(model_dir=model_dir, runtime=runtime)
+    predictor = load_predictor(settings.model_dir, settings.runtime, threads=1)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    result = predict_on_cluster(
+        predictor,
+        settings.model_dir,
+        source,
+        output=output_path,
+        scheduler=address,
+        chunk_rows=chunk_size,
+        on_piece=lambda done: click.echo(
+            f"scored {done.index}/{done.pieces}: {done.piece.path.name} "
+            f"({done.piece.rows:,} rows); {done.rows_written:,} rows written",
+            err=True,
+        ),
+    )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {result.rows} predictions to {output_path} (on {address})", err=True)
+
+
+def _input_size(source: Any) -> int | None:
+    """The bytes to read: a file's size, a folder's partitions' sizes; None for stdin."""
+    if not isinstance(source, Path):
+        return None
+    if source.is_dir():
+        from mlcontainer.inference.parquetreader import partition_files
+
+        return sum(p.stat().st_size for p in partition_files(source))
+    return source.stat().st_size if source.is_file() else None
+
+
+def _output_format(output_path: Path | None) -> str:
+    """The format an --output name asks for (csv, json or parquet); csv for stdout."""
+    if output_path is None:
+        return "csv"
+    found = file_format(output_path)
+    if found is None or found.compression or found.kind not in ("csv", "json", "parquet"):
+        raise click.BadParameter(
+            f"cannot tell the format from {output_path}; add --format", param_hint="--format"
+        )
+    return found.kind
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

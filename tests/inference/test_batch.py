@@ -232,3 +232,143 @@ def test_a_short_row_of_a_headerless_input_is_refused_against_the_schema(
     with pytest.raises(InputValidationError, match=r"line 4: it has 3 fields for 5 columns"):
         predict_file(predictor, source, output=tmp_path / "out.csv", fmt="csv", header=False)
     assert not (tmp_path / "out.csv").exists()
+
+
+def _three_outputs(predictor: Predictor, source: Path, tmp_path: Path) -> dict[str, Path]:
+    outputs = {fmt: tmp_path / f"out.{fmt}" for fmt in ("csv", "json", "parquet")}
+    for fmt, out in outputs.items():
+        assert predict_file(predictor, source, output=out, fmt=fmt, chunk_rows=7).rows == 30
+    return outputs
+
+
+def test_csv_json_and_parquet_outputs_agree_row_for_row(
+    penguins_predictor: Predictor, tmp_path: Path
+) -> None:
+    from mlcontainer.training.data.dataset import load_dataset
+
+    source = tmp_path / "in.csv"
+    load_dataset("penguins").X.head(30).to_csv(source, index=False)
+    outputs = _three_outputs(penguins_predictor, source, tmp_path)
+    from_csv = pd.read_csv(outputs["csv"])
+    from_json = json.loads(outputs["json"].read_text())
+    from_parquet = pd.read_parquet(outputs["parquet"])
+    assert list(from_parquet.columns) == list(from_csv.columns)
+    labels = from_parquet["prediction"].tolist()
+    assert labels == from_csv["prediction"].tolist() == [r["prediction"] for r in from_json]
+    for i, record in enumerate(from_json):
+        for name, p in record["probabilities"].items():
+            # Parquet keeps every digit, like JSON; CSV rounds to 6 significant digits.
+            assert from_parquet.loc[i, f"proba_{name}"] == p
+            assert from_csv.loc[i, f"proba_{name}"] == pytest.approx(p, rel=1e-5, abs=1e-9)
+
+
+def test_parquet_output_of_a_regressor_matches_its_json(
+    diabetes_model_dir: Path, tmp_path: Path
+) -> None:
+    predictor = load_predictor(diabetes_model_dir)
+    rng = np.random.default_rng(3)
+    source = tmp_path / "in.csv"
+    names = predictor.schema.names
+    pd.DataFrame(rng.normal(0, 0.05, size=(30, len(names))), columns=names).to_csv(
+        source, index=False
+    )
+    outputs = _three_outputs(predictor, source, tmp_path)
+    expected = json.loads(outputs["json"].read_text())["predictions"]
+    assert pd.read_parquet(outputs["parquet"])["prediction"].tolist() == expected
+
+
+def test_a_failed_parquet_output_leaves_no_file(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 30)
+    frame = pd.read_csv(source).astype(object)
+    frame.loc[25, iris_predictor.schema.names[0]] = "tall"
+    frame.to_csv(source, index=False)
+    with pytest.raises(InputValidationError, match="line 27"):
+        predict_file(
+            iris_predictor, source, output=tmp_path / "out.parquet", fmt="parquet", chunk_rows=5
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_parquet_output_to_a_stream_is_refused(iris_predictor: Predictor, tmp_path: Path) -> None:
+    source = _iris_rows(iris_predictor, tmp_path / "in.csv", 3)
+    with pytest.raises(InputValidationError, match=r"add --output OUT\.parquet"):
+        predict_file(iris_predictor, source, output=io.BytesIO(), fmt="parquet")
+
+
+def _partitions(predictor: Predictor, tmp_path: Path, sizes: tuple[int, ...]) -> Path:
+    """A folder of Parquet partitions (written in reverse order) and Spark's marker files."""
+    whole = pd.read_csv(_iris_rows(predictor, tmp_path / "whole.csv", sum(sizes)))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    bounds = np.cumsum((0, *sizes))
+    for i in reversed(range(len(sizes))):
+        part = whole.iloc[bounds[i] : bounds[i + 1]]
+        part.to_parquet(folder / f"part-{i:05d}.parquet", index=False, row_group_size=4)
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".part-00000.parquet.crc").write_bytes(b"not parquet")
+    return folder
+
+
+def test_a_folder_of_parquet_partitions_is_read_in_name_order(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    folder = _partitions(iris_predictor, tmp_path, (5, 9, 3))
+    from_folder, from_csv = tmp_path / "folder.csv", tmp_path / "csv.csv"
+    result = predict_file(iris_predictor, folder, output=from_folder, fmt="csv", chunk_rows=3)
+    predict_file(iris_predictor, tmp_path / "whole.csv", output=from_csv, fmt="csv")
+    assert result.rows == 17
+    assert from_folder.read_bytes() == from_csv.read_bytes()
+
+
+def test_a_bad_partition_is_named_with_its_row_counted_from_1(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    folder = _partitions(iris_predictor, tmp_path, (5, 9, 3))
+    bad = folder / "part-00001.parquet"
+    frame = pd.read_parquet(bad)
+    column = iris_predictor.schema.names[2]
+    frame[column] = frame[column].astype(str)  # a text column, read by the cell rules
+    frame.loc[6, column] = "tall"  # the partition's 7th row, in its second row group
+    frame.to_parquet(bad, index=False, row_group_size=4)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(InputValidationError) as info:
+        predict_file(iris_predictor, folder, output=out, fmt="parquet", chunk_rows=3)
+    assert info.value.message.startswith(
+        f"in {bad} (rows counted from 1): column {column!r}, row 7: expected a number"
+    )
+    assert not out.exists()
+
+
+def test_a_folder_without_parquet_partitions_is_refused(
+    iris_predictor: Predictor, tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "_SUCCESS").write_bytes(b"")
+    with pytest.raises(InputValidationError, match="holds no Parquet partitions"):
+        predict_file(iris_predictor, tmp_path / "in", output=tmp_path / "out.csv", fmt="csv")
+
+
+def test_an_arrow_batch_is_predicted_as_its_parquet_file_is(
+    penguins_predictor: Predictor, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlcontainer.inference.batch import predict_table
+    from mlcontainer.training.data.dataset import load_dataset
+
+    frame = load_dataset("penguins").X.head(40)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    out = tmp_path / "out.parquet"
+    predict_file(penguins_predictor, tmp_path / "in.parquet", output=out, fmt="parquet")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    assert predict_table(penguins_predictor, table).equals(pq.read_table(out))
+    frame = frame.dropna().astype({"bill_length_mm": str})  # a text column: read by cell rules
+    frame.iloc[30, frame.columns.get_loc("bill_length_mm")] = "long"
+    match = r"^in spark batch \(rows counted from 1\): column 'bill_length_mm', row 31: "
+    with pytest.raises(InputValidationError, match=match):
+        predict_table(
+            penguins_predictor,
+            pa.Table.from_pandas(frame, preserve_index=False),
+            name="spark batch",
+        )

@@ -121,6 +121,11 @@ class MlcontainerError(Exception):
         self._details = [dict(d) for d in details or ()]
         self.setting = setting
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Whole, problems and all, when pickled (a Dask worker's error reaching the client):
+        # Exception's default would call __init__ with the message alone.
+        return (_restored, (type(self), self.args, self.__dict__))
+
     @property
     def details(self) -> list[dict[str, Any]]:
         """The JSON form of the problems (or of the details given)."""
@@ -129,6 +134,15 @@ class MlcontainerError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON error body ``{"error": {code, message, details}}``."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def _restored(
+    kind: type[MlcontainerError], args: tuple[Any, ...], state: dict[str, Any]
+) -> MlcontainerError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(MlcontainerError):
@@ -210,6 +224,18 @@ class InputValidationError(MlcontainerError):
         if self.prefix is None or not problems:
             return InputValidationError(self.message, problems=problems, total=self.total)
         return InputValidationError.of(problems, total=self.total, prefix=self.prefix)
+
+    def in_file(self, name: str, *, first: int) -> InputValidationError:
+        """Return the same error for rows read from file ``name`` (Parquet: no lines): row
+        ``r`` of the batch is the file's row ``first + r + 1``, counted from 1, and the message
+        names the file."""
+        problems = [
+            replace(p, row=first + p.row + 1) if p.row is not None else p for p in self.problems
+        ]
+        where = f"in {name} (rows counted from 1): "
+        if self.prefix is None or not problems:
+            return InputValidationError(where + self.message, problems=problems, total=self.total)
+        return InputValidationError.of(problems, total=self.total, prefix=where + self.prefix)
 
 
 class ModelNotFoundError(MlcontainerError):

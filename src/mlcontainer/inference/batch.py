@@ -24,7 +24,13 @@ from mlcontainer.inference import arrowreader, decoding, parquetreader, recordre
 from mlcontainer.inference.arrowreader import ArrowChunk
 from mlcontainer.inference.csvreader import TextChunk, iter_csv_chunks, open_input
 from mlcontainer.inference.layout import Resolver
-from mlcontainer.inference.output import OUTPUT_FORMATS, write_predictions
+from mlcontainer.inference.output import (
+    OUTPUT_FORMATS,
+    ParquetSink,
+    prediction_table,
+    require_pyarrow,
+    write_predictions,
+)
 from mlcontainer.inference.predictor import Predictor
 from mlcontainer.inference.types import Decoded, Prediction
 
@@ -72,7 +78,15 @@ def predict_file(
     pyarrow is installed).
     """
     if fmt not in OUTPUT_FORMATS:
-        raise InputValidationError(f"unknown output format {fmt!r}; valid: csv, json")
+        raise InputValidationError(
+            f"unknown output format {fmt!r}; valid: {', '.join(OUTPUT_FORMATS)}"
+        )
+    if fmt == "parquet":
+        require_pyarrow("Parquet output")
+        if not isinstance(output, Path):
+            raise InputValidationError(
+                "Parquet output is written to a file, not a stream: add --output OUT.parquet"
+            )
     # ONNX sessions run concurrently (onnxruntime releases the GIL): one chunk per core.
     # scikit-learn holds the GIL and its thread limits are process-wide: one chunk at a time.
     workers = max(1, workers or (os.cpu_count() or 1)) if predictor.runtime == "onnx" else 1
@@ -153,8 +167,9 @@ def _stream(
 ) -> BatchResult:
     """Predict and render up to ``workers`` chunks at once; write them in input order."""
     result = BatchResult()
-    pending: deque[tuple[Future[bytes], Decoded, int]] = deque()
+    pending: deque[tuple[Future[Any], Decoded, int]] = deque()
     closing = b""
+    parquet = ParquetSink(sink) if fmt == "parquet" else None
 
     def write_oldest() -> None:
         nonlocal closing
@@ -163,47 +178,55 @@ def _stream(
         n_rows = decoded.rows
         if result.rows == 0:
             result.warnings = decoded.warnings
-        piece, closing = _piece(payload, fmt, first=result.rows == 0)
-        _write_all(sink, piece)
+        if parquet is not None:
+            parquet.write(payload)
+        else:
+            piece, closing = _piece(payload, fmt, first=result.rows == 0)
+            _write_all(sink, piece)
         result.rows += n_rows
         if on_progress is not None:
             on_progress(result.rows, bytes_read)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
-        try:
-            start = 0
-            for decoded, bytes_read in chunks:
-                job = pool.submit(_predict_chunk, predictor, decoded, fmt, start)
-                pending.append((job, decoded, bytes_read))
-                start += decoded.rows
-                if len(pending) >= workers:
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="mlcontainer-predict") as pool:
+            try:
+                start = 0
+                for decoded, bytes_read in chunks:
+                    job = pool.submit(predict_chunk, predictor, decoded, fmt, start)
+                    pending.append((job, decoded, bytes_read))
+                    start += decoded.rows
+                    if len(pending) >= workers:
+                        write_oldest()
+                while pending:
                     write_oldest()
-            while pending:
-                write_oldest()
-        finally:
-            for future, *_ in pending:
-                future.cancel()
-    if result.rows == 0:
-        raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
+            finally:
+                for future, *_ in pending:
+                    future.cancel()
+        if result.rows == 0:
+            raise InputValidationError("no rows to predict: the input is empty (a header, no rows)")
+    finally:
+        if parquet is not None:  # after a failure too: its file is removed, never published
+            parquet.close()
     _write_all(sink, closing)
     sink.flush()
     return result
 
 
-def _predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> bytes:
-    """Predict one chunk and render it."""
-    return write_predictions(score_chunk(predictor, decoded, start), fmt)
+def predict_chunk(predictor: Predictor, decoded: Decoded, fmt: str, start: int) -> Any:
+    """Predict one chunk and render it (bytes; a pyarrow Table for Parquet)."""
+    prediction = score_chunk(predictor, decoded, start)
+    return prediction_table(prediction) if fmt == "parquet" else write_predictions(prediction, fmt)
 
 
 def score_chunk(predictor: Predictor, decoded: Decoded, start: int) -> Prediction:
-    """Predict one chunk of a file that starts at row ``start``; errors name file lines (or
-    rows counted from the file's start, for Parquet)."""
+    """Predict one chunk of a file that starts at row ``start``; errors name file lines
+    (Parquet: the file and its rows counted from 1)."""
     try:
         with _native_threads(predictor):
             return predictor.predict(decoded)
     except InputValidationError as exc:
-        if decoded.lines is not None:
-            raise
+        if decoded.lines is not None or decoded.origin is not None:
+            raise  # already named by file line, or by file and row
         raise exc.renumbered(partial(operator.add, start)) from None
 
 
@@ -239,10 +262,10 @@ def _chunks(
 ) -> Iterator[tuple[Decoded, int]]:
     """Yield (validated chunk, input bytes read so far), chunk by chunk.
 
-    Validation errors name file lines (Parquet: rows counted from the start of the file).
+    Validation errors name file lines (Parquet: the file, and rows counted from 1). A folder
+    is read as Parquet partitions, in the order of their sorted names.
     """
     schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
-    done = 0
     found = file_format(source) if isinstance(source, Path) else None
     if isinstance(source, Path) and found is not None and found.kind in recordreader.KINDS:
         yield from recordreader.iter_decoded(
@@ -255,16 +278,13 @@ def _chunks(
             chunk_rows=chunk_rows,
         )
         return
-    if isinstance(source, Path) and found is not None and found.kind == "parquet":
-        # Parquet has no lines: errors name rows counted from the file's first, from 0.
-        for part in parquetreader.iter_chunks(source, chunk_rows):
-            try:
-                warnings = decoding.check_columns(schema, part.names, part.rows, ignored)
-                columns = decoding.from_cells(schema, part.cells, typed=part.typed, rules=rules)
-            except InputValidationError as exc:
-                raise exc.renumbered(partial(operator.add, done)) from None
-            yield Decoded(columns, part.rows, warnings), part.bytes_read
-            done += part.rows
+    if isinstance(source, Path) and (source.is_dir() or (found and found.kind == "parquet")):
+        read = 0  # the bytes of the partitions before this one
+        for path in parquetreader.partition_files(source):
+            parts = parquetreader.iter_chunks(path, chunk_rows)
+            for decoded, bytes_read in parquet_decoded(predictor, parts, str(path)):
+                yield decoded, read + bytes_read
+            read += path.stat().st_size
         return
     # Any other name is read as CSV (stdin, a pipe, a .txt), compressed as its name says.
     handle = open_input(source)
@@ -278,12 +298,10 @@ def _chunks(
     try:
         for chunk in chunks:
             if isinstance(chunk, ArrowChunk):
-                n_rows = chunk.num_rows
                 decoded = arrowreader.decode(schema, chunk, rules, ignored)
             else:
                 notes += chunk.notes
-                n_rows = len(chunk.rows)
-                if not n_rows:
+                if not chunk.rows:
                     continue
                 decoded = decoding.from_text(
                     schema, chunk.names, chunk.rows, rules, ignored, lines=chunk.lines
@@ -291,11 +309,48 @@ def _chunks(
                 decoded = replace(decoded, warnings=[*notes, *decoded.warnings])
             notes = []
             yield decoded, _position(handle)
-            done += n_rows
     finally:
         chunks.close()  # now, while the file is open, not whenever it is garbage-collected
         if isinstance(source, Path):
             handle.close()
+
+
+def parquet_decoded(
+    predictor: Predictor, parts: Iterator[parquetreader.ParquetChunk], name: str
+) -> Iterator[tuple[Decoded, int]]:
+    """Validate the chunks of the Parquet file ``name``; errors name it and its rows, counted
+    from 1 (Parquet has no lines). Run here and on the workers of a cluster alike."""
+    schema, rules, ignored = predictor.schema, predictor.rules, predictor.ignored
+    for part in parts:
+        origin = (name, part.first_row)
+        try:
+            warnings = decoding.check_columns(schema, part.names, part.rows, ignored)
+            columns = decoding.from_cells(schema, part.cells, typed=part.typed, rules=rules)
+        except InputValidationError as exc:
+            raise exc.in_file(name, first=part.first_row) from None
+        yield Decoded(columns, part.rows, warnings, origin=origin), part.bytes_read
+
+
+def predict_table(predictor: Predictor, table: Any, *, name: str = "the batch") -> Any:
+    """Validate and predict an Arrow table (a Spark or Dask batch) by the Parquet rules, one
+    record batch at a time; return the predictions as :func:`.output.prediction_table` does.
+    Errors name ``name`` and its rows counted from 1."""
+    import pyarrow as pa
+
+    def parts() -> Iterator[parquetreader.ParquetChunk]:
+        first = 0
+        for batch in table.to_batches():
+            yield parquetreader.chunk_of(batch, first_row=first)
+            first += batch.num_rows
+
+    tables = [
+        predict_chunk(predictor, decoded, "parquet", 0)
+        for decoded, _ in parquet_decoded(predictor, parts(), name)
+        if decoded.rows
+    ]
+    if not tables:
+        raise InputValidationError(f"no rows to predict: {name} is empty")
+    return pa.concat_tables(tables)
 
 
 def _prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:

@@ -29,10 +29,18 @@ class Decoded:
     warnings: list[str] = field(default_factory=list)
     #: The file line each row starts on (counted from 1), for input read from CSV.
     lines: Sequence[int] | None = None
+    #: For rows read from a Parquet file (no lines): its name, and the file row (counted
+    #: from 0) of the first row.
+    origin: tuple[str, int] | None = None
 
     def locate(self, exc: InputValidationError) -> InputValidationError:
-        """The error with its rows named by file line, where the rows came from a file."""
-        return exc.at_lines(self.lines) if self.lines is not None else exc
+        """The error with its rows named by file line (or file and row), where the rows came
+        from a file."""
+        if self.lines is not None:
+            return exc.at_lines(self.lines)
+        if self.origin is not None:
+            return exc.in_file(self.origin[0], first=self.origin[1])
+        return exc
 
 
 @dataclass(frozen=True)

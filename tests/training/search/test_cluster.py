@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from support import options
+from support import Cluster, free_port, options, start_cluster
 
 from mlcontainer.core.config import Settings, check_scheduler
 from mlcontainer.core.errors import ConfigError, TrainingError
@@ -21,72 +16,12 @@ from mlcontainer.training.search.selection import FoldCallback, TrainingResult, 
 
 pytest.importorskip("distributed", reason="Dask is the optional extra mlcontainer[dask]")
 
-#: This engineer's port range on the shared machine.
-PORTS = range(17000, 18000)
 MODELS = ("logistic_regression", "random_forest", "k_nearest_neighbors")
-
-
-def _free_port(start: int) -> int:
-    for port in range(start, PORTS.stop):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
-@dataclass
-class Cluster:
-    """A scheduler and its workers, each a process of its own."""
-
-    address: str
-    scheduler: subprocess.Popen[bytes]
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def stop(self) -> None:
-        for proc in [*self.workers, self.scheduler]:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in [*self.workers, self.scheduler]:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _start_cluster(first_port: int, n_workers: int = 2) -> Cluster:
-    import distributed
-
-    dask = str(Path(sys.executable).with_name("dask"))
-    port = _free_port(first_port)
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    cluster = Cluster(
-        address,
-        subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            **quiet,
-        ),
-    )
-    # --no-nanny: each worker is one process, so killing it loses the worker for good.
-    worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-    for _ in range(n_workers):
-        cluster.workers.append(subprocess.Popen([*worker, "--host", "127.0.0.1"], **quiet))
-    try:
-        with distributed.Client(address, timeout=60) as client:
-            client.wait_for_workers(n_workers, timeout=120)
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    started = _start_cluster(17100)
+    started = start_cluster(17100)
     yield started
     started.stop()
 
@@ -130,7 +65,7 @@ def test_cluster_run_gives_the_local_leaderboard_and_selection(
 def test_a_worker_killed_mid_run_gives_the_local_result_or_a_clear_error(
     penguins: Dataset, local_result: TrainingResult
 ) -> None:
-    own = _start_cluster(17300)
+    own = start_cluster(17300)
     killed: list[int] = []
 
     def kill_first_worker(_model: str, _fold: int) -> None:
@@ -158,7 +93,7 @@ def test_a_worker_killed_mid_run_gives_the_local_result_or_a_clear_error(
 
 @pytest.mark.slow
 def test_an_unreachable_scheduler_is_a_clear_error(penguins: Dataset) -> None:
-    port = _free_port(17900)  # nothing listens there
+    port = free_port(17900)  # nothing listens there
     with pytest.raises(
         ConfigError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
     ):

@@ -7,10 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from mlcontainer.core.errors import ConfigError, TrainingError
-
-#: Seconds to reach the scheduler, and to wait for a first worker, before giving up.
-CONNECT_TIMEOUT = 10
+from mlcontainer.core.cluster import dask_client
+from mlcontainer.core.errors import TrainingError
 
 
 @dataclass(frozen=True)
@@ -42,39 +40,15 @@ def fanout(scheduler: str | None, *, jobs: int, scatter: Sequence[Any] = ()) -> 
     if scheduler is None:
         yield Fanout(n_jobs=jobs, workers=local_workers(jobs), where="local")
         return
-    try:
-        import distributed
-    except ImportError:
-        raise ConfigError(
-            f"the Dask scheduler {scheduler} needs Dask: install it with "
-            "`uv pip install 'mlcontainer[dask]'` (or `uv sync --extra dask`)",
-            setting="dask_scheduler",
-        ) from None
     from joblib import parallel_config
 
-    client_class: Any = distributed.Client  # untyped library: keep its objects as Any
-    try:
-        client: Any = client_class(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(
-            f"cannot reach the Dask scheduler at {scheduler}: {exc}", setting="dask_scheduler"
-        ) from None
-    try:
-        try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-        except TimeoutError:
-            raise TrainingError(
-                f"the Dask scheduler at {scheduler} has no workers (waited "
-                f"{CONNECT_TIMEOUT} s); start some with `dask worker {scheduler}`"
-            ) from None
+    with dask_client(scheduler, error=TrainingError) as client:
         threads = sum(client.nthreads().values())
         with (
             _cluster_errors(scheduler),
             parallel_config(backend="dask", client=client, scatter=list(scatter) or None),
         ):
             yield Fanout(n_jobs=-1, workers=max(threads, 1), where=scheduler)
-    finally:
-        client.close()
 
 
 @contextmanager
