@@ -168,11 +168,21 @@ def candidate_pairs(*, baseline: bool = True) -> list[tuple[str, str]]:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-#: Marks a test that drives headless Chromium (skipped, saying why, where it is absent).
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"{CHROMIUM} is absent: `apt-get install -y chromium` (.ci/run does it)",
-)
+
+
+def browser_missing() -> str | None:
+    """Say what a browser test lacks here (Chromium, or Playwright to drive it), or None."""
+    import importlib.util
+
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent: `apt-get install -y chromium` (.ci/run does it)"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed: `uv sync --group browser` (.ci/run does it)"
+    return None
+
+
+#: Marks a test that drives headless Chromium (skipped, saying why, where it cannot).
+needs_chromium = pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
 
 
 @contextmanager
@@ -248,6 +258,39 @@ def format_copy(source: Path, path: Path, *, header: bool = True) -> Path:
         text = frame.to_json(orient="records", lines=True)
         path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     return path
+
+
+#: The user a root test process writes as while it needs a folder it cannot write to.
+NOBODY = 65534
+
+
+@contextmanager
+def unwritable_folder() -> Iterator[Path]:
+    """Yield a folder (mode 0555) this process cannot write to, in a traversable temporary
+    parent. Root writes whatever the mode, so a root process acts as user nobody meanwhile
+    (its effective uid only: the real uid stays 0, which lets it switch back)."""
+    import os
+    import shutil
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp())
+    parent.chmod(0o755)
+    folder = parent / "read-only"
+    folder.mkdir(mode=0o555)
+    folder.chmod(0o555)  # whatever the umask
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.setegid(NOBODY)
+            os.seteuid(NOBODY)
+        try:
+            yield folder
+        finally:
+            if as_root:
+                os.seteuid(0)
+                os.setegid(0)
+    finally:
+        shutil.rmtree(parent)
 
 
 #: This engineer's port range on the shared machine.

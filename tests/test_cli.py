@@ -16,7 +16,7 @@ import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from support import BUILTIN_TASKS, FileServer, tree_snapshot
+from support import BUILTIN_TASKS, FileServer, tree_snapshot, unwritable_folder
 
 from mlcontainer.cli import main
 from mlcontainer.training.data.dataset import load_dataset
@@ -386,6 +386,26 @@ def test_train_refuses_an_output_that_is_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "exists and is not a folder" in result.stderr
     assert target.read_text() == "keep"
+
+
+def test_train_refuses_an_unwritable_output_before_training_and_says_how_to_fix_a_mount(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlcontainer.training import workflow
+
+    def must_not_train(*_: object, **__: object) -> None:
+        raise AssertionError("trained although the output folder cannot be written to")
+
+    monkeypatch.setattr(workflow, "run_training", must_not_train)
+    with unwritable_folder() as folder:
+        result = run("train", "-d", "iris", "--models", "naive_bayes", "-o", folder / "model")
+        uid = os.geteuid()
+    assert result.exit_code == 1, result.output
+    assert f"cannot write to the output folder {folder / 'model'} as user {uid}" in result.stderr
+    assert "Permission denied" in result.stderr
+    assert '--user "$(id -u):$(id -g)"' in result.stderr
+    assert "chown 10001:10001" in result.stderr
+    assert "Traceback" not in result.output
 
 
 # --- predict -------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def _heavy(modules: set[str]) -> set[str]:
         (["serve", "--help"], 0, "--workers"),
         (["predict", "--help"], 0, "--chunk-size"),
         (["train", "--help"], 0, "--time-budget"),
-        (["train", "--bogus"], 2, "No such option '--bogus'"),
+        (["train", "--bogus"], 2, "No such option"),  # click 8.2.0 words it without quotes
         (["train", "--cv", "five"], 2, "'five' is not a valid integer"),
         (["serve", "--port", "x"], 2, "'x' is not a valid integer"),
         (["nope"], 2, "No such command 'nope'"),

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sklearn.metrics import confusion_matrix, f1_score
-from support import CHROMIUM, browser_page, serve_app
+from support import browser_missing, browser_page, serve_app
 
 from mlcontainer.cli import main
 from mlcontainer.core.artifacts import METRICS_FILE, Decision
@@ -248,7 +248,7 @@ def test_every_path_gives_the_manifest_decision_row_for_row(
         app = create_app(Settings(model_dir=folder, runtime=runtime))
         proba = _http_paths(app.test_client(), manifest.name, features, paths)
         np.testing.assert_allclose(proba, served, atol=1e-5, err_msg=runtime)
-        if CHROMIUM.exists() and runtime == "onnx":  # the page's script asks /predict
+        if browser_missing() is None and runtime == "onnx":  # the page's script asks /predict
             want = [expected[features.index.get_loc(i)] for i in page_rows.index]
             assert _page_labels(app, page_rows) == [str(v) for v in want]
         for where, labels in paths.labels.items():

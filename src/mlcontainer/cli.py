@@ -190,19 +190,9 @@ def train(ctx: click.Context, /, **given: Any) -> None:
     # Checked before the training stack loads: a bad option or a missing file is told at once.
     options = TrainOptions.from_given(given, _settings(ctx))
     _require_training_extra("train")
-    from mlcontainer import console
-    from mlcontainer.training.workflow import run_training
+    from mlcontainer.bake import run_and_show
 
-    with console.training_progress(budget=options.time_budget, cv=options.cv) as progress:
-        outcome = run_training(
-            options,
-            progressbar=progress.download_bar(),
-            on_fold=progress.on_fold,
-            on_stage=progress.on_stage,
-            on_note=progress.on_note,
-            started=started,
-        )
-    console.show_training(outcome)
+    run_and_show(options, started=started)
 
 
 @main.command()

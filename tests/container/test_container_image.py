@@ -41,7 +41,7 @@ def _layers(ref: str) -> list[str]:
 def test_image_declares_entrypoint_command_port_volume_user_and_labels(image: str) -> None:
     config = inspect(image)["Config"]
     assert config["Entrypoint"] == ["mlcontainer"]
-    assert config["Cmd"] == ["train"]
+    assert config["Cmd"] == ["serve"]  # `docker run -p 4000:8080 IMAGE` serves
     assert "8080/tcp" in config["ExposedPorts"]
     assert "/app/artifacts" in config["Volumes"]
     assert config["User"].split(":")[0] not in ("", "0", "root")
@@ -76,14 +76,18 @@ print("\\n".join(found))
     assert result.stdout.decode().split() == []
 
 
-def _rebuilt_after_change(image: str, context: Path, module: str, *args: str) -> list[str]:
-    """Append a comment to ``module``, rebuild the copied context, return the new layers."""
+def _rebuilt_after_change(
+    image: str, context: Path, module: str, *args: str
+) -> tuple[list[str], str]:
+    """Append a comment to ``module``, rebuild the copied context, return the new layers and
+    what the build printed."""
     source = context / "src" / "mlcontainer" / module
     source.write_text(source.read_text() + "\n# a code-only change\n")
     tag = f"{image}-{module.removesuffix('.py').replace('/', '-')}-change"
     try:
-        build(context, tag, *args)
-        return _layers(tag)
+        built = docker("build", "-t", tag, *args, str(context), timeout=1200)
+        printed = built.stdout.decode(errors="replace") + built.stderr.decode(errors="replace")
+        return _layers(tag), printed
     finally:
         docker("rmi", tag, check=False)
 
@@ -99,7 +103,7 @@ def test_a_change_above_training_rebuilds_only_the_package_layer(
 ) -> None:
     # The model stage copies only core/ and training/: the baked model's layer is reused.
     base = len(_layers("python:3.11-slim"))
-    new = _rebuilt_after_change(image, _copy_context(tmp_path), module)
+    new, _ = _rebuilt_after_change(image, _copy_context(tmp_path), module)
     old = _layers(image)
     assert new[: base + MODEL] == old[: base + MODEL], "a dependency layer was rebuilt"
     assert new[base + MODEL] == old[base + MODEL], "the baked model was retrained"
@@ -112,7 +116,7 @@ def test_training_code_change_retrains_without_rebuilding_dependency_layers(
 ) -> None:
     base = len(_layers("python:3.11-slim"))
     # A one-model bake keeps this rebuild short; the build arg reaches only the model stage.
-    new = _rebuilt_after_change(
+    new, printed = _rebuilt_after_change(
         image, _copy_context(tmp_path), "training/search/compare.py",
         "--build-arg", "TRAIN_ARGS=--models naive_bayes --cv 2",
     )  # fmt: skip
@@ -120,6 +124,9 @@ def test_training_code_change_retrains_without_rebuilding_dependency_layers(
     assert new[: base + MODEL] == old[: base + MODEL], "a dependency layer was rebuilt"
     assert new[base + MODEL] != old[base + MODEL]
     assert new[base + PACKAGE] != old[base + PACKAGE]
+    # The build prints the training output `docker run IMAGE train` prints.
+    for said in ("compared naive_bayes (2 fits)", "Model comparison", "Selected: naive_bayes"):
+        assert said in printed, printed[-3000:]
 
 
 @pytest.mark.slow

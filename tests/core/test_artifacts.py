@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import skops.io
-from support import minimal_manifest, tree_snapshot
+from support import minimal_manifest, tree_snapshot, unwritable_folder
 
 from mlcontainer.core import atomic
 from mlcontainer.core.artifacts import (
@@ -21,6 +21,7 @@ from mlcontainer.core.artifacts import (
     ONNX_FILE,
     REPORT_FILE,
     Manifest,
+    check_writable,
     publish,
     read_manifest,
     sha256_bytes,
@@ -396,3 +397,24 @@ def test_save_failing_between_renames_keeps_the_previous_graph(
         _save_set(output, pipeline, ds, tag="new")  # a set without a graph: it removes the old
     monkeypatch.undo()
     assert tree_snapshot(output) == before
+
+
+def test_check_writable_passes_writable_folders_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("kept")
+    check_writable(existing)
+    check_writable(tmp_path / "new" / "nested")  # created by the save, in a writable parent
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "existing",
+        "existing/keep.txt",
+    ]
+
+
+def test_check_writable_refuses_a_read_only_folder_and_one_it_would_create_there() -> None:
+    with unwritable_folder() as folder:
+        for target in (folder, folder / "model"):
+            with pytest.raises(ArtifactError, match="Permission denied") as caught:
+                check_writable(target)
+            assert caught.value.setting == "model_dir"
+        assert list(folder.iterdir()) == []

@@ -555,6 +555,30 @@ def publish(output_dir: Path, manifest: Manifest, files: Mapping[str, bytes]) ->
     return full
 
 
+def check_writable(output_dir: Path) -> None:
+    """Refuse, before any work, a folder :func:`publish` could not write the set into.
+
+    Probes what a publish does first: create the folder (probed in its nearest existing
+    parent) or a staging folder inside it; the probe is removed at once, and a probe left by
+    a killed process is named as staging folders are, which the next save removes.
+    """
+    existing = output_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=existing)).rmdir()
+    except OSError as exc:
+        uid = os.geteuid()
+        raise ArtifactError(
+            f"cannot write to the output folder {output_dir} as user {uid} "
+            f"({exc.strerror or exc}), so nothing was trained: make it writable for user "
+            f"{uid}. For a folder mounted into a container (-v HOST:{output_dir.absolute()}): add "
+            f'--user "$(id -u):$(id -g)" to `docker run`, or give the host folder to the '
+            f"image's user (sudo chown 10001:10001 HOST)",
+            setting="model_dir",
+        ) from None
+
+
 def _publish_locked(output_dir: Path, folder: int, blobs: Mapping[str, bytes]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
     token = staging.name.removeprefix(STAGING_PREFIX)

@@ -2,7 +2,7 @@
 
 Each field of :class:`TrainOptions` carries its default, its help text and how its text is
 read (:func:`option`). The command line (``mlcontainer train``) and the image's build-time
-entry (``python -m mlcontainer.training.bake``) generate their options from these fields, so
+entry (``python -m mlcontainer.bake``) generate their options from these fields, so
 both accept the same options with the same defaults, and both build the options with
 :meth:`TrainOptions.from_given`. Constructing a ``TrainOptions`` checks it: an instance is
 always valid, and the functions below it take it whole.

@@ -1,8 +1,9 @@
 """The image's build-time training entry: the same options as `train`, from the same fields.
 
-The Dockerfile's model stage copies only the core and ``training/`` (checked by
-``tests/test_architecture.py``), so that a change to the CLI, inference or serving code does
-not retrain the baked model; the container tests check that a CLI change reuses the layer.
+The Dockerfile's model stage copies only this entry, the console, the core and ``training/``
+(what they import is checked by ``tests/test_architecture.py``), so that a change to the CLI,
+inference or serving code does not retrain the baked model; the container tests check that a
+CLI change reuses the layer.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mlcontainer import bake
 from mlcontainer.cli import main
-from mlcontainer.training import bake, workflow
+from mlcontainer.training import workflow
 from mlcontainer.training.options import TrainOptions
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mlcontainer"
-ENTRY = "mlcontainer.training.bake"
+ENTRY = "mlcontainer.bake"
 
 
 class _Captured(Exception):  # a signal carrying the options out of the command
@@ -83,11 +85,12 @@ def test_bake_and_train_offer_the_same_options() -> None:
 
 
 @pytest.mark.slow
-def test_training_entry_bakes_a_model_from_the_core_and_training_alone(tmp_path: Path) -> None:
-    # What the model stage does: only the package's __init__, core/ and training/ on the path.
+def test_training_entry_bakes_a_model_and_prints_what_train_prints(tmp_path: Path) -> None:
+    # What the model stage does: only these modules, core/ and training/ on the path.
     tree = tmp_path / "train" / "mlcontainer"
     tree.mkdir(parents=True)
-    shutil.copy2(PACKAGE / "__init__.py", tree / "__init__.py")
+    for module in ("__init__.py", "bake.py", "console.py"):
+        shutil.copy2(PACKAGE / module, tree / module)
     for folder in ("core", "training"):
         shutil.copytree(PACKAGE / folder, tree / folder)
     code = (
@@ -100,6 +103,8 @@ def test_training_entry_bakes_a_model_from_the_core_and_training_alone(tmp_path:
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Selected: naive_bayes" in result.stdout
+    assert "Selected: naive_bayes, on " in result.stdout  # the metrics table's title
+    assert "Model comparison" in result.stdout
+    assert "compared naive_bayes (2 fits)" in result.stderr  # progress, a line per candidate
     assert (output / "model.skops").is_file()
     assert (output / "model.onnx").is_file()
