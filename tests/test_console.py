@@ -124,3 +124,14 @@ else:
     }
     assert "sklearn.utils.parallel.delayed" in outcomes["alone"]  # the warning is real
     assert outcomes["showing"] == ""
+
+
+def test_a_table_title_longer_than_its_table_stays_on_one_line_in_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlcontainer import console
+
+    title = "Selected: hist_gradient_boosting, on 10000 held-out test rows"
+    console.show_list(title, [("a", "b")])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.strip() == title for line in lines), lines

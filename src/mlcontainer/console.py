@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 UNBOUNDED = 100_000
 
 
+def _titled(title: str) -> Table:
+    """A table whose title is never wrapped: the table is at least as wide as its title
+    (rich wraps a title to its table's width, even where the output is not a terminal)."""
+    return Table(title=title, min_width=len(title))
+
+
 def _console() -> Console:
     out = Console(highlight=False)
     if out.is_terminal:
@@ -234,9 +240,8 @@ def _leaderboard(manifest: Manifest) -> Table:
     metric = sel.metric
     second = "r2" if manifest.input_schema.is_regression else "accuracy"
     better = "higher" if METRICS[metric].greater_is_better else "lower"
-    board = Table(
-        title=f"Model comparison: {sel.cv}-fold CV on the training split ({metric}: {better} "
-        "is better)"
+    board = _titled(
+        f"Model comparison: {sel.cv}-fold CV on the training split ({metric}: {better} is better)"
     )
     board.add_column("#", justify="right")
     board.add_column("model")
@@ -309,7 +314,7 @@ def show_training(outcome: TrainOutcome) -> None:
     if manifest.decision is not None:
         out.print(decision_line(manifest), markup=False)
 
-    scores = Table(title=f"Selected: {sel.model}, on {sel.test_rows} held-out test rows")
+    scores = _titled(f"Selected: {sel.model}, on {sel.test_rows} held-out test rows")
     scores.add_column("metric")
     scores.add_column("value", justify="right")
     for name, value in manifest.metrics.items():
@@ -328,7 +333,7 @@ def show_training(outcome: TrainOutcome) -> None:
 
 
 def _show_regression_rows(out: Console, outcome: TrainOutcome) -> None:
-    samples = Table(title="Predictions on test rows")
+    samples = _titled("Predictions on test rows")
     for col in ("row", "actual", "predicted", "error"):
         samples.add_column(col, justify="right")
     for s in outcome.evaluation.samples:
@@ -343,7 +348,7 @@ def _g(value: float) -> str:
 def _show_classification_rows(out: Console, outcome: TrainOutcome) -> None:
     manifest = outcome.manifest
     classes = [str(c) for c in manifest.input_schema.classes]
-    cm = Table(title="Confusion matrix (rows: true, columns: predicted)")
+    cm = _titled("Confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
     for c in classes:
         cm.add_column(c, justify="right")
@@ -351,7 +356,7 @@ def _show_classification_rows(out: Console, outcome: TrainOutcome) -> None:
         cm.add_row(c, *(str(v) for v in row))
     out.print(cm)
 
-    samples = Table(title="Predictions on test rows")
+    samples = _titled("Predictions on test rows")
     for col in ("row", "true", "predicted", "probability", ""):
         samples.add_column(col, justify="right" if col in ("row", "probability") else "left")
     for s in outcome.evaluation.samples:
@@ -426,7 +431,7 @@ def show_list(
     title: str, rows: Sequence[tuple[str, ...]], columns: Sequence[str] = ("name", "description")
 ) -> None:
     """Print a table of names and descriptions (one column per entry of ``columns``)."""
-    table = Table(title=title)
+    table = _titled(title)
     for column in columns:
         table.add_column(column)
     for row in rows:
