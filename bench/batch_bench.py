@@ -3,8 +3,8 @@
 
 Usage (from the repository root; under the shared benchmark lock):
 
-    flock /work/bench.lock nice -n 0 uv run python bench/batch_bench.py            # 10 M rows
-    flock /work/bench.lock nice -n 0 uv run python bench/batch_bench.py --rows 1000000
+    flock ../bench.lock nice -n 0 uv run python bench/batch_bench.py            # 10 M rows
+    flock ../bench.lock nice -n 0 uv run python bench/batch_bench.py --rows 1000000
 
 It trains a logistic regression on penguins (text and numeric features, some missing), writes
 ``--rows`` rows drawn from penguins (numbers jittered) as ``--partitions`` Parquet files, then

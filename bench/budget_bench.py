@@ -3,18 +3,18 @@ the shipped model fitted, with 0, 1 and 2 CPU hogs (busy loops) beside it?
 
 Usage (from the repository root; the checkout measured may be another worktree):
 
-    flock /work/bench.lock nice -n 0 uv run python bench/budget_bench.py --label after
-    flock /work/bench.lock nice -n 0 uv run python bench/budget_bench.py \
-        --checkout /work/i22-before --label before
+    flock ../bench.lock nice -n 0 uv run python bench/budget_bench.py --label after
+    flock ../bench.lock nice -n 0 uv run python bench/budget_bench.py \
+        --checkout ../i22-before --label before
 
 Each case is a fresh `mlcontainer train` process (imports included: the budget counts from
 the command's start, as a user sees it), run with the checkout's own `.venv/bin/mlcontainer`
 (not `uv run`, which recompiles bytecode on every call here). Cases:
 
-- adult: /work/shared/datasets/adult.csv, target income, default 60 s budget; ROC AUC.
+- adult: ../shared/datasets/adult.csv, target income, default 60 s budget; ROC AUC.
 - diamonds: a generated diamonds-like file of 54 000 rows (carat, cut, color, clarity, depth,
   table, x, y, z -> price), default budget; R², against one unbounded run (--time-budget 0).
-- wine: /work/shared/datasets/winequality-red.csv (no header; quality as classes); F1 macro.
+- wine: ../shared/datasets/winequality-red.csv (no header; quality as classes); F1 macro.
 - gen5k: a generated 5 000-row classification file with --time-budget 20; F1 macro.
 
 Each hog is `python3 -c "while True: pass"`; the load average is recorded before and after
@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path("/work/shared/datasets")
-GENERATED = Path("/work/benchdata")
+#: The checkout's parent holds ../shared (the datasets) and the generated files.
+BESIDE = Path(__file__).resolve().parents[2]
+DATA = BESIDE / "shared" / "datasets"
+GENERATED = BESIDE / "benchdata"
 
 
 def diamonds_like(path: Path, rows: int = 54_000, seed: int = 0) -> Path:
@@ -140,7 +142,7 @@ def main() -> None:
     parser.add_argument("--hogs", default="0,1,2")
     parser.add_argument("--cases", default="adult,diamonds,wine,gen5k_20s")
     parser.add_argument("--unbounded", action="store_true", help="also diamonds unbounded")
-    parser.add_argument("--out", type=Path, default=Path("/work/benchdata/budget_bench.jsonl"))
+    parser.add_argument("--out", type=Path, default=GENERATED / "budget_bench.jsonl")
     ns = parser.parse_args()
     exe = ns.checkout / ".venv" / "bin" / "mlcontainer"
     table = cases()

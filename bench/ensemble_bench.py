@@ -7,7 +7,7 @@ as serve_bench's per-candidate figure) and runs wrk with one connection, one row
 /predict, interleaved over --repeats rounds; prints the medians and the ratio.
 
 Usage:
-    flock /work/bench.lock uv run python bench/ensemble_bench.py [--duration 5 --repeats 3]
+    flock ../bench.lock uv run python bench/ensemble_bench.py [--duration 5 --repeats 3]
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 single-row ONNX latency and install size, on shared datasets, in a venv of their own.
 
 Not a project dependency: run with a separate interpreter, e.g.
-    uv venv -p 3.11 /work/benchvenvs/i23b-gbdt
-    uv pip install --python /work/benchvenvs/i23b-gbdt/bin/python lightgbm catboost \
+    uv venv -p 3.11 ../benchvenvs/i23b-gbdt
+    uv pip install --python ../benchvenvs/i23b-gbdt/bin/python lightgbm catboost \
         scikit-learn==1.9.1 pandas onnxmltools onnxruntime skl2onnx
-    flock /work/bench.lock /work/benchvenvs/i23b-gbdt/bin/python bench/gbdt_bench.py
+    flock ../bench.lock ../benchvenvs/i23b-gbdt/bin/python bench/gbdt_bench.py
 Each model gets its library's defaults; the same stratified 80/20 split (seed 42); numeric
 columns as they are, text columns one-hot (at most 32 levels, as the project does) for
 HistGradientBoosting and LightGBM, CatBoost's own categorical handling for CatBoost.
@@ -26,7 +26,7 @@ DATASETS = {  # file, target, metric
     "adult": ("adult.csv", "income", "roc_auc"),
     "winequality-red": ("winequality-red.csv", "11", "f1_macro"),  # headerless: the last column
 }
-SHARED = Path("/work/shared/datasets")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def load(name: str) -> tuple[pd.DataFrame, pd.Series]:

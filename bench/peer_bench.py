@@ -1,6 +1,6 @@
 """mlcontainer against its peers, FLAML and AutoGluon, on every shared dataset at one budget.
 
-    uv run python bench/peer_bench.py setup                   # the venvs, under /work/benchvenvs
+    uv run python bench/peer_bench.py setup                   # the venvs, under ../benchvenvs
     uv run python bench/peer_bench.py run --seeds 3 --budget 60 --record bench/results/peer.json
     uv run python bench/peer_bench.py report bench/results/peer.json   # the markdown table again
 
@@ -38,7 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
-VENVS = Path(os.environ.get("BENCH_VENVS", "/work/benchvenvs"))
+VENVS = Path(os.environ.get("BENCH_VENVS", str(ROOT.parent / "benchvenvs")))
 WORKER = Path(__file__).resolve().parent / "peer_worker.py"
 PYTHON = "3.11"
 #: What each venv installs.
