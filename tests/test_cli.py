@@ -100,7 +100,13 @@ def test_train_then_predict_on_every_builtin_dataset(dataset: str, tmp_path: Pat
     assert "Confusion matrix" in result.stdout
     assert {p.name for p in output.iterdir()} == _set_files(output)
     manifest = _manifest(output)
-    assert manifest["selection"]["model"] in ("logistic_regression", "decision_tree")  # type: ignore[index]
+    # FAST compares logistic regression and a tree; their greedy ensemble may beat both.
+    compared = {"logistic_regression", "decision_tree"}
+    if manifest["selection"]["model"] == "ensemble":  # type: ignore[index]
+        members = manifest["model"]["members"]  # type: ignore[index]
+        assert {m["model"] for m in members} <= compared
+    else:
+        assert manifest["selection"]["model"] in compared  # type: ignore[index]
     assert manifest["dataset"]["name"] == dataset  # type: ignore[index]
     rows = _features_csv(dataset, tmp_path / "rows.csv")
     predicted = run_ok("predict", "--model", output, "--input", rows, "--format", "json")
